@@ -1,0 +1,142 @@
+"""End to end through the real entry point: the tutorial's command, predict, evaluate, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from textune.cli import main
+
+from conftest import toy_frame
+
+
+def tutorial_argv(model_dir, data_dir, output_dir, *extra):
+    """run_classification.py's command from the tutorial, with only the program name changed."""
+    return [
+        "train", "--model_name_or_path", str(model_dir), "--train_file", f"{data_dir}/train.csv",
+        "--validation_file", f"{data_dir}/val.csv", "--test_file", f"{data_dir}/test.csv",
+        "--shuffle_train_dataset", "true", "--metric_name", "accuracy", "--text_column_name", "text",
+        "--text_column_delimiter", "\\n", "--label_column_name", "target", "--do_train", "yes", "--do_eval", "yes",
+        "--do_predict", "yes", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
+        "--learning_rate", "2e-5", "--num_train_epochs", "1", "--output_dir", str(output_dir), *extra,
+    ]
+
+
+def test_tutorial_command_trains_evaluates_and_predicts_on_a_test_file_without_labels(tiny_model_dir, tweets_dir, tmp_path):
+    out = tmp_path / "experiments"
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out)) == 0
+
+    # the model folder loads with plain transformers and carries the label list
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "0", 1: "1"}
+    assert (out / "model.safetensors").exists() and not (out / "pytorch_model.bin").exists()
+    assert (out / "tokenizer.json").exists()
+
+    results = json.loads((out / "all_results.json").read_text())
+    for key in ("eval_accuracy", "eval_f1", "eval_precision", "eval_recall", "eval_loss", "train_loss"):
+        assert key in results
+    assert results["eval_samples"] == 16 and results["train_samples"] == 64
+    assert json.loads((out / "eval_results.json").read_text())["eval_accuracy"] == results["eval_accuracy"]
+    assert "train_runtime" in json.loads((out / "train_results.json").read_text())
+
+    lines = (out / "predict_results.txt").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 13
+    assert all(line.split("\t")[1] in {"0", "1"} for line in lines[1:])
+
+    test = pd.read_csv(tweets_dir / "test.csv")
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns) == ["id", "text", "prediction", "prob_0", "prob_1"]
+    assert predictions["id"].tolist() == test["id"].tolist()
+    assert predictions["text"].tolist() == test["text"].tolist()
+    assert ((predictions["prob_0"] + predictions["prob_1"]) - 1).abs().max() < 1e-5
+
+    submission = pd.read_csv(out / "submission.csv")
+    assert list(submission.columns) == ["id", "target"]
+    assert submission["target"].tolist() == predictions["prediction"].tolist()
+
+    record = json.loads((out / "textune_run.json").read_text())
+    assert record["task"]["labels"]["labels"] == ["0", "1"]
+    assert record["task"]["columns"]["delimiter"] == "\n"
+
+
+def test_predict_and_evaluate_work_from_the_run_folder_alone(tiny_model_dir, tweets_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out)) == 0
+    new = tmp_path / "new.jsonl"  # another format than training: fine
+    toy_frame(5, seed=9, with_label=False).to_json(new, orient="records", lines=True)
+    assert main(["predict", "--model", str(out), "--input", str(new), "--output", str(tmp_path / "preds.csv")]) == 0
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    assert len(preds) == 5 and {"id", "text", "prediction", "prob_0", "prob_1"} <= set(preds.columns)
+
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--input", str(tweets_dir / "val.csv"),
+                 "--output", str(tmp_path / "metrics.json")]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["eval_samples"] == 16
+    # the same model on the same rows gives the same accuracy as the training run's evaluation
+    assert metrics["eval_accuracy"] == pytest.approx(json.loads((out / "eval_results.json").read_text())["eval_accuracy"])
+
+
+def test_a_single_json_file_of_arguments_is_accepted(tiny_model_dir, tweets_dir, tmp_path):
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({
+        "model_name_or_path": str(tiny_model_dir), "train_file": str(tweets_dir / "train.csv"),
+        "validation_file": str(tweets_dir / "val.csv"), "text_column_names": "keyword,text",
+        "label_column_name": "target", "do_train": True, "do_eval": True, "num_train_epochs": 1,
+        "output_dir": str(tmp_path / "out"),
+    }))
+    assert main(["train", str(args_file)]) == 0
+    record = json.loads((tmp_path / "out" / "textune_run.json").read_text())
+    assert record["task"]["columns"]["text"] == ["keyword", "text"]
+
+
+def test_missing_train_file_is_one_line_exit_2_and_writes_nothing(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["train", "--model_name_or_path", str(tiny_model_dir), "--train_file", str(tmp_path / "nope.csv"),
+                 "--output_dir", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("textune: error: --train_file") and "nope.csv" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists()
+
+
+def test_wrong_label_column_names_the_columns_found_and_writes_nothing(tiny_model_dir, tweets_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(tutorial_argv(tiny_model_dir, tweets_dir, out)[:-2] + ["--output_dir", str(out),
+                                                                      "--label_column_name", "targt"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'targt'" in err and "target" in err and "--label_column_name" in err
+    assert not out.exists()
+
+
+def test_a_non_empty_output_dir_is_refused_without_overwrite_flag(tiny_model_dir, tweets_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out)) == 2
+    assert "--overwrite_output_dir" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_unknown_hub_model_offline_fails_fast_with_the_options(tweets_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    code = main(tutorial_argv("bert-base-uncased", tweets_dir, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 2
+    for option in ("bert-base-uncased", "minilm", "HF_ENDPOINT", "HF_HUB_OFFLINE", "local model folder"):
+        assert option in err
+
+
+def test_python_dash_m_textune_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "textune", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "textune train" in done.stdout

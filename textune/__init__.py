@@ -1,0 +1,34 @@
+"""textune: fine-tune, evaluate, predict and deploy text classifiers from your own files."""
+
+__version__ = "0.1.0"
+
+from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments  # noqa: E402
+from .data import ColumnSpec, read_table  # noqa: E402
+from .errors import TextuneError  # noqa: E402
+from .labels import LabelSpec  # noqa: E402
+from .metrics import Metric, register_metric  # noqa: E402
+from .packaged import PackagedModel, register_model_alias  # noqa: E402
+from .prediction import Predictor  # noqa: E402
+from .tasks import ClassificationTask, Task, register_task  # noqa: E402
+from .training import RunResult, train  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ClassificationTask",
+    "ColumnSpec",
+    "DataArguments",
+    "LabelSpec",
+    "Metric",
+    "ModelArguments",
+    "PackagedModel",
+    "Predictor",
+    "RunResult",
+    "Task",
+    "TextuneError",
+    "TextuneTrainingArguments",
+    "read_table",
+    "register_metric",
+    "register_model_alias",
+    "register_task",
+    "train",
+]

@@ -1,0 +1,130 @@
+"""Command-line arguments of `textune train`: run_classification.py's flags plus textune's own.
+
+Every default lives here, in the dataclass field; the CLI and JSON/YAML files only override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from .errors import TextuneError
+
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+@dataclass
+class ModelArguments:
+    """Which pretrained model, config and tokenizer to fine-tune (run_classification.py's ModelArguments)."""
+
+    model_name_or_path: str = field(
+        default="minilm",
+        metadata={"help": "Hub id, local directory, or alias of a packaged model (`textune models`: minilm)."},
+    )
+    config_name: str | None = field(default=None, metadata={"help": "Config name or path if not the model's."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer name or path if not the model's."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the hub."})
+    use_fast_tokenizer: bool = field(default=True, metadata={"help": "Use a fast (Rust) tokenizer."})
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a hub model."})
+    token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Execute model code shipped with a hub repository. Off unless you trust the repo."},
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=False, metadata={"help": "Load a checkpoint whose head has a different shape."}
+    )
+    allow_pickle: bool = field(
+        default=False,
+        metadata={"help": "Allow pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only."},
+    )
+
+
+@dataclass
+class DataArguments:
+    """What data to train, evaluate and predict on (run_classification.py's DataTrainingArguments + textune's)."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "A dataset on the hub (needs the network)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: csv, tsv, json, jsonl or parquet."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Validation data. Without it, --validation_split_percentage of train is held out."}
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Data to predict on; a label column is optional."})
+    text_column_names: str | None = field(
+        default=None,
+        metadata={
+            "aliases": ["--text_column_name"],
+            "help": "Comma-separated text column(s), joined with --text_column_delimiter. Default: sentence or text.",
+        },
+    )
+    text_column_delimiter: str = field(
+        default=" ", metadata={"help": "Joins several text columns; escapes such as \\n mean a newline."}
+    )
+    text_pair_column_name: str | None = field(
+        default=None, metadata={"help": "Second text column for sentence-pair tasks (e.g. hypothesis)."}
+    )
+    label_column_name: str | None = field(default=None, metadata={"help": "Label column. Default: label."})
+    label_delimiter: str | None = field(
+        default=None, metadata={"help": "Split string labels on this to make a multi-label task, e.g. ','."}
+    )
+    do_regression: bool | None = field(
+        default=None, metadata={"help": "Regression instead of classification. Default: inferred from the labels."}
+    )
+    problem_type: str | None = field(
+        default=None, metadata={"help": f"Force the problem type: one of {', '.join(PROBLEM_TYPES)}."}
+    )
+    validation_split_percentage: int = field(
+        default=10, metadata={"help": "Percent of train held out (stratified) when there is no validation file."}
+    )
+    train_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name used for training."})
+    validation_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name for validation."})
+    test_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name for prediction."})
+    remove_splits: str | None = field(default=None, metadata={"help": "Comma-separated splits to drop."})
+    remove_columns: str | None = field(default=None, metadata={"help": "Comma-separated columns to drop."})
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Cap on tokens per example; longer texts are truncated."}
+    )
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every example to --max_seq_length (slow). Default: pad per batch."}
+    )
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Accepted for compatibility; nothing is cached."})
+    shuffle_train_dataset: bool = field(default=False, metadata={"help": "Shuffle the training rows once before use."})
+    shuffle_seed: int = field(default=42, metadata={"help": "Seed for --shuffle_train_dataset."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many validation rows."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use at most this many test rows."})
+    metric_name: str | None = field(
+        default=None,
+        metadata={"help": "Extra metric (accuracy, f1, matthews_correlation, roc_auc, mse, ...) or a metric script path."},
+    )
+    encoding: str | None = field(default=None, metadata={"help": "Text encoding of the data files. Default: utf-8."})
+
+    def __post_init__(self):
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise TextuneError(
+                f"--problem_type {self.problem_type!r} is not known: use one of {', '.join(PROBLEM_TYPES)}"
+            )
+        if not 0 < self.validation_split_percentage < 100:
+            raise TextuneError(
+                f"--validation_split_percentage must be between 1 and 99, got {self.validation_split_percentage}"
+            )
+        if self.max_seq_length < 1:
+            raise TextuneError(f"--max_seq_length must be positive, got {self.max_seq_length}")
+
+    @property
+    def text_columns(self) -> list[str] | None:
+        if not self.text_column_names:
+            return None
+        return [name.strip() for name in self.text_column_names.split(",") if name.strip()]
+
+
+@dataclass
+class TextuneTrainingArguments(TrainingArguments):
+    """transformers' TrainingArguments, plus the v4 flag `--overwrite_output_dir` that tutorials still pass."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
+    )

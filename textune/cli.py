@@ -1,0 +1,183 @@
+"""The `textune` command: a thin dispatcher from arguments to library functions.
+
+Usage:
+    textune train --model_name_or_path minilm --train_file train.csv --validation_file val.csv \
+        --test_file test.csv --text_column_name text --label_column_name target --output_dir experiments/
+    textune train args.json                      # one JSON file of run_classification.py-style arguments
+    textune predict --model experiments/ --input new.csv --output preds.csv
+    textune evaluate --model experiments/ --input labelled.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import TextuneError
+
+logger = logging.getLogger("textune")
+
+DO_FLAGS = ("--do_train", "--do_eval", "--do_predict")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+    logging.getLogger("textune").setLevel(logging.INFO)
+    import transformers
+
+    transformers.utils.logging.set_verbosity_warning()
+
+
+def train_parser():
+    from transformers import HfArgumentParser
+
+    from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+
+    return HfArgumentParser((ModelArguments, DataArguments, TextuneTrainingArguments), prog="textune train",
+                            description="Fine-tune a text classifier (accepts run_classification.py's flags).")
+
+
+def _with_defaults(argv: list[str]) -> list[str]:
+    """Fill in what a bare `textune train` needs: a run folder and, if no stage is named, every stage."""
+    argv = list(argv)
+    given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
+    if "--output_dir" not in given:
+        train_file = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--train_file"), None)
+        argv += ["--output_dir", str(Path("runs") / (Path(train_file).stem if train_file else "demo"))]
+    if not given & set(DO_FLAGS):
+        argv += list(DO_FLAGS)
+    if not given & {"--train_file", "--dataset_name"}:
+        from .packaged import DEMO_DATA
+
+        for name, value in DEMO_DATA.recommended_args:
+            if f"--{name}" not in given:
+                argv += [f"--{name}", value]
+    return argv
+
+
+def parse_train_args(argv: list[str]):
+    """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
+    parser = train_parser()
+    try:
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            path = Path(argv[0])
+            if not path.is_file():
+                raise TextuneError(f"arguments file {path}: no such file")
+            try:
+                values = json.loads(path.read_text())
+            except json.JSONDecodeError as error:
+                raise TextuneError(f"arguments file {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
+            if not any(values.get(flag[2:]) for flag in DO_FLAGS):
+                values.update({flag[2:]: True for flag in DO_FLAGS})
+            values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
+            return parser.parse_dict(values)
+        return parser.parse_args_into_dataclasses(args=_with_defaults(argv))
+    except (ValueError, TypeError) as error:
+        if isinstance(error, TextuneError):
+            raise
+        raise TextuneError(str(error).strip().splitlines()[0]) from None
+
+
+def command_train(argv: list[str]) -> int:
+    from .training import train
+
+    model_args, data_args, training_args = parse_train_args(argv)
+    result = train(model_args, data_args, training_args)
+    lines = [f"Run folder: {result.output_dir}"]
+    if "eval" in result.metrics:
+        shown = {k: round(v, 4) for k, v in result.metrics["eval"].items()
+                 if isinstance(v, float) and not k.endswith(("runtime", "per_second"))}
+        lines.append(f"Validation: {shown}")
+    for name, path in result.files.items():
+        lines.append(f"  {name:<16} {path}")
+    print("\n".join(lines))
+    return 0
+
+
+def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--model", required=True, help="A run folder written by `textune train` (its --output_dir).")
+    parser.add_argument("--input", required=True, help="A csv, tsv, json, jsonl or parquet file.")
+    parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument("--encoding", default=None, help="Text encoding of --input (default utf-8).")
+    parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
+    return parser
+
+
+def command_predict(argv: list[str]) -> int:
+    from .data import read_table, require_columns
+    from .prediction import Predictor, prediction_table
+
+    parser = _io_parser("textune predict", "Predict labels for a file with a trained run.")
+    parser.add_argument("--output", default=None, help="Where to write the predictions CSV "
+                        "(default: <input>.predictions.csv next to the input).")
+    args = parser.parse_args(argv)
+    predictor = Predictor.from_run(args.model, args.batch_size, args.allow_pickle)
+    frame = read_table(args.input, args.encoding, "--input")
+    require_columns(frame, predictor.columns.text, "--input (retrain with other --text_column_names)",
+                    f"--input {args.input}")
+    table = prediction_table(frame, predictor.task, predictor.logits(frame, progress=True))
+    output = Path(args.output or Path(args.input).with_suffix(".predictions.csv"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(output)
+    print(f"Predictions for {len(table)} rows: {output}")
+    return 0
+
+
+def command_evaluate(argv: list[str]) -> int:
+    from .data import drop_unusable_rows, read_table, require_columns
+    from .prediction import Predictor
+
+    parser = _io_parser("textune evaluate", "Score a trained run on a labelled file.")
+    parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
+    args = parser.parse_args(argv)
+    predictor = Predictor.from_run(args.model, args.batch_size, args.allow_pickle)
+    frame = read_table(args.input, args.encoding, "--input")
+    require_columns(frame, predictor.columns.text + [predictor.columns.label], "--input", f"--input {args.input}")
+    frame = drop_unusable_rows(frame, predictor.columns, "evaluate")
+    metrics = predictor.evaluate(frame, where=f"--input {args.input}")
+    text = json.dumps(metrics, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+COMMANDS = {
+    "train": command_train,
+    "predict": command_predict,
+    "evaluate": command_evaluate,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `textune` and `python -m textune`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("TEXTUNE_DEBUG") == "1"
+    argv = [arg for arg in argv if arg != "--debug"]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print(f"\nCommands: {', '.join(COMMANDS)}. `textune COMMAND --help` lists a command's flags.")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"textune: error: unknown command {command!r}; use one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    _setup_logging()
+    try:
+        return COMMANDS[command](rest)
+    except TextuneError as error:
+        if debug:
+            raise
+        print(f"textune: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("textune: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,129 @@
+"""Assembling the train/validation/test frames of a run from files, a hub dataset, or the built-in demo."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .arguments import DataArguments
+from .data import ColumnSpec, drop_unusable_rows, read_table, require_columns, resolve_columns, stratified_split
+from .errors import TextuneError
+from .packaged import DEMO_DATA, demo_data_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Splits:
+    """The frames of one run; `test` may lack the label column."""
+
+    train: pd.DataFrame | None
+    validation: pd.DataFrame | None
+    test: pd.DataFrame | None
+    columns: ColumnSpec
+    source: str  # where the data came from, for the log and the run record
+
+
+def _hub_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(data_args.dataset_name, data_args.dataset_config_name)
+    except Exception as error:  # datasets raises many kinds; all mean the same to the user
+        raise TextuneError(
+            f"--dataset_name {data_args.dataset_name} could not be loaded ({type(error).__name__}); "
+            "pass local files with --train_file/--validation_file instead"
+        ) from None
+    for name in (data_args.remove_splits or "").split(","):
+        if name.strip():
+            loaded.pop(name.strip(), None)
+    wanted = {"train": data_args.train_split_name or "train",
+              "validation": data_args.validation_split_name or "validation",
+              "test": data_args.test_split_name or "test"}
+    return {role: loaded[name].to_pandas() for role, name in wanted.items() if name in loaded}
+
+
+def load_splits(data_args: DataArguments, seed: int, need_train: bool = True) -> Splits:
+    """Read the run's data, pick its columns, drop unusable rows and hold out validation when needed."""
+    text_columns, label_column = data_args.text_columns, data_args.label_column_name
+    frames: dict[str, pd.DataFrame] = {}
+    if data_args.dataset_name:
+        frames, source = _hub_splits(data_args), f"hub dataset {data_args.dataset_name}"
+    elif data_args.train_file:
+        frames["train"] = read_table(data_args.train_file, data_args.encoding, "--train_file")
+        source = data_args.train_file
+    elif need_train:
+        path = demo_data_path()
+        logger.info("no --train_file given: using the built-in demo data (%s, %s)", DEMO_DATA.name, path)
+        frames["train"] = read_table(path, flag="demo data")
+        text_columns = text_columns or [DEMO_DATA.text_column]
+        label_column = label_column or DEMO_DATA.label_column
+        source = f"demo:{DEMO_DATA.name}"
+    else:
+        source = "none"
+    for role, flag in (("validation", "--validation_file"), ("test", "--test_file")):
+        path = getattr(data_args, f"{role}_file")
+        if path:
+            frames[role] = read_table(path, data_args.encoding, flag)
+    if data_args.remove_columns:
+        for role in frames:
+            frames[role] = frames[role].drop(columns=[c.strip() for c in data_args.remove_columns.split(",")],
+                                             errors="ignore")
+    if "train" not in frames:
+        if need_train:
+            raise TextuneError("no training data: pass --train_file (csv, tsv, json, jsonl or parquet)")
+        raise TextuneError("internal: load_splits without training data needs a saved run's columns")
+    columns = resolve_columns(frames["train"], text_columns, label_column, data_args.text_pair_column_name,
+                              data_args.text_column_delimiter, where=_where(data_args, "train", source))
+    train = drop_unusable_rows(frames["train"], columns, "train")
+    if train.empty:
+        raise TextuneError(
+            f"{_where(data_args, 'train', source)}: every row has an empty text or a missing label in "
+            f"column {columns.label!r}; check --label_column_name and --text_column_names"
+        )
+    validation = frames.get("validation")
+    if validation is not None:
+        where = f"--validation_file {data_args.validation_file}"
+        require_columns(validation, columns.text, "--text_column_names", where)
+        require_columns(validation, [columns.label], "--label_column_name", where)
+        validation = drop_unusable_rows(validation, columns, "validation")
+    test = frames.get("test")
+    if test is not None:
+        require_columns(test, columns.text, "--text_column_names", f"--test_file {data_args.test_file}")
+        empty = pd.Series(columns.texts(test)).str.strip().eq("").sum()
+        if empty:
+            logger.warning("test: %d rows have empty text; they are kept so every id gets a prediction", empty)
+    if validation is None:
+        stratify = data_args.label_delimiter is None and data_args.do_regression is not True
+        if source.startswith("demo:"):
+            # the demo also holds out a test split, so prediction has something the model never saw
+            train, test = stratified_split(train, columns.label, data_args.validation_split_percentage, seed)
+        train, validation = stratified_split(train, columns.label, data_args.validation_split_percentage, seed,
+                                             stratify=stratify and _stratifiable(train[columns.label]))
+        logger.info("no --validation_file: held out %d%% of train (%d rows) for validation, seed %d",
+                    data_args.validation_split_percentage, len(validation), seed)
+    if data_args.shuffle_train_dataset:
+        train = train.sample(frac=1.0, random_state=data_args.shuffle_seed).reset_index(drop=True)
+    train = _cap(train, data_args.max_train_samples)
+    validation = _cap(validation, data_args.max_eval_samples)
+    test = _cap(test, data_args.max_predict_samples)
+    return Splits(train, validation, test, columns, source)
+
+
+def _stratifiable(labels: pd.Series) -> bool:
+    # only hashable, discrete labels can be stratified (not lists, not continuous values)
+    return labels.map(lambda v: isinstance(v, (str, int, bool)) or float(v).is_integer()
+                      if not isinstance(v, (list, tuple)) else False).all()
+
+
+def _cap(frame: pd.DataFrame | None, limit: int | None) -> pd.DataFrame | None:
+    if frame is None or limit is None:
+        return frame
+    return frame.iloc[:limit].reset_index(drop=True)
+
+
+def _where(data_args: DataArguments, role: str, source: str) -> str:
+    path = getattr(data_args, f"{role}_file", None)
+    return f"--{role}_file {path}" if path else source

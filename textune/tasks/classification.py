@@ -1,0 +1,183 @@
+"""Sequence classification: binary, multi-class, multi-label and regression on one or two text columns."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..data import ColumnSpec
+from ..errors import TextuneError
+from ..labels import MULTI, REGRESSION, LabelSpec
+from ..metrics import compute_metrics, resolve_metrics
+
+logger = logging.getLogger(__name__)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+@dataclass
+class ClassificationTask:
+    """Text (or text-pair) classification and regression with AutoModelForSequenceClassification.
+
+    Attributes:
+        columns: Where the text, pair, label and id live in the user's tables.
+        labels: Problem type and ordered label names.
+        max_seq_length: Token cap per example; longer inputs are truncated.
+        pad_to_max_length: Pad every example to max_seq_length instead of per batch.
+        metric_name: Extra metric beyond the problem type's defaults (name or script path).
+        threshold: Probability above which a label is predicted in multi-label tasks.
+    """
+
+    columns: ColumnSpec
+    labels: LabelSpec
+    max_seq_length: int = 128
+    pad_to_max_length: bool = False
+    metric_name: str | None = None
+    threshold: float = 0.5
+    name: str = "text-classification"
+
+    def __post_init__(self):
+        self.metrics = resolve_metrics(self.labels.problem_type, self.metric_name)
+
+    # -- data -------------------------------------------------------------------------------------------------
+
+    def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
+        max_length = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
+        return dict(tokenizer(
+            self.columns.texts(frame),
+            self.columns.pairs(frame),
+            truncation=True,
+            max_length=max_length,
+            padding="max_length" if self.pad_to_max_length else False,
+        ))
+
+    def encode(self, frame: pd.DataFrame, tokenizer, with_labels: bool = True, where: str = "data"):
+        from datasets import Dataset
+
+        features = self.tokenize(tokenizer, frame)
+        if with_labels:
+            features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
+        return Dataset.from_dict(features)
+
+    # -- model ------------------------------------------------------------------------------------------------
+
+    def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        common = dict(
+            cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
+            trust_remote_code=model_args.trust_remote_code, local_files_only=local_files_only,
+        )
+        config = AutoConfig.from_pretrained(
+            model_args.config_name or name_or_path,
+            num_labels=self.labels.num_labels,
+            problem_type=self.labels.problem_type,
+            finetuning_task=self.name,
+            **common,
+        )
+        if self.labels.problem_type != REGRESSION:
+            config.id2label, config.label2id = self.labels.id2label, self.labels.label2id
+        else:
+            config.id2label, config.label2id = {0: "LABEL_0"}, {"LABEL_0": 0}
+        # A checkpoint fine-tuned for another label count keeps its encoder; its head is replaced on purpose.
+        checkpoint_labels = AutoConfig.from_pretrained(name_or_path, **common).num_labels
+        replace_head = checkpoint_labels != self.labels.num_labels
+        if replace_head:
+            logger.info("replacing the checkpoint's %d-output head with a new %d-output head",
+                        checkpoint_labels, self.labels.num_labels)
+        return AutoModelForSequenceClassification.from_pretrained(
+            name_or_path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes or replace_head,
+            use_safetensors=None if model_args.allow_pickle else True, **common,
+        )
+
+    # -- outputs ----------------------------------------------------------------------------------------------
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities per class (softmax, or sigmoid for multi-label); the value itself for regression."""
+        logits = np.asarray(logits, dtype=np.float32)
+        if self.labels.problem_type == REGRESSION:
+            return logits.reshape(-1)
+        if self.labels.problem_type == MULTI:
+            return sigmoid(logits)
+        return softmax(logits)
+
+    def hard_predictions(self, scores: np.ndarray) -> np.ndarray:
+        if self.labels.problem_type == REGRESSION:
+            return scores
+        if self.labels.problem_type == MULTI:
+            return (scores > self.threshold).astype(np.int64)
+        return scores.argmax(axis=-1)
+
+    def compute_metrics(self, eval_prediction) -> dict[str, float]:
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        scores = self.scores(logits)
+        references = np.asarray(eval_prediction.label_ids)
+        if self.labels.problem_type == MULTI:
+            references = references.astype(np.int64)
+        return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
+                               self.hard_predictions(scores), scores, references)
+
+    def decode(self, logits: np.ndarray) -> pd.DataFrame:
+        """A table with the predicted label (or value) and one probability column per class."""
+        scores = self.scores(logits)
+        hard = self.hard_predictions(scores)
+        if self.labels.problem_type == REGRESSION:
+            return pd.DataFrame({"prediction": scores})
+        names = self.labels.labels
+        if self.labels.problem_type == MULTI:
+            joiner = self.labels.delimiter or ","
+            predicted = [joiner.join(names[i] for i in np.flatnonzero(row)) for row in hard]
+        else:
+            predicted = [names[i] for i in hard]
+        table = pd.DataFrame({"prediction": predicted})
+        for i, name in enumerate(names):
+            table[f"prob_{name}"] = scores[:, i]
+        return table
+
+    def result_lines(self, logits: np.ndarray) -> list[str]:
+        """Rows of predict_results.txt, formatted exactly as run_classification.py writes them."""
+        scores = self.scores(logits)
+        hard = self.hard_predictions(scores)
+        names = self.labels.labels
+        if self.labels.problem_type == REGRESSION:
+            return [f"{i}\t{value:3.3f}" for i, value in enumerate(hard)]
+        if self.labels.problem_type == MULTI:
+            return [f"{i}\t{[names[j] for j in np.flatnonzero(row)]}" for i, row in enumerate(hard)]
+        return [f"{i}\t{names[j]}" for i, j in enumerate(hard)]
+
+    # -- persistence ------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "columns": self.columns.to_dict(), "labels": self.labels.to_dict(),
+            "max_seq_length": self.max_seq_length, "pad_to_max_length": self.pad_to_max_length,
+            "metric_name": self.metric_name, "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClassificationTask":
+        try:
+            return cls(
+                columns=ColumnSpec(**data["columns"]), labels=LabelSpec.from_dict(data["labels"]),
+                max_seq_length=data["max_seq_length"], pad_to_max_length=data.get("pad_to_max_length", False),
+                metric_name=data.get("metric_name"), threshold=data.get("threshold", 0.5),
+            )
+        except (KeyError, TypeError) as error:
+            raise TextuneError(f"the run's task description is incomplete (missing {error}); retrain the run") from None
+
+
+from . import register_task  # noqa: E402
+
+register_task("text-classification", ClassificationTask)

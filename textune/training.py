@@ -1,0 +1,147 @@
+"""The `train` flow: data, task, model, Trainer, save, evaluate, predict. Reads top to bottom.
+
+Example:
+    >>> from textune import train
+    >>> from textune.arguments import ModelArguments, DataArguments, TextuneTrainingArguments
+    >>> train(ModelArguments("minilm"), DataArguments(train_file="train.csv"),
+    ...       TextuneTrainingArguments(output_dir="runs/first", num_train_epochs=1))
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+from .errors import TextuneError
+from .labels import LabelSpec
+from .models import check_model_folder, resolve_model
+from .prediction import Predictor, write_predictions
+from .run_folder import write_run_file
+from .splits import load_splits
+from .tasks import ClassificationTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a training run produced: its folder, metrics by stage, and the files it wrote."""
+
+    output_dir: Path
+    metrics: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
+    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir says so."""
+    output_dir = Path(training_args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train:
+        if not training_args.overwrite_output_dir:
+            raise TextuneError(
+                f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to replace it or choose another folder"
+            )
+        shutil.rmtree(output_dir)
+    return output_dir
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments) -> RunResult:
+    """Fine-tune, evaluate and predict as the flags ask, writing everything under `training_args.output_dir`.
+
+    Raises:
+        TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
+    """
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, default_data_collator, set_seed
+
+    set_seed(training_args.seed)
+    # 1. Data and task: every input check happens here, before anything is written.
+    splits = load_splits(data_args, training_args.seed)
+    labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
+                             data_args.label_delimiter, where=splits.source)
+    task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
+                              data_args.metric_name)
+    logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
+                labels.num_labels, labels.labels[:10], len(splits.train), len(splits.validation),
+                "no" if splits.test is None else len(splits.test))
+
+    # 2. Model and tokenizer.
+    name_or_path, local_only = resolve_model(model_args.model_name_or_path, model_args.cache_dir,
+                                             model_args.model_revision)
+    if Path(name_or_path).is_dir():
+        check_model_folder(name_or_path, model_args.allow_pickle)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or name_or_path, use_fast=model_args.use_fast_tokenizer,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
+        trust_remote_code=model_args.trust_remote_code, local_files_only=local_only,
+    )
+    train_set = task.encode(splits.train, tokenizer, where="--train_file")
+    eval_set = task.encode(splits.validation, tokenizer, where="--validation_file")
+    model = task.build_model(name_or_path, model_args, local_only)
+
+    # 3. Trainer.
+    output_dir = prepare_output_dir(training_args)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(tokenizer),
+        compute_metrics=task.compute_metrics,
+    )
+    result = RunResult(output_dir)
+    is_main = trainer.is_world_process_zero()
+
+    # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
+    if training_args.do_train:
+        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        metrics = dict(train_output.metrics, train_samples=len(train_set))
+        trainer.save_model()
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        result.metrics["train"] = metrics
+        if is_main:
+            result.files["run"] = write_run_file(output_dir, run_record(task, model_args, data_args, training_args,
+                                                                        splits.source))
+            result.files["model"] = output_dir
+
+    # 5. Evaluate on the validation split.
+    if training_args.do_eval:
+        metrics = trainer.evaluate()
+        metrics["eval_samples"] = len(eval_set)
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        result.metrics["eval"] = metrics
+        result.files["metrics"] = output_dir / "all_results.json"
+
+    # 6. Predict on the test file (labels optional).
+    if training_args.do_predict and splits.test is not None and is_main:
+        predictor = Predictor(trainer.model, tokenizer, task, training_args.per_device_eval_batch_size)
+        logits = predictor.logits(splits.test, progress=True)
+        result.files.update(write_predictions(output_dir, splits.test, task, logits))
+    elif training_args.do_predict and splits.test is None:
+        logger.warning("--do_predict without --test_file: nothing to predict")
+    return result
+
+
+def run_record(task, model_args: ModelArguments, data_args: DataArguments,
+               training_args: TextuneTrainingArguments, source: str) -> dict:
+    """The resolved configuration saved as textune_run.json."""
+    from . import __version__
+
+    keep = ("seed", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+            "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16")
+    return {
+        "textune_version": __version__,
+        "task": task.to_dict(),
+        "base_model": model_args.model_name_or_path,
+        "data_source": source,
+        "model_args": {k: v for k, v in asdict(model_args).items() if k != "token"},
+        "data_args": asdict(data_args),
+        "training_args": {k: getattr(training_args, k) for k in keep},
+    }
