@@ -23,8 +23,10 @@ def _read_csv(path: Path, encoding: str, sep: str) -> pd.DataFrame:
 
 
 def _read_json(path: Path, encoding: str) -> pd.DataFrame:
-    with open(path, encoding=encoding) as handle:
-        head = handle.read(1024).lstrip()
+    from pandas.io.common import get_handle
+
+    with get_handle(path, "r", encoding=encoding, compression="infer") as handle:
+        head = handle.handle.read(1024).lstrip()
     # A file that starts with "[" is one JSON array; otherwise it is JSON Lines (what datasets writes as .json).
     return pd.read_json(path, lines=not head.startswith("["), encoding=encoding, dtype=False)
 

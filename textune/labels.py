@@ -91,9 +91,11 @@ class LabelSpec:
         values = labels.tolist()
         if not values:
             raise TextuneError(f"{where} has no rows with a label; check --label_column_name")
-        if do_regression is not None and problem_type is None:
-            problem_type = REGRESSION if do_regression else None
+        if do_regression and problem_type is None:
+            problem_type = REGRESSION
         lists = [_as_list(v, delimiter) for v in values]
+        if problem_type is None and do_regression is False:
+            problem_type = MULTI if all(item is not None for item in lists) else SINGLE
         if problem_type is None:
             if all(item is not None for item in lists):
                 problem_type = MULTI
@@ -144,7 +146,8 @@ class LabelSpec:
             encoded = []
             for cell in labels.tolist():
                 hot = [0.0] * len(self.labels)
-                for value in _as_list(cell, self.delimiter) or [cell]:
+                items = _as_list(cell, self.delimiter)
+                for value in [cell] if items is None else items:
                     hot[self._lookup(index, value, where)] = 1.0
                 encoded.append(hot)
             return encoded

@@ -40,8 +40,16 @@ METRICS: dict[str, Metric] = {}
 def register_metric(name: str, metric: Metric | Callable[..., dict], problem_types: tuple[str, ...] | None = None) -> None:
     """Register a metric under `name` so `--metric_name name` and config files can select it."""
     if not isinstance(metric, Metric):
-        metric = Metric(metric, problem_types or (SINGLE, MULTI, REGRESSION))
+        metric = Metric(_accepting_context(metric), problem_types or (SINGLE, MULTI, REGRESSION))
     METRICS[name] = metric
+
+
+def _accepting_context(fn: Callable[..., dict]) -> Callable[..., dict]:
+    """Let a plain `(predictions, references) -> dict` callable be called with the metric context."""
+    parameters = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return fn
+    return lambda predictions, references, **context: dict(fn(predictions, references))
 
 
 def _average(context: dict) -> str:
@@ -144,8 +152,7 @@ def load_metric_script(path: str | Path) -> Metric:
 
         return Metric(compute, (SINGLE, MULTI, REGRESSION))
     if callable(getattr(module, "compute", None)):
-        return Metric(lambda predictions, references, **context: dict(module.compute(predictions, references)),
-                      (SINGLE, MULTI, REGRESSION))
+        return Metric(_accepting_context(module.compute), (SINGLE, MULTI, REGRESSION))
     raise TextuneError(f"--metric_name {path} defines neither a metric class with _compute nor a compute() function")
 
 
