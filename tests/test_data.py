@@ -122,13 +122,22 @@ def test_read_table_rejects_a_csv_with_a_header_but_no_rows(tmp_path):
     assert str(path) in str(caught.value)
 
 
-def test_read_table_suggests_the_encoding_flag_for_non_utf8_text(tmp_path):
+def test_read_table_reads_a_windows_1252_export_and_says_so(tmp_path, caplog):
     path = tmp_path / "train.csv"
-    path.write_bytes("text,label\ncaf\u00e9 fire,1\n".encode("latin-1"))
+    path.write_bytes("text,label\ncaf\u00e9 \u201cfire\u201d,1\n".encode("cp1252"))
+
+    with caplog.at_level(logging.WARNING, logger="textune"):
+        assert read_table(path)["text"].tolist() == ["caf\u00e9 \u201cfire\u201d"]
+    assert "not UTF-8; read it as cp1252" in caplog.text and "--encoding" in caplog.text
+
+
+def test_read_table_names_the_encoding_flag_when_no_common_encoding_fits(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"text,label\nbad \x81\x8d byte,1\n")  # undefined in both UTF-8 and cp1252
 
     with pytest.raises(TextuneError, match="--encoding"):
         read_table(path)
-    assert read_table(path, encoding="latin-1")["text"].tolist() == ["caf\u00e9 fire"]
+    assert read_table(path, encoding="latin-1")["text"].tolist() == ["bad \x81\x8d byte"]
 
 
 @pytest.mark.parametrize(("typed", "meant"), [

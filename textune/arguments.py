@@ -128,3 +128,8 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    resume: bool = field(
+        default=False,
+        metadata={"help": "Continue from the last complete checkpoint in --output_dir (optimizer, scheduler, RNG "
+                          "and data position restored); incomplete checkpoints are skipped."},
+    )

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import TextuneError
+from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
 
@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"textune: error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"textune: {stop}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("textune: interrupted", file=sys.stderr)
         return 130

@@ -64,19 +64,40 @@ def read_table(path: str | Path, encoding: str | None = None, flag: str = "--tra
         raise TextuneError(
             f"{flag} {path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(READERS)}"
         )
+    if path.stat().st_size == 0:
+        raise TextuneError(f"{flag} {path} is empty; it needs a header row and data rows")
     try:
-        frame = READERS[suffix](path, encoding or "utf-8")
+        frame = _read_with_fallback(READERS[suffix], path, encoding, flag)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        hint = "; check the quoting and the number of fields on that line" if "tokenizing" in first_line else ""
+        raise TextuneError(f"{flag} {path} could not be read as {suffix[1:]}: {first_line}{hint}") from None
+    if frame.empty:
+        raise TextuneError(f"{flag} {path} has no data rows")
+    return frame
+
+
+# Spreadsheet exports that are not UTF-8 are nearly always Windows-1252; tried when no --encoding is given.
+FALLBACK_ENCODINGS = ("cp1252",)
+
+
+def _read_with_fallback(reader, path: Path, encoding: str | None, flag: str) -> pd.DataFrame:
+    try:
+        return reader(path, encoding or "utf-8")
     except UnicodeDecodeError as error:
+        if encoding is None:
+            for candidate in FALLBACK_ENCODINGS:
+                try:
+                    frame = reader(path, candidate)
+                except UnicodeDecodeError:
+                    continue
+                logger.warning("%s %s is not UTF-8; read it as %s (pass --encoding to choose another)",
+                               flag, path, candidate)
+                return frame
         raise TextuneError(
             f"{flag} {path} is not {encoding or 'utf-8'} text ({error.reason} at byte {error.start}); "
             "pass its encoding with --encoding, e.g. --encoding latin-1"
         ) from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TextuneError(f"{flag} {path} could not be read as {suffix[1:]}: {first_line}") from None
-    if frame.empty:
-        raise TextuneError(f"{flag} {path} has no data rows")
-    return frame
 
 
 def decode_escapes(text: str) -> str:

@@ -95,6 +95,11 @@ def load_splits(data_args: DataArguments, seed: int, need_train: bool = True) ->
         empty = pd.Series(columns.texts(test)).str.strip().eq("").sum()
         if empty:
             logger.warning("test: %d rows have empty text; they are kept so every id gets a prediction", empty)
+        if columns.id in test.columns and test[columns.id].duplicated().any():
+            repeated = test[columns.id][test[columns.id].duplicated()]
+            logger.warning("test: %d rows repeat an id of column %r (first: %r); each row still gets its own "
+                           "prediction, but submission.csv will repeat those ids", len(repeated), columns.id,
+                           repeated.iloc[0])
     if validation is None:
         stratify = data_args.label_delimiter is None and data_args.do_regression is not True
         if source.startswith("demo:"):

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
-from .errors import TextuneError
+from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkpoint, save_final_model
+from .errors import TextuneError, TrainingInterrupted
 from .labels import LabelSpec
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
@@ -36,17 +37,38 @@ class RunResult:
 
 
 def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
-    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir says so."""
+    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so."""
     output_dir = Path(training_args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train:
+    resuming = training_args.resume or training_args.resume_from_checkpoint
+    if output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train and not resuming:
         if not training_args.overwrite_output_dir:
+            hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
             raise TextuneError(
-                f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to replace it or choose another folder"
+                f"--output_dir {output_dir} is not empty; pass {hint}--overwrite_output_dir to replace it, "
+                "or choose another folder"
             )
         shutil.rmtree(output_dir)
     return output_dir
+
+
+def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
+    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete."""
+    if training_args.resume_from_checkpoint:
+        path = Path(training_args.resume_from_checkpoint)
+        problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
+        if problem:
+            raise TextuneError(f"--resume_from_checkpoint {path}: {problem}; pass --resume to use the last complete one")
+        return str(path)
+    if training_args.resume:
+        found = find_resumable_checkpoint(output_dir)
+        if found is None:
+            logger.warning("--resume: no complete checkpoint in %s; training from the start", output_dir)
+            return None
+        logger.info("resuming from %s", found)
+        return str(found)
+    return None
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments) -> RunResult:
@@ -55,6 +77,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     Raises:
         TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
     """
+    import torch
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, default_data_collator, set_seed
 
     set_seed(training_args.seed)
@@ -83,7 +106,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     model = task.build_model(name_or_path, model_args, local_only)
 
     # 3. Trainer.
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
     output_dir = prepare_output_dir(training_args)
+    resume_from = checkpoint_to_resume(training_args, output_dir)
+    stop_on_signal = StopOnSignal()
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -92,22 +119,26 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         processing_class=tokenizer,
         data_collator=default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(tokenizer),
         compute_metrics=task.compute_metrics,
+        callbacks=[stop_on_signal],
     )
     result = RunResult(output_dir)
     is_main = trainer.is_world_process_zero()
 
     # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
     if training_args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        if stop_on_signal.received is not None:
+            checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
+            raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
         metrics = dict(train_output.metrics, train_samples=len(train_set))
-        trainer.save_model()
+        record = run_record(task, model_args, data_args, training_args, splits.source)
+        save_final_model(trainer, output_dir, lambda folder: write_run_file(folder, record))
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
         result.metrics["train"] = metrics
         if is_main:
-            result.files["run"] = write_run_file(output_dir, run_record(task, model_args, data_args, training_args,
-                                                                        splits.source))
+            result.files["run"] = output_dir / "textune_run.json"
             result.files["model"] = output_dir
 
     # 5. Evaluate on the validation split.

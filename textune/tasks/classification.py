@@ -66,6 +66,11 @@ class ClassificationTask:
         from datasets import Dataset
 
         features = self.tokenize(tokenizer, frame)
+        cap = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
+        at_cap = sum(1 for mask in features["attention_mask"] if len(mask) == cap and mask[-1] == 1)
+        if at_cap:
+            logger.warning("%s: %d of %d texts reached --max_seq_length %d tokens and were truncated to it",
+                           where, at_cap, len(frame), cap)
         if with_labels:
             features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
         return Dataset.from_dict(features)

@@ -1,0 +1,129 @@
+"""Never lose a run: finding the last complete checkpoint, stopping cleanly on signals, saving atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+STAGING_DIR = ".textune-staging"
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from, or None if it is complete.
+
+    Trainer writes trainer_state.json after the weights, optimizer, scheduler and RNG state, so a folder
+    whose trainer_state.json parses and whose other files exist and have valid headers was written whole.
+    """
+    state = path / "trainer_state.json"
+    if not state.exists():
+        return "trainer_state.json is missing (the save was interrupted)"
+    try:
+        json.loads(state.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "trainer_state.json is truncated or corrupt"
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        return "the model weights are missing"
+    for name in ("optimizer.pt", "scheduler.pt"):
+        if not (path / name).exists():
+            return f"{name} is missing"
+    from safetensors import safe_open
+
+    for file in weights:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                handle.keys()
+        except Exception:  # safetensors raises its own error types for a bad header
+            return f"{file.name} is corrupt"
+    return None
+
+
+def find_resumable_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint-N under output_dir; incomplete ones are skipped with a warning."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in output_dir.iterdir()
+             if p.is_dir() and (m := CHECKPOINT_PATTERN.match(p.name))]
+    for _, path in sorted(found, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        logger.warning("skipping checkpoint %s: %s", path, problem)
+    return None
+
+
+class StopOnSignal(TrainerCallback):
+    """On SIGINT or SIGTERM, finish the current step, save a checkpoint and stop training.
+
+    A second signal of the same kind exits at once (the default handler is restored after the first).
+    """
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        logger.warning("received %s: saving a checkpoint after this step, then stopping "
+                       "(send it again to stop at once)", signal.Signals(signum).name)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread (e.g. a notebook worker): leave signals alone
+            pass
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for signum, handler in self._previous.items():
+            if self.received != signum:
+                signal.signal(signum, handler)
+        self._previous.clear()
+
+
+# Order matters: the files that make a folder loadable come after the big ones, and textune_run.json
+# (which predict/serve require) comes last, so a crash mid-way never leaves a folder that looks complete.
+_LAST = ("config.json", "textune_run.json")
+
+
+def save_final_model(trainer, output_dir: str | Path, run_record_writer=None) -> None:
+    """Write the final model to a staging folder, then move each file into output_dir atomically.
+
+    Args:
+        trainer: The Trainer holding the model and tokenizer.
+        output_dir: The run folder.
+        run_record_writer: Called with the staging folder to add textune_run.json before the move.
+    """
+    output_dir = Path(output_dir)
+    staging = output_dir / STAGING_DIR
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)
+    trainer.save_model(str(staging))
+    if not trainer.is_world_process_zero():
+        return
+    if run_record_writer is not None:
+        run_record_writer(staging)
+    # a previous final model's markers go first: between here and the end the folder is not "complete"
+    for name in reversed(_LAST):
+        (output_dir / name).unlink(missing_ok=True)
+    files = sorted(staging.iterdir(), key=lambda p: (p.name in _LAST, _LAST.index(p.name) if p.name in _LAST else 0))
+    for file in files:
+        os.replace(file, output_dir / file.name)
+    staging.rmdir()
