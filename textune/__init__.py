@@ -4,11 +4,14 @@ __version__ = "0.1.0"
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments  # noqa: E402
 from .data import ColumnSpec, read_table  # noqa: E402
-from .errors import TextuneError  # noqa: E402
+from .errors import TextuneError, TrainingInterrupted  # noqa: E402
+from .heads import EncoderClassifier, register_head  # noqa: E402
 from .labels import LabelSpec  # noqa: E402
+from .losses import register_loss  # noqa: E402
 from .metrics import Metric, register_metric  # noqa: E402
 from .packaged import PackagedModel, register_model_alias  # noqa: E402
 from .prediction import Predictor  # noqa: E402
+from .preprocess import register_preprocessor  # noqa: E402
 from .tasks import ClassificationTask, Task, register_task  # noqa: E402
 from .training import RunResult, train  # noqa: E402
 
@@ -17,6 +20,7 @@ __all__ = [
     "ClassificationTask",
     "ColumnSpec",
     "DataArguments",
+    "EncoderClassifier",
     "LabelSpec",
     "Metric",
     "ModelArguments",
@@ -26,9 +30,13 @@ __all__ = [
     "Task",
     "TextuneError",
     "TextuneTrainingArguments",
+    "TrainingInterrupted",
     "read_table",
+    "register_head",
+    "register_loss",
     "register_metric",
     "register_model_alias",
+    "register_preprocessor",
     "register_task",
     "train",
 ]

@@ -35,6 +35,16 @@ class ModelArguments:
     ignore_mismatched_sizes: bool = field(
         default=False, metadata={"help": "Load a checkpoint whose head has a different shape."}
     )
+    head: str = field(
+        default="linear",
+        metadata={"help": "Classification head: linear (transformers' own), mlp, mean_pool, multisample_dropout, "
+                          "or a name registered with textune.register_head."},
+    )
+    pooling: str | None = field(
+        default=None, metadata={"help": "How the encoder output is pooled for the head: cls or mean. "
+                                        "Default: the head's own (mean for mean_pool, else cls)."},
+    )
+    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head (textune heads)."})
     allow_pickle: bool = field(
         default=False,
         metadata={"help": "Allow pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only."},
@@ -100,6 +110,11 @@ class DataArguments:
         default=None,
         metadata={"help": "Extra metric (accuracy, f1, matthews_correlation, roc_auc, mse, ...) or a metric script path."},
     )
+    preprocess: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated preprocessing steps applied to every split and at prediction: "
+                          "lowercase, normalize_tweets, join_keyword_location, or registered names."},
+    )
     encoding: str | None = field(default=None, metadata={"help": "Text encoding of the data files. Default: utf-8."})
 
     def __post_init__(self):
@@ -128,8 +143,37 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    class_weights: str = field(
+        default="none",
+        metadata={"help": "Weights per class for imbalanced data: none, auto (balanced inverse frequency), "
+                          "or one number per class in label order, e.g. 1,3."},
+    )
+    loss: str = field(
+        default="cross_entropy",
+        metadata={"help": "Training loss: cross_entropy (MSE for regression), focal, or a registered name."},
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of --loss focal."})
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop after this many evaluations without improvement of --metric_for_best_model. "
+                          "Turns on per-epoch evaluation, saving and loading the best model unless set."},
+    )
     resume: bool = field(
         default=False,
         metadata={"help": "Continue from the last complete checkpoint in --output_dir (optimizer, scheduler, RNG "
                           "and data position restored); incomplete checkpoints are skipped."},
     )
+
+    def __post_init__(self):
+        if self.early_stopping_patience is not None:
+            if self.early_stopping_patience < 1:
+                raise TextuneError(f"--early_stopping_patience must be at least 1, got {self.early_stopping_patience}")
+            # early stopping needs evaluations to compare and the best checkpoint to return to
+            if str(self.eval_strategy) in ("no", "IntervalStrategy.NO"):
+                self.eval_strategy = "epoch"
+                self.save_strategy = "epoch" if str(self.save_strategy) in ("steps", "SaveStrategy.STEPS") \
+                    else self.save_strategy
+            self.load_best_model_at_end = True
+        if self.focal_gamma < 0:
+            raise TextuneError(f"--focal_gamma must be >= 0, got {self.focal_gamma}")
+        super().__post_init__()

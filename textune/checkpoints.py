@@ -118,6 +118,10 @@ def save_final_model(trainer, output_dir: str | Path, run_record_writer=None) ->
     trainer.save_model(str(staging))
     if not trainer.is_world_process_zero():
         return
+    from transformers import PreTrainedModel
+
+    if not isinstance(trainer.model, PreTrainedModel) and hasattr(trainer.model, "config"):
+        trainer.model.config.save_pretrained(staging)  # a textune head: its encoder's config, with the labels
     if run_record_writer is not None:
         run_record_writer(staging)
     # a previous final model's markers go first: between here and the end the folder is not "complete"

@@ -4,6 +4,7 @@ Usage:
     textune train --model_name_or_path minilm --train_file train.csv --validation_file val.csv \
         --test_file test.csv --text_column_name text --label_column_name target --output_dir experiments/
     textune train args.json                      # one JSON file of run_classification.py-style arguments
+    textune train --config configs/disaster_tweets.yaml --num_train_epochs 3   # flags override the file
     textune predict --model experiments/ --input new.csv --output preds.csv
     textune evaluate --model experiments/ --input labelled.csv
 """
@@ -17,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config_files import expand_config_flag
 from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
@@ -76,6 +78,8 @@ def parse_train_args(argv: list[str]):
                 values.update({flag[2:]: True for flag in DO_FLAGS})
             values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
             return parser.parse_dict(values)
+        known = {action.dest for action in parser._actions if action.dest != "help"}
+        argv = expand_config_flag(argv, known)
         return parser.parse_args_into_dataclasses(args=_with_defaults(argv))
     except (ValueError, TypeError) as error:
         if isinstance(error, TextuneError):

@@ -33,15 +33,12 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32, allow_pickle: bool = False) -> "Predictor":
         """Load a run folder written by `textune train`."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         record = read_run_file(run_dir)
         task = task_from_dict(record["task"])
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            run_dir, use_safetensors=None if allow_pickle else True
-        )
-        return cls(model, tokenizer, task, batch_size)
+        return cls(task.load_model(run_dir, allow_pickle), tokenizer, task, batch_size)
 
     @property
     def columns(self):
@@ -69,7 +66,7 @@ class Predictor:
                 logits = self.model(**batch).logits.float().cpu().numpy()
                 for row, i in enumerate(index):
                     outputs[i] = logits[row]
-        return np.stack(outputs) if outputs else np.zeros((0, self.model.config.num_labels), dtype=np.float32)
+        return np.stack(outputs) if outputs else np.zeros((0, self.task.labels.num_labels), dtype=np.float32)
 
     def predict(self, inputs: list[str] | pd.DataFrame) -> pd.DataFrame:
         """Predicted label and per-class probability for each text (or each row of a frame)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, Callable, Union
 
 import pandas as pd
 
@@ -45,11 +46,35 @@ def _hub_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:
     return {role: loaded[name].to_pandas() for role, name in wanted.items() if name in loaded}
 
 
-def load_splits(data_args: DataArguments, seed: int, need_train: bool = True) -> Splits:
-    """Read the run's data, pick its columns, drop unusable rows and hold out validation when needed."""
+DataInput = Union[pd.DataFrame, "datasets.Dataset", Callable[[], Any]]
+
+
+def as_frame(data: DataInput, role: str) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a datasets.Dataset, or a callable returning either."""
+    if callable(data) and not isinstance(data, pd.DataFrame) and not hasattr(data, "to_pandas"):
+        data = data()
+    if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):
+        data = data.to_pandas()
+    if not isinstance(data, pd.DataFrame):
+        raise TextuneError(f"{role}_data must be a pandas DataFrame, a datasets.Dataset or a callable returning one; "
+                           f"got {type(data).__name__}")
+    if data.empty:
+        raise TextuneError(f"{role}_data has no rows")
+    return data.reset_index(drop=True)
+
+
+def load_splits(data_args: DataArguments, seed: int, need_train: bool = True,
+                given: dict[str, DataInput | None] | None = None) -> Splits:
+    """Read the run's data, pick its columns, drop unusable rows and hold out validation when needed.
+
+    `given` holds data passed in code (DataFrame, Dataset or callable) by role; it wins over files.
+    """
     text_columns, label_column = data_args.text_columns, data_args.label_column_name
     frames: dict[str, pd.DataFrame] = {}
-    if data_args.dataset_name:
+    given = {role: data for role, data in (given or {}).items() if data is not None}
+    if "train" in given:
+        frames["train"], source = as_frame(given["train"], "train"), "train_data"
+    elif data_args.dataset_name:
         frames, source = _hub_splits(data_args), f"hub dataset {data_args.dataset_name}"
     elif data_args.train_file:
         frames["train"] = read_table(data_args.train_file, data_args.encoding, "--train_file")
@@ -65,7 +90,9 @@ def load_splits(data_args: DataArguments, seed: int, need_train: bool = True) ->
         source = "none"
     for role, flag in (("validation", "--validation_file"), ("test", "--test_file")):
         path = getattr(data_args, f"{role}_file")
-        if path:
+        if role in given:
+            frames[role] = as_frame(given[role], role)
+        elif path:
             frames[role] = read_table(path, data_args.encoding, flag)
     if data_args.remove_columns:
         for role in frames:

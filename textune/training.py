@@ -18,10 +18,12 @@ from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkpoint, save_final_model
 from .errors import TextuneError, TrainingInterrupted
 from .labels import LabelSpec
+from .losses import build_compute_loss, class_weights
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
 from .run_folder import write_run_file
-from .splits import load_splits
+from .preprocess import parse_steps
+from .splits import DataInput, load_splits
 from .tasks import ClassificationTask
 
 logger = logging.getLogger(__name__)
@@ -71,22 +73,32 @@ def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Pa
     return None
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments) -> RunResult:
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments, *,
+          train_data: DataInput | None = None, validation_data: DataInput | None = None,
+          test_data: DataInput | None = None) -> RunResult:
     """Fine-tune, evaluate and predict as the flags ask, writing everything under `training_args.output_dir`.
+
+    Args:
+        model_args, data_args, training_args: What `textune train` parses from its flags.
+        train_data, validation_data, test_data: Data given in code instead of files: a pandas DataFrame,
+            a `datasets.Dataset`, or a callable returning one (e.g. reading a database table).
 
     Raises:
         TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
     """
     import torch
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, default_data_collator, set_seed
+    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
+                              default_data_collator, set_seed)
 
     set_seed(training_args.seed)
     # 1. Data and task: every input check happens here, before anything is written.
-    splits = load_splits(data_args, training_args.seed)
+    splits = load_splits(data_args, training_args.seed,
+                         given={"train": train_data, "validation": validation_data, "test": test_data})
     labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
                              data_args.label_delimiter, where=splits.source)
     task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
-                              data_args.metric_name)
+                              data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
+                              head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
     logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
                 labels.num_labels, labels.labels[:10], len(splits.train), len(splits.validation),
                 "no" if splits.test is None else len(splits.test))
@@ -111,6 +123,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     output_dir = prepare_output_dir(training_args)
     resume_from = checkpoint_to_resume(training_args, output_dir)
     stop_on_signal = StopOnSignal()
+    callbacks = [stop_on_signal]
+    if training_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
+    weights = class_weights(training_args.class_weights, train_set["labels"], labels.problem_type, labels.num_labels)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -119,7 +135,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         processing_class=tokenizer,
         data_collator=default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(tokenizer),
         compute_metrics=task.compute_metrics,
-        callbacks=[stop_on_signal],
+        compute_loss_func=build_compute_loss(training_args.loss, labels.problem_type, weights,
+                                             training_args.focal_gamma),
+        callbacks=callbacks,
     )
     result = RunResult(output_dir)
     is_main = trainer.is_world_process_zero()
@@ -157,6 +175,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         result.files.update(write_predictions(output_dir, splits.test, task, logits))
     elif training_args.do_predict and splits.test is None:
         logger.warning("--do_predict without --test_file: nothing to predict")
+
     return result
 
 

@@ -22,6 +22,9 @@ class Task(Protocol):
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
         """Load the pretrained model with this task's head."""
 
+    def load_model(self, run_dir, allow_pickle: bool = False):
+        """Reload the model a run saved (used by Predictor, so predict and serve need no loading code)."""
+
     def compute_metrics(self, eval_prediction) -> dict[str, float]:
         """Trainer's compute_metrics: an EvalPrediction to a dict of metric values."""
 

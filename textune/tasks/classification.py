@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..data import ColumnSpec
 from ..errors import TextuneError
+from ..heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from ..labels import MULTI, REGRESSION, LabelSpec
 from ..metrics import compute_metrics, resolve_metrics
+from ..preprocess import apply_steps, parse_steps
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +48,27 @@ class ClassificationTask:
     pad_to_max_length: bool = False
     metric_name: str | None = None
     threshold: float = 0.5
+    head: str = DEFAULT_HEAD
+    pooling: str | None = None
+    head_dropout: float = 0.1
+    preprocess: list[str] = field(default_factory=list)
     name: str = "text-classification"
 
     def __post_init__(self):
         self.metrics = resolve_metrics(self.labels.problem_type, self.metric_name)
+        self.pooling = self.pooling or head_spec(self.head).pooling
+        self.preprocess = parse_steps(",".join(self.preprocess))
+
+    @property
+    def uses_transformers_head(self) -> bool:
+        """Whether the model is transformers' AutoModelForSequenceClassification (plain-loadable)."""
+        return self.head == DEFAULT_HEAD and self.pooling == "cls"
 
     # -- data -------------------------------------------------------------------------------------------------
 
     def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
         max_length = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
+        frame = apply_steps(frame, self.columns, self.preprocess)
         return dict(tokenizer(
             self.columns.texts(frame),
             self.columns.pairs(frame),
@@ -78,8 +93,17 @@ class ClassificationTask:
     # -- model ------------------------------------------------------------------------------------------------
 
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
+        if not self.uses_transformers_head:
+            encoder = AutoModel.from_pretrained(
+                name_or_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+                token=model_args.token, trust_remote_code=model_args.trust_remote_code,
+                local_files_only=local_files_only, use_safetensors=None if model_args.allow_pickle else True,
+            )
+            self._label_config(encoder.config)
+            return EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
+                                     self.labels.problem_type, self.head_dropout)
         common = dict(
             cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
             trust_remote_code=model_args.trust_remote_code, local_files_only=local_files_only,
@@ -91,10 +115,7 @@ class ClassificationTask:
             finetuning_task=self.name,
             **common,
         )
-        if self.labels.problem_type != REGRESSION:
-            config.id2label, config.label2id = self.labels.id2label, self.labels.label2id
-        else:
-            config.id2label, config.label2id = {0: "LABEL_0"}, {"LABEL_0": 0}
+        self._label_config(config)
         # A checkpoint fine-tuned for another label count keeps its encoder; its head is replaced on purpose.
         checkpoint_labels = AutoConfig.from_pretrained(name_or_path, **common).num_labels
         replace_head = checkpoint_labels != self.labels.num_labels
@@ -105,6 +126,29 @@ class ClassificationTask:
             name_or_path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes or replace_head,
             use_safetensors=None if model_args.allow_pickle else True, **common,
         )
+
+    def _label_config(self, config) -> None:
+        config.num_labels = self.labels.num_labels
+        config.problem_type = self.labels.problem_type
+        if self.labels.problem_type != REGRESSION:
+            config.id2label, config.label2id = self.labels.id2label, self.labels.label2id
+        else:
+            config.id2label, config.label2id = {0: "LABEL_0"}, {"LABEL_0": 0}
+
+    def load_model(self, run_dir: str | Path, allow_pickle: bool = False):
+        """Reload the model a run saved: transformers' class, or the textune head on its encoder."""
+        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+        if self.uses_transformers_head:
+            return AutoModelForSequenceClassification.from_pretrained(
+                run_dir, use_safetensors=None if allow_pickle else True)
+        from safetensors.torch import load_file
+
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(run_dir))
+        model = EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
+                                  self.labels.problem_type, self.head_dropout)
+        model.load_state_dict(load_file(Path(run_dir) / "model.safetensors"))
+        return model
 
     # -- outputs ----------------------------------------------------------------------------------------------
 
@@ -168,7 +212,8 @@ class ClassificationTask:
         return {
             "name": self.name, "columns": self.columns.to_dict(), "labels": self.labels.to_dict(),
             "max_seq_length": self.max_seq_length, "pad_to_max_length": self.pad_to_max_length,
-            "metric_name": self.metric_name, "threshold": self.threshold,
+            "metric_name": self.metric_name, "threshold": self.threshold, "head": self.head,
+            "pooling": self.pooling, "head_dropout": self.head_dropout, "preprocess": self.preprocess,
         }
 
     @classmethod
@@ -178,6 +223,8 @@ class ClassificationTask:
                 columns=ColumnSpec(**data["columns"]), labels=LabelSpec.from_dict(data["labels"]),
                 max_seq_length=data["max_seq_length"], pad_to_max_length=data.get("pad_to_max_length", False),
                 metric_name=data.get("metric_name"), threshold=data.get("threshold", 0.5),
+                head=data.get("head", DEFAULT_HEAD), pooling=data.get("pooling"),
+                head_dropout=data.get("head_dropout", 0.1), preprocess=list(data.get("preprocess") or []),
             )
         except (KeyError, TypeError) as error:
             raise TextuneError(f"the run's task description is incomplete (missing {error}); retrain the run") from None
