@@ -77,3 +77,16 @@ def tweets_dir(tmp_path) -> Path:
     toy_frame(16, seed=2).to_csv(folder / "val.csv", index=False)
     toy_frame(12, seed=3, with_label=False).to_csv(folder / "test.csv", index=False)
     return folder
+
+
+@pytest.fixture
+def restore_registries():
+    """Undo registrations a test makes (heads, metrics, losses, preprocessors), so tests stay independent."""
+    from textune import heads, losses, metrics, preprocess
+
+    saved = [(registry, dict(registry)) for registry in
+             (heads.HEADS, metrics.METRICS, losses.LOSSES, preprocess.PREPROCESSORS)]
+    yield
+    for registry, copy in saved:
+        registry.clear()
+        registry.update(copy)

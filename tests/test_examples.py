@@ -11,6 +11,7 @@ import pytest
 from conftest import toy_frame
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+pytestmark = pytest.mark.usefixtures("restore_registries")
 
 
 @pytest.fixture

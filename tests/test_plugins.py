@@ -19,6 +19,7 @@ from textune.losses import build_compute_loss, class_weights
 from conftest import toy_frame
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("restore_registries")
 
 
 def tiny_run(model_dir, out, model=None, data=None, training=None, **given):

@@ -140,6 +140,11 @@ class DataArguments:
 class TextuneTrainingArguments(TrainingArguments):
     """transformers' TrainingArguments, plus the v4 flag `--overwrite_output_dir` that tutorials still pass."""
 
+    logging_steps: float = field(
+        default=0.05,
+        metadata={"help": "Log the training loss every N steps, or every fraction of the run if below 1. "
+                          "Default: 20 points per run, so short runs still get a loss curve."},
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
