@@ -154,10 +154,61 @@ def command_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def command_report(argv: list[str]) -> int:
+    from .report import write_report
+
+    parser = argparse.ArgumentParser(prog="textune report", description="Rebuild the report of an existing run "
+                                     "(report.html, report.md, plots/*.png), e.g. after editing its data paths.")
+    parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
+    parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass on the validation split.")
+    args = parser.parse_args(argv)
+    files = write_report(args.run_dir, batch_size=args.batch_size)
+    print("\n".join(f"  {name:<24} {path}" for name, path in files.items()))
+    return 0
+
+
+def command_models(argv: list[str]) -> int:
+    from .catalog import CATALOG_FILE, catalog_table, load_catalog
+
+    parser = argparse.ArgumentParser(prog="textune models", description="Recommended backbones by task and "
+                                     "language, and whether each is available offline on this machine.")
+    parser.add_argument("--task", default=None, help="classification, summarization, translation, generation or chat.")
+    parser.add_argument("--language", default=None, help="Language code, e.g. en or zh (multilingual models match all).")
+    parser.add_argument("--markdown", action="store_true", help="Print a Markdown table.")
+    parser.add_argument("--catalog", default=str(CATALOG_FILE), help="Another catalog file of the same format.")
+    args = parser.parse_args(argv)
+    print(catalog_table(load_catalog(args.catalog), args.task, args.language, markdown=args.markdown))
+    return 0
+
+
+def command_compare(argv: list[str]) -> int:
+    from transformers import HfArgumentParser
+
+    from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+    from .compare import CompareArguments, compare_models, leaderboard_frame
+
+    parser = HfArgumentParser((CompareArguments, ModelArguments, DataArguments, TextuneTrainingArguments),
+                              prog="textune compare", description="Fine-tune each --models candidate with the same "
+                              "data, seed and budget (any `textune train` flag) and write a leaderboard.")
+    if not any(arg.split("=")[0] == "--output_dir" for arg in argv):
+        argv = [*argv, "--output_dir", str(Path("runs") / "compare")]
+    try:
+        compare_args, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:
+        raise TextuneError(str(error).strip().splitlines()[0]) from None
+    board = compare_models(compare_args, model_args, data_args, training_args)
+    print(leaderboard_frame(board).drop(columns=["run_dir"]).to_string(index=False))
+    print("\n".join(f"  {name:<18} {path}" for name, path in board.files.items()))
+    return 0 if any(result.status == "ok" for result in board.results) else 1
+
+
 COMMANDS = {
     "train": command_train,
     "predict": command_predict,
     "evaluate": command_evaluate,
+    "report": command_report,
+    "models": command_models,
+    "compare": command_compare,
 }
 
 

@@ -176,6 +176,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     elif training_args.do_predict and splits.test is None:
         logger.warning("--do_predict without --test_file: nothing to predict")
 
+    # 7. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
+    if training_args.do_train and is_main:
+        from .report import report_after_training
+
+        result.files.update(report_after_training(output_dir, splits=splits, task=task, model=trainer.model,
+                                                  tokenizer=tokenizer,
+                                                  batch_size=training_args.per_device_eval_batch_size))
     return result
 
 

@@ -1,0 +1,178 @@
+"""Building a run's report: gather what it shows from the run folder (or from memory right after training), then draw and render it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..arguments import DataArguments
+from ..errors import TextuneError
+from ..run_folder import read_run_file
+from .data_summary import DataSummary, summarize_data
+from .validation import ValidationResults, validation_results
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "validation_predictions.csv"
+GIVEN_IN_CODE = ("train_data",)  # load_splits' source name for data passed to train() as frames, not files
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; sections whose inputs were unavailable are None, with the reason in `notes`."""
+
+    run_dir: Path
+    record: dict
+    task: object
+    metrics: dict[str, float]
+    history: list[dict]
+    data: DataSummary | None = None
+    validation: ValidationResults | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problem_type(self) -> str:
+        return self.task.labels.problem_type
+
+
+def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None, tokenizer=None,
+                        batch_size: int = 32) -> ReportData:
+    """Read the run folder and, where needed, rebuild the data splits and rerun the model on validation.
+
+    Args:
+        run_dir: A run folder written by `textune train`.
+        splits, task, model, tokenizer: What `train()` already holds in memory; each is rebuilt from the run
+            folder when None (the splits from textune_run.json's data arguments, deterministically).
+        batch_size: Texts per forward pass for the validation predictions.
+
+    Raises:
+        TextuneError: The folder is not a textune run.
+    """
+    from ..prediction import Predictor
+    from ..tasks import task_from_dict
+
+    run_dir = Path(run_dir)
+    record = read_run_file(run_dir, flag="run folder")
+    task = task or task_from_dict(record["task"])
+    data = ReportData(run_dir, record, task, _read_json(run_dir / "all_results.json"), training_history(run_dir))
+    if splits is None:
+        try:
+            splits = _rebuild_splits(record)
+        except TextuneError as error:
+            data.notes.append(f"Data summary and validation errors are missing: {error} (run `textune report` "
+                              "from the folder the run was trained in, so its relative data paths resolve).")
+            return data
+    if model is None or tokenizer is None:
+        predictor = Predictor.from_run(run_dir, batch_size)
+    else:
+        predictor = Predictor(model, tokenizer, task, batch_size)
+    data.data = summarize_data(_data_args(record), record["training_args"].get("seed", 42), splits, task,
+                               predictor.tokenizer)
+    if splits.validation is not None and len(splits.validation):
+        logits = predictor.logits(splits.validation)
+        data.validation = validation_results(splits.validation, task, logits)
+        if not any(key.startswith("eval_") for key in data.metrics):
+            from transformers import EvalPrediction
+
+            computed = task.compute_metrics(EvalPrediction(predictions=logits, label_ids=data.validation.references))
+            data.metrics.update({f"eval_{key}": value for key, value in computed.items()})
+            data.notes.append("The run did not evaluate (--do_eval); the validation metrics were computed by the report.")
+    return data
+
+
+def training_history(run_dir: Path) -> list[dict]:
+    """Trainer's log_history, plus the final evaluation (train() evaluates after saving trainer_state.json)."""
+    state = _read_json(run_dir / "trainer_state.json")
+    history = list(state.get("log_history", []))
+    final = _read_json(run_dir / "eval_results.json")
+    step = state.get("global_step")
+    if final and step is not None and not any("eval_loss" in entry and entry.get("step") == step for entry in history):
+        history.append({key: value for key, value in final.items() if key != "eval_samples"} | {"step": step})
+    return history
+
+
+def _rebuild_splits(record: dict):
+    from ..splits import load_splits
+
+    if record.get("data_source") in GIVEN_IN_CODE:
+        raise TextuneError("the run's data was passed in code (train(..., train_data=...)), not read from files, "
+                           "so it cannot be read again; call write_report(run_dir, splits=...) with it")
+    return load_splits(_data_args(record), record["training_args"].get("seed", 42))
+
+
+def _data_args(record: dict) -> DataArguments:
+    known = {f.name for f in fields(DataArguments)}
+    return DataArguments(**{key: value for key, value in record.get("data_args", {}).items() if key in known})
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        logger.warning("%s is not valid JSON; the report leaves it out", path)
+        return {}
+
+
+def write_report(run_dir: str | Path, splits=None, task=None, model=None, tokenizer=None,
+                 batch_size: int = 32) -> dict[str, Path]:
+    """Write report.html (self-contained), report.md, plots/*.png and validation_predictions.csv into `run_dir`.
+
+    Arguments after `run_dir` are what `train()` already holds; `textune report` passes none and everything
+    is rebuilt from the run folder.
+
+    Returns:
+        The files written, by name (as `RunResult.files` lists them).
+
+    Example:
+        >>> write_report("experiments/")["report"]
+        PosixPath('experiments/report.html')
+    """
+    from .plots import draw_plots
+    from .render import render_html, render_markdown, report_sections
+
+    run_dir = Path(run_dir)
+    data = collect_report_data(run_dir, splits, task, model, tokenizer, batch_size)
+    files: dict[str, Path] = {}
+    if data.validation is not None:
+        files["validation_predictions"] = run_dir / PREDICTIONS_FILE
+        data.validation.table.to_csv(files["validation_predictions"], index=False)
+    plots = draw_plots(data, run_dir / "plots")
+    sections = report_sections(data, plots)
+    files["report"] = _write_text(run_dir / "report.html", render_html(sections, data, run_dir))
+    files["report_md"] = _write_text(run_dir / "report.md", render_markdown(sections, run_dir))
+    files.update({f"plot_{name}": path for name, path in plots.items()})
+    return files
+
+
+def report_after_training(run_dir: str | Path, **in_memory) -> dict[str, Path]:
+    """write_report for the end of `train()`: a failing report must not fail a run whose model is already saved."""
+    try:
+        return write_report(run_dir, **in_memory)
+    except Exception as error:  # noqa: BLE001 - logged with the way to retry; the run itself succeeded
+        logger.warning("could not write the run report (%s: %s); retry with: textune report %s",
+                       type(error).__name__, error, run_dir)
+        return {}
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def headline(data: ReportData) -> dict[str, float]:
+    """The validation metrics worth a first glance, in the order people read them."""
+    order = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc", "mse", "mae", "r2",
+             "pearsonr", "spearmanr", "loss")
+    shown = {name: data.metrics[f"eval_{name}"] for name in order if f"eval_{name}" in data.metrics}
+    extra = data.record["task"].get("metric_name")
+    if extra and f"eval_{extra}" in data.metrics:
+        shown = {extra: data.metrics[f"eval_{extra}"]} | shown
+    return {name: float(value) for name, value in shown.items() if value is not None and np.isfinite(value)}

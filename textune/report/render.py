@@ -1,0 +1,263 @@
+"""Rendering a report: one list of sections (paragraphs, tables, images) written as Markdown and as self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..labels import MULTI, REGRESSION, SINGLE
+from .build import ReportData, headline
+from .data_summary import length_table
+
+TIMING = {"runtime": "runtime (s)", "samples_per_second": "samples per second", "steps_per_second": "steps per second"}
+TEXT_CHARS = 240  # longer example texts are cut in tables; validation_predictions.csv has them whole
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list]
+    id: str | None = None
+
+
+@dataclass
+class Image:
+    path: Path
+    alt: str
+
+
+@dataclass
+class Section:
+    title: str
+    id: str
+    blocks: list = field(default_factory=list)  # str (a paragraph), Table or Image
+
+
+def fmt(value) -> str:
+    """A table cell: floats to 4 significant decimals, everything else as text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.1f}"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def report_sections(data: ReportData, plots: dict[str, Path]) -> list[Section]:
+    """The report's content, in reading order, independent of the output format."""
+    sections = [summary_section(data), metrics_section(data)]
+    sections.append(Section("Training curves", "curves",
+                            [Image(plots[name], alt) for name, alt in (("loss", "Training and validation loss"),
+                                                                      ("metrics", "Validation metrics")) if name in plots]))
+    sections += errors_sections(data, plots)
+    sections.append(data_section(data, plots))
+    sections.append(configuration_section(data))
+    return [section for section in sections if section.blocks]
+
+
+def summary_section(data: ReportData) -> Section:
+    record = data.record
+    labels = data.task.labels
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in list(headline(data).items())[:4])
+    rows = data.metrics.get("eval_samples") or (len(data.validation.table) if data.validation else None)
+    kind = labels.problem_type.replace("_", " ") + ("" if labels.problem_type == REGRESSION
+                                                   else f", {len(labels.labels)} labels")
+    text = (f"{record.get('base_model')} fine-tuned for {kind} on {record.get('data_source')}. "
+            f"Validation ({rows} rows): {shown or 'not evaluated'}.")
+    return Section("Summary", "summary", [text] + data.notes)
+
+
+def metrics_section(data: ReportData) -> Section:
+    rows = [[name, fmt(value), "validation"] for name, value in headline(data).items()]
+    seen = {f"eval_{name}" for name in headline(data)}
+    for key, value in data.metrics.items():
+        if key in seen or not isinstance(value, (int, float)):
+            continue
+        stage, _, name = key.partition("_")
+        if stage not in ("eval", "train"):
+            continue
+        stage = "validation" if stage == "eval" else "training"
+        if name == "loss" and stage == "training":
+            name = "loss (mean over the run)"
+        rows.append([TIMING.get(name, name), fmt(value), stage])
+    return Section("Metrics", "metrics", [Table(["metric", "value", "split"], rows, "metrics")] if rows else [])
+
+
+def errors_sections(data: ReportData, plots: dict[str, Path]) -> list[Section]:
+    results = data.validation
+    if results is None:
+        return []
+    sections = []
+    if not results.per_class.empty:
+        table = Table(list(results.per_class.columns),
+                      [[fmt(v) for v in row] for row in results.per_class.itertuples(index=False)], "per-class")
+        sections.append(Section("Per-class precision, recall and F1 (validation)", "per-class", [table]))
+    if results.confusion is not None:
+        names = data.task.labels.labels
+        table = Table(["true \\ predicted"] + names,
+                      [[name] + [int(v) for v in row] for name, row in zip(names, results.confusion)], "confusion-matrix")
+        blocks = ["Rows are the true labels, columns the predicted ones; the diagonal is correct.", table]
+        if "confusion_matrix" in plots:
+            blocks.append(Image(plots["confusion_matrix"], "Confusion matrix"))
+        sections.append(Section("Confusion matrix (validation)", "confusion-matrix", blocks))
+    if "predicted_vs_true" in plots:
+        sections.append(Section("Predicted vs true (validation)", "predicted-vs-true",
+                                [Image(plots["predicted_vs_true"], "Predicted vs true values")]))
+    regression = data.problem_type == REGRESSION
+    title = "Largest validation errors" if regression else "Most confidently wrong validation examples"
+    if results.wrong.empty:
+        blocks = ["The model got every validation example right."]
+    else:
+        rows = [[_cut(str(row.text))] + [fmt(v) for v in row[1:]] for row in results.wrong.itertuples(index=False)]
+        confidence = {REGRESSION: "", SINGLE: "probability of the predicted label",
+                      MULTI: "certainty of its surest wrong label"}[data.problem_type]
+        note = ("Sorted by how far off the prediction is." if regression else
+                f"Sorted by the model's confidence in its wrong answer ({confidence}). "
+                "Confident mistakes are often label noise or a pattern the model has not learned.")
+        blocks = [note, Table(list(results.wrong.columns), rows, "wrong")]
+    sections.append(Section(title, "wrong", blocks))
+    return sections
+
+
+def data_section(data: ReportData, plots: dict[str, Path]) -> Section:
+    summary = data.data
+    if summary is None:
+        return Section("Data", "data")
+    headers = ["split", "source", "rows read", "dropped: empty text", "dropped: no label", "held out",
+               "over --max_*_samples", "rows used"]
+    rows = [[r.split, r.source, fmt(r.read), r.empty_text, r.missing_label, r.held_out, r.capped, r.used]
+            for r in summary.rows]
+    blocks = ["Rows per split, and why rows were not used: empty text and missing labels are dropped; "
+              "\"held out\" rows of the training file became the validation (or demo test) split.",
+              Table(headers, rows, "data-rows")]
+    if not summary.label_counts.empty:
+        counts = summary.label_counts
+        totals = counts.sum(axis=0)
+        label_rows = [[label] + [f"{count} ({count / max(totals[role], 1):.1%})" for role, count in row.items()]
+                      for label, row in counts.iterrows()]
+        blocks += ["Label distribution (rows per label; multi-label rows count once per label):",
+                   Table(["label"] + list(counts.columns), label_rows, "labels")]
+    if not summary.label_stats.empty:
+        stats = summary.label_stats
+        blocks += ["Target value distribution:",
+                   Table(["statistic"] + list(stats.columns),
+                         [[name] + [fmt(float(v)) for v in row] for name, row in stats.iterrows()], "labels")]
+    lengths = length_table(summary)
+    if lengths:
+        blocks += ["Text length in tokens (the model's tokenizer, before truncation):",
+                   Table(list(lengths[0]), [list(row.values()) for row in lengths], "lengths")]
+    if "text_length" in plots:
+        blocks.append(Image(plots["text_length"], "Text length histogram"))
+    return Section("Data", "data", blocks)
+
+
+def configuration_section(data: ReportData) -> Section:
+    record, task = data.record, data.task
+    data_args = record.get("data_args", {})
+    items = [
+        ("base model", record.get("base_model")),
+        ("problem type", task.labels.problem_type),
+        ("labels", ", ".join(task.labels.labels[:30]) + (" …" if len(task.labels.labels) > 30 else "")),
+        ("text column(s)", ", ".join(task.columns.text)),
+        ("text pair column", task.columns.text_pair),
+        ("label column", task.columns.label),
+        ("max_seq_length", task.max_seq_length),
+        ("train_file", data_args.get("train_file") or record.get("data_source")),
+        ("validation_file", data_args.get("validation_file") or
+         f"{data_args.get('validation_split_percentage')}% held out from train"),
+        ("test_file", data_args.get("test_file")),
+        ("max_train_samples", data_args.get("max_train_samples")),
+    ]
+    items += list(record.get("training_args", {}).items())
+    items.append(("textune version", record.get("textune_version")))
+    rows = [[key, f"{value:g}" if isinstance(value, float) else fmt(value)]  # 2e-05, not 0.0000
+            for key, value in items if value not in (None, "")]
+    return Section("Configuration", "configuration", [Table(["setting", "value"], rows, "configuration")])
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS - 1] + "…"
+
+
+# -- Markdown ----------------------------------------------------------------------------------------------------
+
+
+def _md_cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(sections: list[Section], run_dir: Path) -> str:
+    """report.md: GitHub-flavoured Markdown; images are linked as files under plots/."""
+    lines = [f"# Run report: {run_dir.resolve().name}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
+                lines.append("|" + "|".join(" --- " for _ in block.headers) + "|")
+                lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in block.rows]
+            elif isinstance(block, Image):
+                lines.append(f"![{block.alt}]({block.path.relative_to(run_dir).as_posix()})")
+            else:
+                lines.append(str(block))
+            lines.append("")
+    return "\n".join(lines)
+
+
+# -- HTML --------------------------------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+nav a { margin-right: 1em; } .meta { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f6f8; } tr:nth-child(even) td { background: #fafbfc; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; border: 1px solid #eee; }
+"""
+
+
+def _html_cell(value, tag: str = "td") -> str:
+    text = str(value)
+    numeric = tag == "td" and text.replace(".", "", 1).replace("-", "", 1).replace(",", "").isdigit()
+    attributes = ' class="num"' if numeric else ""
+    return f"<{tag}{attributes}>{html.escape(text)}</{tag}>"
+
+
+def render_html(sections: list[Section], data: ReportData, run_dir: Path) -> str:
+    """report.html: one file with the CSS and every plot inlined (base64 PNG), so it opens offline anywhere."""
+    title = f"Run report: {run_dir.resolve().name}"
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f'<p class="meta">{html.escape(str(run_dir))} · generated {generated} by textune '
+             f'{html.escape(str(data.record.get("textune_version", "")))}</p>',
+             "<nav>" + "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections) + "</nav>"]
+    for section in sections:
+        parts.append(f'<section id="{section.id}"><h2>{html.escape(section.title)}</h2>')
+        for block in section.blocks:
+            if isinstance(block, Table):
+                table_id = f' id="{block.id}-table"' if block.id else ""
+                parts.append(f"<table{table_id}><thead><tr>" + "".join(_html_cell(h, "th") for h in block.headers)
+                             + "</tr></thead><tbody>")
+                parts += ["<tr>" + "".join(_html_cell(v) for v in row) + "</tr>" for row in block.rows]
+                parts.append("</tbody></table>")
+            elif isinstance(block, Image):
+                encoded = base64.b64encode(block.path.read_bytes()).decode("ascii")
+                parts.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{encoded}">')
+            else:
+                parts.append(f"<p>{html.escape(str(block))}</p>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
