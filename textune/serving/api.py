@@ -1,0 +1,235 @@
+"""The HTTP app: a JSON prediction API with limits, health probes and OpenAPI docs, plus the Gradio demo at `/`.
+
+Routes: `POST /v1/predict`, `GET /v1/labels`, `GET /healthz`, `GET /readyz`, `/docs`, and the demo at `/`.
+Errors are JSON `{"detail": "<one line naming the problem and the limit>"}`: 400 malformed JSON,
+413 body too large, 422 wrong shape or a per-request limit, 429 queue full (with Retry-After),
+503 shutting down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from .. import __version__
+from .batching import MicroBatcher, QueueFull, ShuttingDown
+from .config import ServeConfig
+from .service import ModelService
+
+logger = logging.getLogger(__name__)
+
+
+class PredictRequest(BaseModel):
+    """Texts to classify, in the order results should come back."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"texts": ["Forest fire near La Ronge"]}]})
+    texts: list[StrictStr] = Field(description="The texts to classify (limits: see the endpoint description).")
+
+
+class Prediction(BaseModel):
+    """One text's result: `label` (single-label), `labels` (multi-label) or `value` (regression)."""
+
+    label: str | None = Field(None, description="Predicted class (single-label models).")
+    labels: list[str] | None = Field(None, description="Classes above the threshold (multi-label models).")
+    scores: dict[str, float] | None = Field(None, description="Probability of each class.")
+    value: float | None = Field(None, description="Predicted value (regression models).")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    predictions: list[Prediction]
+
+
+class LabelsResponse(BaseModel):
+    model: str
+    problem_type: str
+    labels: list[str]
+    threshold: float | None = Field(None, description="Multi-label: probability above which a label is predicted.")
+
+
+class RequestError(Exception):
+    """A request the server refuses, with its HTTP status and a message naming the limit."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def build_app(service: ModelService, config: ServeConfig | None = None) -> FastAPI:
+    """The served app: JSON API, probes and docs, and (with `config.ui`) the Gradio demo mounted at `/`.
+
+    The batcher starts and drains with the app's lifespan, so use the app inside a server or
+    `fastapi.testclient.TestClient(app)` as a context manager.
+
+    Example:
+        >>> app = build_app(ModelService.from_run("experiments/"), ServeConfig(max_batch_size=16))
+        >>> uvicorn.run(app, host="127.0.0.1", port=7860)
+    """
+    config = config or ServeConfig()
+    batcher = MicroBatcher(service.predict, max_batch_size=config.max_batch_size,
+                           max_wait_s=config.max_wait_ms / 1000, max_queue=config.max_queue,
+                           enabled=config.batching)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        # The first forward pass pays one-off costs (allocations, kernel selection): not a user's request.
+        await batcher.submit(["warm up"])
+        logger.info("model %s ready (batching %s)", service.info.name, "on" if config.batching else "off")
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(title=f"textune: {service.info.name}", version=__version__, lifespan=lifespan,
+                  description=f"Predictions of the text classifier **{service.info.name}** "
+                              f"({service.info.problem_type}). The demo page is at `/`.")
+    app.state.service, app.state.batcher, app.state.config = service, batcher, config
+    app.state.draining = False
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes, prefix="/v1/")
+    add_error_handlers(app)
+    add_routes(app, service, batcher, config)
+    if config.ui:
+        import gradio as gr
+
+        from .ui import build_demo, theme
+
+        gr.mount_gradio_app(app, build_demo(service, batcher, config), path="/", ssr_mode=False,
+                            footer_links=["api"], run_history=False, theme=theme())
+    return app
+
+
+def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, config: ServeConfig) -> None:
+    info = service.info
+    limits = (f"Limits: at most {config.max_texts_per_request} texts per request, {config.max_chars_per_text} "
+              f"characters per text, {config.max_body_bytes} bytes per body; 429 with Retry-After when "
+              f"{config.max_queue} texts are already queued.")
+
+    @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True,
+              summary="Classify texts", description=limits,
+              responses={400: {"description": "Malformed JSON"}, 413: {"description": "Body too large"},
+                         422: {"description": "Wrong shape or over a limit"},
+                         429: {"description": "Queue full; retry after Retry-After seconds"},
+                         503: {"description": "Shutting down"}})
+    async def predict(request: PredictRequest):
+        check_limits(request.texts, config)
+        try:
+            records = await batcher.submit(request.texts)
+        except QueueFull as error:
+            raise RequestError(429, str(error), {"Retry-After": str(error.retry_after)}) from None
+        except ShuttingDown:
+            raise RequestError(503, "the server is shutting down; retry on another replica or later") from None
+        return {"model": info.name, "predictions": records}
+
+    @app.get("/v1/labels", response_model=LabelsResponse, response_model_exclude_none=True,
+             summary="The model's problem type and ordered labels")
+    async def labels():
+        return {"model": info.name, "problem_type": info.problem_type, "labels": info.labels,
+                "threshold": info.threshold if info.problem_type == "multi_label_classification" else None}
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and the server takes requests")
+    async def readyz():
+        if app.state.draining or not batcher.running:
+            return JSONResponse({"status": "draining" if app.state.draining else "starting"}, status_code=503)
+        stats = batcher.stats
+        return {"status": "ready", "queued_texts": batcher.pending, "max_queue": config.max_queue,
+                "batches": stats.batches, "batched_texts": stats.texts,
+                "rejected": stats.rejected}
+
+
+def check_limits(texts: list[str], config: ServeConfig) -> None:
+    """Raise RequestError(422) naming the first per-request limit `texts` breaks."""
+    if not texts:
+        raise RequestError(422, 'texts is empty: send at least one text, e.g. {"texts": ["some text"]}')
+    if len(texts) > config.max_texts_per_request:
+        raise RequestError(422, f"too many texts: {len(texts)} in one request; the limit is "
+                                f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
+    for index, text in enumerate(texts):
+        if len(text) > config.max_chars_per_text:
+            raise RequestError(422, f"texts[{index}] has {len(text)} characters; the limit is "
+                                    f"{config.max_chars_per_text} per text (--max_chars_per_text)")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError):
+        return JSONResponse({"detail": error.message}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError):
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            reason = next(p for p in problems if p.get("type") == "json_invalid").get("ctx", {}).get("error", "")
+            return JSONResponse({"detail": f"the request body is not valid JSON ({reason})".replace(" ()", "")},
+                                status_code=400)
+        message = "; ".join(describe_problem(problem) for problem in problems[:5])
+        return JSONResponse({"detail": f'invalid request: {message}. Expected {{"texts": ["some text", ...]}}'},
+                            status_code=422)
+
+
+def describe_problem(problem: dict) -> str:
+    """'texts[2]: Input should be a valid string' from a pydantic error."""
+    location_parts = list(problem.get("loc", ()))
+    if location_parts and location_parts[0] == "body":
+        location_parts = location_parts[1:]
+    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location_parts).lstrip(".")
+    if problem.get("type") == "missing" and not location:
+        return "the request has no JSON body"
+    received = problem.get("input")
+    wrong_type = problem.get("type") in ("string_type", "list_type", "model_attributes_type")
+    got = f" (got {type(received).__name__})" if wrong_type else ""
+    return f"{location or 'body'}: {problem.get('msg', 'invalid')}{got}"
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 when a body under `prefix` exceeds `max_bytes`, before the app parses it.
+
+    Checks Content-Length first, then counts streamed bytes (chunked bodies have no length up front).
+    """
+
+    def __init__(self, app, max_bytes: int, prefix: str = "/"):
+        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(declared))
+            return
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send, len(body), at_least=more)
+                return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send, size: int, at_least: bool = False) -> None:
+        message = (f"request body of {'more than ' if at_least else ''}{size} bytes is too large; the limit is "
+                   f"{self.max_bytes} bytes (--max_body_bytes)")
+        await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)

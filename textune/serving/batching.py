@@ -1,0 +1,212 @@
+"""Dynamic batching: concurrent requests are queued, grouped into one forward pass, and answered separately.
+
+One worker task owns the model. While it runs a batch in a thread, new requests queue up; the next batch takes
+as many as fit in `max_batch_size`. Under load (the previous batch served several requests) a batch that is not
+full waits at most `max_wait_s` for more; an idle server runs a lone request at once, adding no latency.
+The queue is bounded in texts: past `max_queue`, `submit` raises `QueueFull` at once (the API answers 429)
+instead of growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+
+class QueueFull(Exception):
+    """The server already holds `limit` texts; the caller should retry after `retry_after` seconds."""
+
+    def __init__(self, pending: int, incoming: int, limit: int, retry_after: int):
+        super().__init__(f"server busy: {pending} texts queued, {incoming} more would exceed the queue limit "
+                         f"of {limit} (--max_queue); retry in {retry_after} s")
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class ShuttingDown(Exception):
+    """The server is draining for shutdown and takes no new work."""
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future
+
+
+@dataclass
+class BatchStats:
+    """Counters for /readyz and the benchmark: how many batches ran and how full they were."""
+
+    batches: int = 0
+    texts: int = 0
+    requests: int = 0
+    rejected: int = 0
+
+    @property
+    def mean_batch_size(self) -> float:
+        return self.texts / self.batches if self.batches else 0.0
+
+
+class MicroBatcher(Generic[Result]):
+    """Runs `predict(texts) -> results` (one result per text) on batches formed from concurrent `submit` calls.
+
+    Args:
+        predict: Blocking function; it runs in one dedicated thread, never two batches at once.
+        max_batch_size: Most texts per call of `predict` (a single larger request still runs whole).
+        max_wait_s: Under load, how long a batch that is not full waits for more requests.
+        max_queue: Most texts queued or running; beyond, `submit` raises `QueueFull`.
+        enabled: False runs each request alone: the baseline batching is measured against.
+
+    Example:
+        >>> batcher = MicroBatcher(predictor_fn, max_batch_size=32, max_wait_s=0.005)
+        >>> await batcher.start()
+        >>> results = await batcher.submit(["Forest fire near La Ronge"])
+        >>> await batcher.stop()
+    """
+
+    def __init__(self, predict: Callable[[list[str]], list[Result]], *, max_batch_size: int = 32,
+                 max_wait_s: float = 0.005, max_queue: int = 512, enabled: bool = True):
+        self.predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self.enabled = enabled
+        self.stats = BatchStats()
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._queued_texts = 0
+        self._pending_texts = 0  # queued + running: what max_queue bounds
+        self._seconds_per_text = 0.01  # running estimate, only used for Retry-After
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        # Waiting for company pays off only under load: after a batch of one request, the next runs at once.
+        self._last_batch_requests = 0
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._worker.done() and not self._closing
+
+    @property
+    def pending(self) -> int:
+        return self._pending_texts
+
+    async def start(self) -> None:
+        """Start the worker on the running event loop."""
+        self._closing = False
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textune-predict")
+        self._worker = asyncio.create_task(self._run(), name="textune-batcher")
+
+    async def stop(self) -> None:
+        """Refuse new work, finish every queued request, then stop the worker."""
+        if self._worker is None:
+            return
+        self._closing = True
+        self._wakeup.set()
+        await self._worker
+        self._worker = None
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, texts: list[str]) -> list[Result]:
+        """Queue `texts` and wait for their results, in order.
+
+        Raises:
+            QueueFull: Accepting them would exceed `max_queue`.
+            ShuttingDown: `stop` was called, or `start` never was.
+        """
+        if not self.running:
+            raise ShuttingDown("the server is shutting down")
+        if self._pending_texts + len(texts) > self.max_queue:
+            self.stats.rejected += 1
+            raise QueueFull(self._pending_texts, len(texts), self.max_queue, self.retry_after())
+        job = _Job(list(texts), asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._queued_texts += len(job.texts)
+        self._pending_texts += len(job.texts)
+        self._wakeup.set()
+        return await job.future
+
+    def retry_after(self) -> int:
+        """Seconds until the queue has likely drained, at the recently measured speed (at least 1)."""
+        return max(1, math.ceil(self._pending_texts * self._seconds_per_text))
+
+    # -- worker -----------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            while not self._jobs:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self.enabled and self._last_batch_requests > 1:
+                await self._gather()
+            batch = self._take_batch()
+            if batch:
+                await self._execute(batch)
+
+    async def _gather(self) -> None:
+        """Wait up to max_wait_s for the batch to fill; return early once it is full or on shutdown."""
+        deadline = time.monotonic() + self.max_wait_s
+        while self._queued_texts < self.max_batch_size and not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except asyncio.TimeoutError:  # an alias of TimeoutError from Python 3.11
+                return
+
+    def _take_batch(self) -> list[_Job]:
+        batch, size = [], 0
+        while self._jobs:
+            job = self._jobs[0]
+            if batch and (not self.enabled or size + len(job.texts) > self.max_batch_size):
+                break
+            self._jobs.popleft()
+            self._queued_texts -= len(job.texts)
+            if job.future.cancelled():  # the client went away while queued: skip its work
+                self._pending_texts -= len(job.texts)
+                continue
+            batch.append(job)
+            size += len(job.texts)
+        return batch
+
+    async def _execute(self, batch: list[_Job]) -> None:
+        texts = [text for job in batch for text in job.texts]
+        started = time.monotonic()
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, texts)
+            if len(results) != len(texts):
+                raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
+        except Exception as error:  # every waiting request learns what went wrong; the worker carries on
+            logger.exception("prediction failed for a batch of %d texts", len(texts))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(error)
+        else:
+            start = 0
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_result(results[start:start + len(job.texts)])
+                start += len(job.texts)
+        finally:
+            self._pending_texts -= len(texts)
+            elapsed = time.monotonic() - started
+            self._seconds_per_text = 0.8 * self._seconds_per_text + 0.2 * elapsed / max(1, len(texts))
+            self.stats.batches += 1
+            self.stats.texts += len(texts)
+            self.stats.requests += len(batch)
+            self._last_batch_requests = len(batch)
