@@ -18,7 +18,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -30,23 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "disaster-tweets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tutorial_command import DEFAULT_DATA, machine  # noqa: E402  (one description of the machine for every benchmark)
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Serving API"
-
-
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def train_quick_run(data: Path, output_dir: Path) -> None:
