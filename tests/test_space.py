@@ -165,6 +165,7 @@ def test_push_space_fails_fast_offline_with_a_clear_message(space_dir, monkeypat
 
 
 def test_push_space_uploads_the_folder_as_a_gradio_space(space_dir, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test.sh sets it; this test fakes the Hub
     calls = {}
 
     class FakeApi:
@@ -190,6 +191,7 @@ def test_push_space_uploads_the_folder_as_a_gradio_space(space_dir, monkeypatch)
 
 
 def test_push_space_without_a_token_says_how_to_log_in(space_dir, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test.sh sets it; this test fakes the Hub
     monkeypatch.setattr(space, "check_reachable", lambda *args: None)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
