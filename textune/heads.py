@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import TextuneError
+from .losses import default_loss
 
 POOLINGS = ("cls", "mean")
 DEFAULT_HEAD = "linear"
@@ -125,10 +126,3 @@ class EncoderClassifier(nn.Module):
             loss = default_loss(logits, labels, self.problem_type)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-
-def default_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str) -> torch.Tensor:
-    if problem_type == "regression":
-        return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
-    if problem_type == "multi_label_classification":
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
-    return nn.functional.cross_entropy(logits, labels.long())

@@ -23,7 +23,8 @@ def register_loss(name: str, fn: Callable[..., torch.Tensor]) -> None:
     LOSSES[name] = fn
 
 
-def _cross_entropy(logits, labels, problem_type, weights=None, gamma=0.0):
+def default_loss(logits, labels, problem_type, weights=None, gamma=0.0):
+    """The problem type's standard loss: cross-entropy, BCE (multi-label) or MSE (regression), optionally weighted."""
     if problem_type == REGRESSION:
         return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
     if problem_type == MULTI:
@@ -50,7 +51,7 @@ def _focal(logits, labels, problem_type, weights=None, gamma=2.0):
     return loss.mean()
 
 
-register_loss("cross_entropy", _cross_entropy)
+register_loss("cross_entropy", default_loss)
 register_loss("focal", _focal)
 
 
