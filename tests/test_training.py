@@ -212,3 +212,15 @@ def test_demo_data_is_used_when_no_data_is_given():
     assert splits.columns.text == ["text"] and splits.columns.label == "target"
     total = len(splits.train) + len(splits.validation) + len(splits.test)
     assert 7000 < total <= 7613 and len(splits.test) > 500
+
+
+@pytest.mark.parametrize("class_weights", ["none", "auto"])  # the model's own loss, and textune's compute_loss_func
+def test_gradient_accumulation_logs_the_mean_loss_per_example(tiny_model_dir, tweets_dir, tmp_path, class_weights):
+    out = tmp_path / "out"
+    run(tiny_model_dir, out, train_file=str(tweets_dir / "train.csv"), label_column_name="target",
+        training=dict(max_steps=2, gradient_accumulation_steps=4, per_device_train_batch_size=4, logging_steps=1,
+                      learning_rate=1e-6, do_eval=False, class_weights=class_weights))
+    losses = [entry["loss"] for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
+              if "loss" in entry]
+    # an untrained 2-class model scores ln 2 = 0.69; a batch-mean loss summed over 4 micro-batches would log 2.77
+    assert len(losses) == 2 and all(0.5 < loss < 1.0 for loss in losses)

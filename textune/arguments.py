@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from .distributed import launched_on_several_processes
 from .errors import TextuneError
+from .hardware import accelerator_present, resolve_bf16
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
@@ -116,6 +118,12 @@ class DataArguments:
                           "lowercase, normalize_tweets, join_keyword_location, or registered names."},
     )
     encoding: str | None = field(default=None, metadata={"help": "Text encoding of the data files. Default: utf-8."})
+    large_data: str = field(
+        default="auto",
+        metadata={"help": "Keep --train_file on disk, raw and tokenized, as memory-mapped Arrow files (in "
+                          "HF_DATASETS_CACHE, deleted after the run) instead of in RAM: true, false, or auto (true "
+                          "for a train file of 64 MB or more).", "choices": ["auto", "true", "false"]},
+    )
 
     def __post_init__(self):
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
@@ -128,6 +136,10 @@ class DataArguments:
             )
         if self.max_seq_length < 1:
             raise TextuneError(f"--max_seq_length must be positive, got {self.max_seq_length}")
+        # library callers may pass a bool; the run record keeps the flag's spelling
+        self.large_data = {True: "true", False: "false"}.get(self.large_data, str(self.large_data).lower())
+        if self.large_data not in ("auto", "true", "false"):
+            raise TextuneError(f"--large_data must be auto, true or false, got {self.large_data!r}")
 
     @property
     def text_columns(self) -> list[str] | None:
@@ -163,6 +175,30 @@ class TextuneTrainingArguments(TrainingArguments):
         metadata={"help": "Stop after this many evaluations without improvement of --metric_for_best_model. "
                           "Turns on per-epoch evaluation, saving and loading the best model unless set."},
     )
+    bf16: str = field(
+        default="auto",
+        metadata={"help": "bf16 mixed precision: auto (where the GPU or CPU computes bf16 natively; fp32 elsewhere, "
+                          "where bf16 would be slower), true or false. A bare --bf16 means true.",
+                  "nargs": "?", "const": "true"},
+    )
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Order of training rows: group_by_length (default: random batches of similar length, "
+                          "so little padding is computed), random, sequential or batch_rebalance.",
+                  "choices": ["random", "sequential", "group_by_length", "batch_rebalance"]},
+    )
+    group_by_length: bool | None = field(
+        default=None,
+        metadata={"help": "transformers v4's flag, still accepted: true means --train_sampling_strategy "
+                          "group_by_length, false means random.", "nargs": "?", "const": True},
+    )
+    average_tokens_across_devices: bool = field(
+        default=False,
+        metadata={"help": "transformers' loss normalisation by the label count of all processes, for losses that "
+                          "divide by it. Off by default: a classifier's loss is a mean per process, which Trainer "
+                          "would multiply by the number of processes (reported train and eval loss N times too "
+                          "high under torchrun, transformers issue 35078)."},
+    )
     resume: bool = field(
         default=False,
         metadata={"help": "Continue from the last complete checkpoint in --output_dir (optimizer, scheduler, RNG "
@@ -181,4 +217,13 @@ class TextuneTrainingArguments(TrainingArguments):
             self.load_best_model_at_end = True
         if self.focal_gamma < 0:
             raise TextuneError(f"--focal_gamma must be >= 0, got {self.focal_gamma}")
+        if self.group_by_length is not None:
+            self.train_sampling_strategy = "group_by_length" if self.group_by_length else "random"
+        self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
+        if self.bf16 and not accelerator_present():
+            self.use_cpu = True  # Trainer refuses bf16 without a GPU unless told the run is on the CPU
+        if launched_on_several_processes() and not accelerator_present():
+            # torchrun on a machine without GPUs: accelerate picks the gloo CPU backend only when told the run is
+            # on the CPU; otherwise every process silently trains alone and they all write the same folder
+            self.use_cpu = True
         super().__post_init__()

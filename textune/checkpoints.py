@@ -12,6 +12,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from .distributed import barrier, max_over_processes
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -86,14 +88,27 @@ class StopOnSignal(TrainerCallback):
         except ValueError:  # not the main thread (e.g. a notebook worker): leave signals alone
             pass
 
+    def _agree_with_other_processes(self, args) -> bool:
+        """Whether any process got a signal; the same answer everywhere, so all stop after the same step.
+
+        Otherwise those still training would wait forever for the gradients of those saving: torchrun forwards
+        one signal to every process, but each gets it at its own point of the step. A process that got none
+        stops with another one's signal; one that gets its own during the exchange stops after the next step.
+        """
+        agreed = max_over_processes(self.received or 0, args.device)
+        if agreed and self.received is None:
+            self.received = agreed
+        return bool(agreed)
+
     def on_step_end(self, args, state, control, **kwargs):
-        if self.received is not None:
+        if self._agree_with_other_processes(args):
             control.should_save = True
             control.should_training_stop = True
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._agree_with_other_processes(args)  # a signal after the last step: all processes report it alike
         for signum, handler in self._previous.items():
-            if self.received != signum:
+            if signal.getsignal(signum) == self._handle:  # _handle restores the handler of a signal it got
                 signal.signal(signum, handler)
         self._previous.clear()
 
@@ -113,11 +128,17 @@ def save_final_model(trainer, output_dir: str | Path, run_record_writer=None) ->
     """
     output_dir = Path(output_dir)
     staging = output_dir / STAGING_DIR
-    if trainer.is_world_process_zero() and staging.exists():
+    writer = trainer.args.should_save  # rank 0 (one per node with --save_on_each_node), as for Trainer's own saves
+    if writer and staging.exists():
         shutil.rmtree(staging)
-    trainer.save_model(str(staging))
-    if not trainer.is_world_process_zero():
-        return
+    trainer.save_model(str(staging))  # on every process: FSDP and DeepSpeed gather the full weights collectively
+    if writer:
+        _move_into_place(trainer, staging, output_dir, run_record_writer)
+    barrier()  # the other processes go on only once the final model is in place
+
+
+def _move_into_place(trainer, staging: Path, output_dir: Path, run_record_writer) -> None:
+    """Complete the staged model (config, textune_run.json), then move its files into output_dir, markers last."""
     from transformers import PreTrainedModel
 
     if not isinstance(trainer.model, PreTrainedModel) and hasattr(trainer.model, "config"):

@@ -22,13 +22,16 @@ def _read_csv(path: Path, encoding: str, sep: str) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, encoding=encoding, keep_default_na=False, na_values=[""])
 
 
-def _read_json(path: Path, encoding: str) -> pd.DataFrame:
+def is_json_array(path: Path, encoding: str = "utf-8") -> bool:
+    """Whether a .json/.jsonl file is one JSON array; otherwise it is JSON Lines (what datasets writes as .json)."""
     from pandas.io.common import get_handle
 
     with get_handle(path, "r", encoding=encoding, compression="infer") as handle:
-        head = handle.handle.read(1024).lstrip()
-    # A file that starts with "[" is one JSON array; otherwise it is JSON Lines (what datasets writes as .json).
-    return pd.read_json(path, lines=not head.startswith("["), encoding=encoding, dtype=False)
+        return handle.handle.read(1024).lstrip().startswith("[")
+
+
+def _read_json(path: Path, encoding: str) -> pd.DataFrame:
+    return pd.read_json(path, lines=not is_json_array(path, encoding), encoding=encoding, dtype=False)
 
 
 READERS = {
@@ -51,6 +54,22 @@ def read_table(path: str | Path, encoding: str | None = None, flag: str = "--tra
     Raises:
         TextuneError: The file is missing, unreadable, or of an unsupported kind.
     """
+    path, suffix = check_data_file(path, flag)
+    try:
+        frame = _read_with_fallback(READERS[suffix], path, encoding, flag)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as error:
+        raise unreadable(error, path, suffix, flag) from None
+    if frame.empty:
+        raise TextuneError(f"{flag} {path} has no data rows")
+    return frame
+
+
+def check_data_file(path: str | Path, flag: str) -> tuple[Path, str]:
+    """The file's path and kind (".csv", ".tsv", ".json", ".jsonl" or ".parquet"), once it is known to be readable.
+
+    Raises:
+        TextuneError: The file is missing, a directory, empty, or of an unsupported kind.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise TextuneError(f"{flag} {path}: no such file; check the path")
@@ -66,15 +85,14 @@ def read_table(path: str | Path, encoding: str | None = None, flag: str = "--tra
         )
     if path.stat().st_size == 0:
         raise TextuneError(f"{flag} {path} is empty; it needs a header row and data rows")
-    try:
-        frame = _read_with_fallback(READERS[suffix], path, encoding, flag)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        hint = "; check the quoting and the number of fields on that line" if "tokenizing" in first_line else ""
-        raise TextuneError(f"{flag} {path} could not be read as {suffix[1:]}: {first_line}{hint}") from None
-    if frame.empty:
-        raise TextuneError(f"{flag} {path} has no data rows")
-    return frame
+    return path, suffix
+
+
+def unreadable(error: Exception, path: Path, suffix: str, flag: str) -> TextuneError:
+    """The one-line error for a parser failure, with a hint when it is a quoting problem."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    hint = "; check the quoting and the number of fields on that line" if "tokenizing" in first_line else ""
+    return TextuneError(f"{flag} {path} could not be read as {suffix[1:]}: {first_line}{hint}")
 
 
 # Spreadsheet exports that are not UTF-8 are nearly always Windows-1252; tried when no --encoding is given.
@@ -182,12 +200,7 @@ def resolve_columns(frame: pd.DataFrame, text_columns: list[str] | None, label_c
 
 def drop_unusable_rows(frame: pd.DataFrame, columns: ColumnSpec, split: str, with_label: bool = True) -> pd.DataFrame:
     """Drop rows whose text is empty or whose label is missing, and log how many went and why."""
-    texts = pd.Series(columns.texts(frame), index=frame.index)
-    empty_text = texts.str.strip().eq("")
-    missing_label = pd.Series(False, index=frame.index)
-    if with_label and columns.label in frame.columns:
-        labels = frame[columns.label]
-        missing_label = labels.map(_is_missing)
+    empty_text, missing_label = unusable_rows(frame, columns, with_label)
     keep = ~(empty_text | missing_label)
     if not keep.all():
         logger.warning(
@@ -195,6 +208,16 @@ def drop_unusable_rows(frame: pd.DataFrame, columns: ColumnSpec, split: str, wit
             split, int((~keep).sum()), len(frame), int(empty_text.sum()), int((missing_label & ~empty_text).sum()),
         )
     return frame.loc[keep].reset_index(drop=True)
+
+
+def unusable_rows(frame: pd.DataFrame, columns: ColumnSpec, with_label: bool = True) -> tuple[pd.Series, pd.Series]:
+    """Boolean masks of the rows with an empty text and of those with a missing label (all False without labels)."""
+    texts = pd.Series(columns.texts(frame), index=frame.index)
+    empty_text = texts.str.strip().eq("")
+    missing_label = pd.Series(False, index=frame.index)
+    if with_label and columns.label in frame.columns:
+        missing_label = frame[columns.label].map(_is_missing).astype(bool)
+    return empty_text, missing_label
 
 
 def _is_missing(value) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 import pandas as pd
@@ -25,6 +25,12 @@ class Splits:
     test: pd.DataFrame | None
     columns: ColumnSpec
     source: str  # where the data came from, for the log and the run record
+    row_accounting: list | None = None  # the report's rows per split (SplitRows), when known without re-reading
+    notes: list[str] = field(default_factory=list)  # said in the run report
+
+    def for_report(self) -> "Splits":
+        """The frames the run report reads (texts and labels); on-disk splits give a sample (large_data)."""
+        return self
 
 
 def _hub_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:
@@ -112,45 +118,70 @@ def load_splits(data_args: DataArguments, seed: int, need_train: bool = True,
         )
     validation = frames.get("validation")
     if validation is not None:
-        where = f"--validation_file {data_args.validation_file}"
-        require_columns(validation, columns.text, "--text_column_names", where)
-        require_columns(validation, [columns.label], "--label_column_name", where)
-        validation = drop_unusable_rows(validation, columns, "validation")
+        validation = checked_validation(validation, columns, f"--validation_file {data_args.validation_file}")
     test = frames.get("test")
     if test is not None:
-        require_columns(test, columns.text, "--text_column_names", f"--test_file {data_args.test_file}")
-        empty = pd.Series(columns.texts(test)).str.strip().eq("").sum()
-        if empty:
-            logger.warning("test: %d rows have empty text; they are kept so every id gets a prediction", empty)
-        if columns.id in test.columns and test[columns.id].duplicated().any():
-            repeated = test[columns.id][test[columns.id].duplicated()]
-            logger.warning("test: %d rows repeat an id of column %r (first: %r); each row still gets its own "
-                           "prediction, but submission.csv will repeat those ids", len(repeated), columns.id,
-                           repeated.iloc[0])
+        check_test(test, columns, f"--test_file {data_args.test_file}")
     if validation is None:
         stratify = data_args.label_delimiter is None and data_args.do_regression is not True
         if source.startswith("demo:"):
             # the demo also holds out a test split, so prediction has something the model never saw
             train, test = stratified_split(train, columns.label, data_args.validation_split_percentage, seed)
         train, validation = stratified_split(train, columns.label, data_args.validation_split_percentage, seed,
-                                             stratify=stratify and _stratifiable(train[columns.label]))
+                                             stratify=stratify and stratifiable(train[columns.label]))
         logger.info("no --validation_file: held out %d%% of train (%d rows) for validation, seed %d",
                     data_args.validation_split_percentage, len(validation), seed)
     if data_args.shuffle_train_dataset:
         train = train.sample(frac=1.0, random_state=data_args.shuffle_seed).reset_index(drop=True)
-    train = _cap(train, data_args.max_train_samples)
-    validation = _cap(validation, data_args.max_eval_samples)
-    test = _cap(test, data_args.max_predict_samples)
+    train = cap_rows(train, data_args.max_train_samples)
+    validation = cap_rows(validation, data_args.max_eval_samples)
+    test = cap_rows(test, data_args.max_predict_samples)
     return Splits(train, validation, test, columns, source)
 
 
-def _stratifiable(labels: pd.Series) -> bool:
+def read_other_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:
+    """The validation and test files, read whole and without their --remove_columns (those that are given)."""
+    frames = {}
+    for role, flag in (("validation", "--validation_file"), ("test", "--test_file")):
+        path = getattr(data_args, f"{role}_file")
+        if path:
+            frames[role] = _without_removed_columns(read_table(path, data_args.encoding, flag), data_args)
+    return frames
+
+
+def _without_removed_columns(frame: pd.DataFrame, data_args: DataArguments) -> pd.DataFrame:
+    if not data_args.remove_columns:
+        return frame
+    return frame.drop(columns=[c.strip() for c in data_args.remove_columns.split(",")], errors="ignore")
+
+
+def checked_validation(validation: pd.DataFrame, columns: ColumnSpec, where: str) -> pd.DataFrame:
+    """The validation frame with training's columns required and its unusable rows dropped."""
+    require_columns(validation, columns.text, "--text_column_names", where)
+    require_columns(validation, [columns.label], "--label_column_name", where)
+    return drop_unusable_rows(validation, columns, "validation")
+
+
+def check_test(test: pd.DataFrame, columns: ColumnSpec, where: str) -> None:
+    """Require the text columns of a test frame and warn about rows it keeps though they look wrong."""
+    require_columns(test, columns.text, "--text_column_names", where)
+    empty = pd.Series(columns.texts(test)).str.strip().eq("").sum()
+    if empty:
+        logger.warning("test: %d rows have empty text; they are kept so every id gets a prediction", empty)
+    if columns.id in test.columns and test[columns.id].duplicated().any():
+        repeated = test[columns.id][test[columns.id].duplicated()]
+        logger.warning("test: %d rows repeat an id of column %r (first: %r); each row still gets its own "
+                       "prediction, but submission.csv will repeat those ids", len(repeated), columns.id,
+                       repeated.iloc[0])
+
+
+def stratifiable(labels: pd.Series) -> bool:
     # only hashable, discrete labels can be stratified (not lists, not continuous values)
     return labels.map(lambda v: isinstance(v, (str, int, bool)) or float(v).is_integer()
                       if not isinstance(v, (list, tuple)) else False).all()
 
 
-def _cap(frame: pd.DataFrame | None, limit: int | None) -> pd.DataFrame | None:
+def cap_rows(frame: pd.DataFrame | None, limit: int | None) -> pd.DataFrame | None:
     if frame is None or limit is None:
         return frame
     return frame.iloc[:limit].reset_index(drop=True)

@@ -16,14 +16,17 @@ from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkpoint, save_final_model
+from .distributed import barrier
 from .errors import TextuneError, TrainingInterrupted
+from .hardware import describe_precision
 from .labels import LabelSpec
 from .losses import build_compute_loss, class_weights
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
 from .run_folder import write_run_file
 from .preprocess import parse_steps
-from .splits import DataInput, load_splits
+from .large_data import encode_split, load_run_splits
+from .splits import DataInput
 from .tasks import ClassificationTask
 
 logger = logging.getLogger(__name__)
@@ -44,14 +47,19 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
     if output_dir.exists() and not output_dir.is_dir():
         raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
     resuming = training_args.resume or training_args.resume_from_checkpoint
-    if output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train and not resuming:
-        if not training_args.overwrite_output_dir:
-            hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
-            raise TextuneError(
-                f"--output_dir {output_dir} is not empty; pass {hint}--overwrite_output_dir to replace it, "
-                "or choose another folder"
-            )
+    replace = output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train and not resuming
+    if replace and not training_args.overwrite_output_dir:
+        hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
+        raise TextuneError(
+            f"--output_dir {output_dir} is not empty; pass {hint}--overwrite_output_dir to replace it, "
+            "or choose another folder"
+        )
+    # Several processes (torchrun): all have looked at the folder before one empties it (the one that writes to
+    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is gone.
+    barrier()
+    if replace and training_args.should_save:
         shutil.rmtree(output_dir)
+    barrier()
     return output_dir
 
 
@@ -92,7 +100,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     set_seed(training_args.seed)
     # 1. Data and task: every input check happens here, before anything is written.
-    splits = load_splits(data_args, training_args.seed,
+    splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
                          given={"train": train_data, "validation": validation_data, "test": test_data})
     labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
                              data_args.label_delimiter, where=splits.source)
@@ -113,11 +121,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
         trust_remote_code=model_args.trust_remote_code, local_files_only=local_only,
     )
-    train_set = task.encode(splits.train, tokenizer, where="--train_file")
-    eval_set = task.encode(splits.validation, tokenizer, where="--validation_file")
+    train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
+    eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
+                            data_args.preprocessing_num_workers)
     model = task.build_model(name_or_path, model_args, local_only)
 
     # 3. Trainer.
+    logger.info("precision: %s; training order: %s", describe_precision(training_args.bf16, training_args.fp16),
+                training_args.train_sampling_strategy)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
     output_dir = prepare_output_dir(training_args)
@@ -139,6 +150,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                                              training_args.focal_gamma),
         callbacks=callbacks,
     )
+    # A classifier's loss (transformers' heads, textune's losses) is a mean over the batch's examples: Trainer must
+    # average it over --gradient_accumulation_steps, not take it as normalised by the accumulated label count.
+    trainer.loss_is_scaled_for_ga = False
     result = RunResult(output_dir)
     is_main = trainer.is_world_process_zero()
 
@@ -192,7 +206,8 @@ def run_record(task, model_args: ModelArguments, data_args: DataArguments,
     from . import __version__
 
     keep = ("seed", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-            "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16")
+            "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16",
+            "train_sampling_strategy")
     return {
         "textune_version": __version__,
         "task": task.to_dict(),

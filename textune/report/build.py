@@ -66,6 +66,8 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
             data.notes.append(f"Data summary and validation errors are missing: {error} (run `textune report` "
                               "from the folder the run was trained in, so its relative data paths resolve).")
             return data
+    splits = splits.for_report()  # splits kept on disk (--large_data) give a sample with texts
+    data.notes.extend(splits.notes)
     if model is None or tokenizer is None:
         predictor = Predictor.from_run(run_dir, batch_size)
     else:
@@ -96,12 +98,12 @@ def training_history(run_dir: Path) -> list[dict]:
 
 
 def _rebuild_splits(record: dict):
-    from ..splits import load_splits
+    from ..large_data import load_run_splits
 
     if record.get("data_source") in GIVEN_IN_CODE:
         raise TextuneError("the run's data was passed in code (train(..., train_data=...)), not read from files, "
                            "so it cannot be read again; call write_report(run_dir, splits=...) with it")
-    return load_splits(_data_args(record), record["training_args"].get("seed", 42))
+    return load_run_splits(_data_args(record), record["training_args"].get("seed", 42))
 
 
 def _data_args(record: dict) -> DataArguments:

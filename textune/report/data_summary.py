@@ -59,8 +59,10 @@ def quiet(name: str = "textune"):
 
 def summarize_data(data_args: DataArguments, seed: int, splits: Splits, task, tokenizer) -> DataSummary:
     """Summarize the run's data; `splits` are the frames the run used (load_splits' output)."""
-    with quiet():
-        rows = split_rows(data_args, seed, splits)
+    rows = splits.row_accounting  # counted while loading, when the files are too big to read again
+    if rows is None:
+        with quiet():
+            rows = split_rows(data_args, seed, splits)
     frames = {role: getattr(splits, role) for role in ROLES if getattr(splits, role) is not None}
     counts, stats = label_distribution(frames, task)
     lengths = {role: token_lengths(frame, task, tokenizer) for role, frame in frames.items()}

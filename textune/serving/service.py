@@ -160,6 +160,8 @@ def load_validation_frame(record: dict) -> pd.DataFrame | None:
     data_args = dict(record.get("data_args") or {})
     if not data_args or data_args.get("dataset_name"):
         return None  # a hub dataset would mean a download at server start
+    if data_args.get("large_data") == "true":
+        return None  # reading a train file too big for memory, at every server start, for a few examples
     known = DataArguments.__dataclass_fields__
     arguments = DataArguments(**{key: value for key, value in data_args.items() if key in known})
     seed = (record.get("training_args") or {}).get("seed", 42)
