@@ -3,8 +3,11 @@
 __version__ = "0.1.0"
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments  # noqa: E402
+from .backends import BackendSpec, register_backend  # noqa: E402
+from .batch_predict import FilePredictions, evaluate_file, predict_file  # noqa: E402
 from .data import ColumnSpec, read_table  # noqa: E402
 from .errors import TextuneError, TrainingInterrupted  # noqa: E402
+from .export import ExportResult, export_onnx  # noqa: E402
 from .heads import EncoderClassifier, register_head  # noqa: E402
 from .labels import LabelSpec  # noqa: E402
 from .losses import register_loss  # noqa: E402
@@ -17,10 +20,13 @@ from .training import RunResult, train  # noqa: E402
 
 __all__ = [
     "__version__",
+    "BackendSpec",
     "ClassificationTask",
     "ColumnSpec",
     "DataArguments",
     "EncoderClassifier",
+    "ExportResult",
+    "FilePredictions",
     "LabelSpec",
     "Metric",
     "ModelArguments",
@@ -31,7 +37,11 @@ __all__ = [
     "TextuneError",
     "TextuneTrainingArguments",
     "TrainingInterrupted",
+    "evaluate_file",
+    "export_onnx",
+    "predict_file",
     "read_table",
+    "register_backend",
     "register_head",
     "register_loss",
     "register_metric",

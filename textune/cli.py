@@ -7,6 +7,7 @@ Usage:
     textune train --config configs/disaster_tweets.yaml --num_train_epochs 3   # flags override the file
     textune predict --model experiments/ --input new.csv --output preds.csv
     textune evaluate --model experiments/ --input labelled.csv
+    textune export experiments/ --format onnx [--quantize int8]   # then predict/evaluate/serve use ONNX Runtime
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ DO_FLAGS = ("--do_train", "--do_eval", "--do_predict")
 
 
 def _setup_logging() -> None:
+    from .distributed import is_main_process
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
-    logging.getLogger("textune").setLevel(logging.INFO)
     import transformers
 
     transformers.utils.logging.set_verbosity_warning()
+    # under torchrun / accelerate launch the other processes would repeat every line and progress bar
+    main_process = is_main_process()
+    logging.getLogger("textune").setLevel(logging.INFO if main_process else logging.WARNING)
+    if not main_process:
+        transformers.utils.logging.disable_progress_bar()
 
 
 def train_parser():
@@ -88,10 +95,13 @@ def parse_train_args(argv: list[str]):
 
 
 def command_train(argv: list[str]) -> int:
+    from .distributed import is_main_process
     from .training import train
 
     model_args, data_args, training_args = parse_train_args(argv)
     result = train(model_args, data_args, training_args)
+    if not is_main_process():  # under torchrun the main process reports for all
+        return 0
     lines = [f"Run folder: {result.output_dir}"]
     if "eval" in result.metrics:
         shown = {k: round(v, 4) for k, v in result.metrics["eval"].items()
@@ -104,53 +114,86 @@ def command_train(argv: list[str]) -> int:
 
 
 def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from .table_chunks import CHUNK_ROWS
+
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="A run folder written by `textune train` (its --output_dir).")
     parser.add_argument("--input", required=True, help="A csv, tsv, json, jsonl or parquet file.")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
     parser.add_argument("--encoding", default=None, help="Text encoding of --input (default utf-8).")
     parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
+    parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS,
+                        help="Rows read and predicted at a time; memory grows with it, not with the file.")
+    _add_backend_flag(parser)
     return parser
 
 
-def command_predict(argv: list[str]) -> int:
-    from .data import read_table, require_columns
-    from .prediction import Predictor, prediction_table
+def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
+    from .backends import BACKENDS, backend_names
 
-    parser = _io_parser("textune predict", "Predict labels for a file with a trained run.")
+    parser.add_argument("--backend", default="auto", choices=backend_names(), help="Inference backend. auto: the "
+                        "run's ONNX export when its parity check passed, else torch. "
+                        + "; ".join(f"{name}: {spec.description}" for name, spec in BACKENDS.items()))
+
+
+def _predictor(args):
+    """The run's Predictor on --backend (predict_file and evaluate_file take a ready one as well as a folder)."""
+    from .prediction import Predictor
+
+    return Predictor.from_run(args.model, args.batch_size, args.allow_pickle, backend=args.backend)
+
+
+def command_predict(argv: list[str]) -> int:
+    from .batch_predict import predict_file
+
+    parser = _io_parser("textune predict", "Predict labels for a file with a trained run (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Where to write the predictions CSV "
                         "(default: <input>.predictions.csv next to the input).")
     args = parser.parse_args(argv)
-    predictor = Predictor.from_run(args.model, args.batch_size, args.allow_pickle)
-    frame = read_table(args.input, args.encoding, "--input")
-    require_columns(frame, predictor.columns.text, "--input (retrain with other --text_column_names)",
-                    f"--input {args.input}")
-    table = prediction_table(frame, predictor.task, predictor.logits(frame, progress=True))
-    output = Path(args.output or Path(args.input).with_suffix(".predictions.csv"))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(output)
-    print(f"Predictions for {len(table)} rows: {output}")
+    written = predict_file(_predictor(args), args.input, args.output, chunk_rows=args.chunk_rows,
+                           encoding=args.encoding)
+    print(f"Predictions for {written.rows} rows: {written.output}")
     return 0
 
 
 def command_evaluate(argv: list[str]) -> int:
-    from .data import drop_unusable_rows, read_table, require_columns
-    from .prediction import Predictor
+    from .batch_predict import evaluate_file
 
-    parser = _io_parser("textune evaluate", "Score a trained run on a labelled file.")
+    parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
     args = parser.parse_args(argv)
-    predictor = Predictor.from_run(args.model, args.batch_size, args.allow_pickle)
-    frame = read_table(args.input, args.encoding, "--input")
-    require_columns(frame, predictor.columns.text + [predictor.columns.label], "--input", f"--input {args.input}")
-    frame = drop_unusable_rows(frame, predictor.columns, "evaluate")
-    metrics = predictor.evaluate(frame, where=f"--input {args.input}")
+    metrics = evaluate_file(_predictor(args), args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")
     print(text)
+    return 0
+
+
+def command_export(argv: list[str]) -> int:
+    from .export import DEFAULT_MIN_AGREEMENT, DEFAULT_PARITY_ROWS, export_onnx
+
+    parser = argparse.ArgumentParser(prog="textune export", description="Export a run's model to ONNX, checked "
+                                     "against PyTorch on the run's validation rows before it is written.")
+    parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
+    parser.add_argument("--format", default="onnx", choices=["onnx"], help="Export format.")
+    parser.add_argument("--quantize", default=None, choices=["int8"], help="Dynamic int8 quantization (smaller, "
+                        "faster on CPUs, changes a few borderline predictions).")
+    parser.add_argument("--output", default=None, help="The .onnx file to write (default: model.onnx or "
+                        "model_int8.onnx in the run folder, where --backend auto finds it).")
+    parser.add_argument("--min_agreement", type=float, default=DEFAULT_MIN_AGREEMENT, help="Refuse the export "
+                        "if it predicts PyTorch's label on fewer rows than this share.")
+    parser.add_argument("--parity_rows", type=int, default=DEFAULT_PARITY_ROWS, help="Validation rows compared.")
+    parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
+    args = parser.parse_args(argv)
+    result = export_onnx(args.run_dir, args.output, args.quantize, min_agreement=args.min_agreement,
+                         parity_rows=args.parity_rows, allow_pickle=args.allow_pickle)
+    parity = result.parity
+    print(f"ONNX model: {result.model}\nParity with PyTorch fp32 on {parity['rows']} {parity['source']} rows: "
+          f"label agreement {parity['label_agreement']:.2%}, max {parity['compared']} difference "
+          f"{parity['max_abs_diff']:.2e} ({result.parity_file})")
+    for name, values in parity.get("metrics", {}).items():
+        print(f"  {name:<9} " + ", ".join(f"{key} {value:.4f}" for key, value in values.items()))
     return 0
 
 
@@ -248,6 +291,7 @@ COMMANDS = {
     "predict": command_predict,
     "evaluate": command_evaluate,
     "serve": command_serve,
+    "export": command_export,
     "export-space": command_export_space,
     "push-space": command_push_space,
     "report": command_report,

@@ -67,11 +67,27 @@ class ClassificationTask:
     # -- data -------------------------------------------------------------------------------------------------
 
     def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
-        max_length = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
         frame = apply_steps(frame, self.columns, self.preprocess)
+        return self._tokenize(tokenizer, self.columns.texts(frame), self.columns.pairs(frame))
+
+    def tokenize_texts(self, tokenizer, texts: list) -> dict | None:
+        """`tokenize` of a frame holding `texts` in the first text column, without building the frame.
+
+        The predictor's fast path for a few texts, where building and cleaning a frame costs about a tenth of a
+        one-tweet prediction. None when the frame is needed: preprocessing steps work on frames, text pairs need
+        their second column, and values other than strings need the frame's cleaning.
+        """
+        if self.preprocess or self.columns.text_pair or not all(isinstance(text, str) for text in texts):
+            return None
+        # other text columns are empty, and still joined with the delimiter as `ColumnSpec.texts` joins them
+        joined = self.columns.delimiter * (len(self.columns.text) - 1)
+        return self._tokenize(tokenizer, [text + joined for text in texts] if joined else list(texts), None)
+
+    def _tokenize(self, tokenizer, texts: list[str], pairs: list[str] | None) -> dict:
+        max_length = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
         return dict(tokenizer(
-            self.columns.texts(frame),
-            self.columns.pairs(frame),
+            texts,
+            pairs,
             truncation=True,
             max_length=max_length,
             padding="max_length" if self.pad_to_max_length else False,
@@ -190,10 +206,8 @@ class ClassificationTask:
             predicted = [joiner.join(names[i] for i in np.flatnonzero(row)) for row in hard]
         else:
             predicted = [names[i] for i in hard]
-        table = pd.DataFrame({"prediction": predicted})
-        for i, name in enumerate(names):
-            table[f"prob_{name}"] = scores[:, i]
-        return table
+        # one constructor call: adding the columns one by one took ~0.5 ms, a tenth of a one-tweet prediction
+        return pd.DataFrame({"prediction": predicted} | {f"prob_{name}": scores[:, i] for i, name in enumerate(names)})
 
     def result_lines(self, logits: np.ndarray) -> list[str]:
         """Rows of predict_results.txt, formatted exactly as run_classification.py writes them."""
