@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import textwrap
@@ -30,9 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, machine  # noqa: E402  (one description of the machine for every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, write_section  # noqa: E402  (shared by every benchmark)
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Inference backends"
 BATCH_SIZE = 32
 
@@ -195,21 +193,6 @@ def markdown(rows: list[dict], args, host: str, load: tuple[float, float]) -> st
                      for line in lines)
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace (or append) this benchmark's section, leaving the other sections as they are."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    updated = pattern.sub(lambda _: text, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n")
-
-
-def load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="A run folder of `textune train` (see the usage).")
@@ -261,7 +244,7 @@ def main() -> int:
     text = markdown(rows, args, machine(), (load_before, load_average()))
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote the {SECTION!r} section of {DOCS}")
     return 0
 

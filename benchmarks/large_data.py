@@ -31,9 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, machine  # noqa: E402  (one description of the machine for every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, machine, write_section  # noqa: E402  (shared by every benchmark)
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Large data"
 SYNTHETIC_WORDS = ("fire flood storm crash evacuate wildfire earthquake coffee sunny music party garden movie "
                    "happy the a today near my house we saw big in town and is so").split()
@@ -263,14 +262,6 @@ def _ratio(large: dict, small: dict) -> str:
         else "not measured"
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace (or append) the `## Large data` section, leaving other benchmarks' sections as they are."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    updated = pattern.sub(lambda _: text, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 1_000_000])
@@ -303,7 +294,7 @@ def main() -> int:
     text = markdown(predictions, training, model, machine(), args.threads)
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote the {SECTION!r} section of {DOCS}")
     return 0
 

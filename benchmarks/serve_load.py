@@ -30,8 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, machine  # noqa: E402  (one description of the machine for every benchmark)
-DOCS = ROOT / "docs" / "benchmarks.md"
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, write_section  # noqa: E402  (shared by every benchmark)
 SECTION = "## Serving API"
 
 
@@ -238,25 +237,6 @@ def model_ceiling(run_dir: Path, texts: list[str], args) -> dict:
     return {"lone_ms": round(statistics.median(lone), 1), "batched_ms": round(statistics.median(batched), 1)}
 
 
-def load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace (or append) the `## Serving API` section, leaving other benchmarks' sections as they are."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=None, help="A run folder to serve (default: train a quick one).")
@@ -309,7 +289,7 @@ def main() -> int:
     text = markdown(results, args, machine(), (load_before, load_average()), ceiling)
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote the {SECTION!r} section of {DOCS}")
     return 0
 

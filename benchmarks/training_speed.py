@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, ROOT, machine  # noqa: E402
+from tutorial_command import DEFAULT_DATA, machine, write_section  # noqa: E402
+
+SECTION = "## Training speed (`benchmarks/training_speed.py`)"
 
 ROWS = 1024
 TUTORIAL_FLAGS = ["--text_column_name", "text", "--text_column_delimiter", "\\n", "--label_column_name", "target",
@@ -240,21 +242,6 @@ def markdown(speed: list[dict], parity: list[dict] | None, tutorial_steps: int) 
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    """Replace the training-speed section of docs/benchmarks.md (or append it)."""
-    import re
-
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- training_speed:start -->", "<!-- training_speed:end -->"
-    block = f"{start}\n{text}\n{end}"
-    current = path.read_text()
-    if start in current:
-        current = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, current, flags=re.S)
-    else:
-        current = current.rstrip() + "\n\n## Training speed (`benchmarks/training_speed.py`)\n\n" + block + "\n"
-    path.write_text(current)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -274,7 +261,7 @@ def main() -> int:
     text = markdown(speed, parity, args.tutorial_steps) if speed else json.dumps(parity, indent=2)
     print(text)
     if args.write_docs and speed:
-        write_docs(text)
+        write_section(SECTION, f"{SECTION}\n\n{text}\n")
     return 0
 
 

@@ -20,6 +20,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "disaster-tweets"
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+def write_section(section: str, text: str, path: Path = DOCS) -> None:
+    """Replace (or append) one benchmark's `## ...` section of docs/benchmarks.md, leaving the others as they are.
+
+    `text` starts with the `section` heading line; the section runs to the next `## ` heading.
+    """
+    import re
+
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.M | re.S)
+    updated = pattern.sub(lambda _: text, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text
+    path.write_text(updated.rstrip("\n") + "\n")
+
+
+def load_average() -> float:
+    """The 1-minute load average, printed with results so contended runs can be told apart (nan if unknown)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def machine() -> str:
