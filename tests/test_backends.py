@@ -245,3 +245,22 @@ def test_predicting_plain_texts_skips_the_frame_with_identical_results(run_dir, 
         predictor.logits(predictor._as_frame(texts))))
     assert predictor.predict("one text").shape[0] == 1 and predictor.predict([]).shape[0] == 0
     assert predictor.task.tokenize_texts(predictor.tokenizer, ["a", None]) is None  # the frame cleans None
+
+
+def test_the_server_answers_from_the_backend_it_is_given(fresh_run):
+    from fastapi.testclient import TestClient
+
+    from textune.serving import ModelService, ServeConfig, build_app
+
+    export_onnx(fresh_run)
+    texts = toy_frame(6, seed=9)["text"].tolist()
+    answers = {}
+    for backend in ("torch", "onnx"):
+        service = ModelService.from_run(fresh_run, backend=backend)
+        assert type(service.predictor.backend).__name__.lower().startswith(backend.split("-")[0])
+        with TestClient(build_app(service, ServeConfig(ui=False))) as client:
+            response = client.post("/v1/predict", json={"texts": texts})
+        assert response.status_code == 200
+        answers[backend] = response.json()
+    labels = {backend: [item["label"] for item in answer["predictions"]] for backend, answer in answers.items()}
+    assert labels["onnx"] == labels["torch"]

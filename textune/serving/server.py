@@ -79,7 +79,7 @@ def serve(run_dir: str | Path, config: ServeConfig | None = None) -> int:
 
         torch.set_num_threads(config.threads)  # process-wide: only the process entry point sets it
     service = ModelService.from_run(run_dir, batch_size=config.forward_batch_size, allow_pickle=config.allow_pickle,
-                                    name=config.title)
+                                    name=config.title, backend=config.backend)
     server, sock = make_server(build_app(service, config), config)
     url = url_of(sock, config.host)
     print(f"Serving {service.info.name} on {url}  (demo: {url}/  API: POST {url}/v1/predict  docs: {url}/docs)",

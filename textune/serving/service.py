@@ -75,10 +75,10 @@ class ModelService:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32, allow_pickle: bool = False,
-                 name: str | None = None) -> "ModelService":
+                 name: str | None = None, backend: str = "auto") -> "ModelService":
         """Load a run folder written by `textune train` (or the `model/` folder of an exported Space)."""
         run_dir = Path(run_dir).expanduser()
-        predictor = Predictor.from_run(run_dir, batch_size=batch_size, allow_pickle=allow_pickle)
+        predictor = Predictor.from_run(run_dir, batch_size=batch_size, allow_pickle=allow_pickle, backend=backend)
         return cls(predictor, read_model_info(run_dir, predictor, name))
 
     def predict(self, texts: list[str]) -> list[dict]:
