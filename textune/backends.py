@@ -151,6 +151,9 @@ class OnnxBackend:
         # it: one knob for every backend. Hyperthreads only slow these matmul-bound kernels down.
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # ONNX Runtime's threads otherwise spin after each run, taking the cores from the tokenizer, the server's
+        # threads and any PyTorch model in the same process (which made other backends look slower in turns)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.name = name
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
