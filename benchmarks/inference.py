@@ -165,10 +165,10 @@ def markdown(rows: list[dict], args, host: str, load: tuple[float, float]) -> st
     reference = next((row for row in rows if row["backend"] == "torch"), None)
     lines = [
         SECTION, "",
-        "```", f".venv/bin/python benchmarks/inference.py --run {args.run} --export --write-docs"
+        "```", ".venv/bin/python benchmarks/inference.py --run RUN --export --write-docs"
         + (f" --threads {args.threads}" if args.threads else "")
         + (f" --batch-size {args.batch_size}" if args.batch_size != BATCH_SIZE else ""), "```", "",
-        f"Run folder `{args.run.name}` (the packaged MiniLM fine-tuned on the shared disaster tweets). Throughput: "
+        "RUN: a run folder (the packaged MiniLM fine-tuned on the shared disaster tweets). Throughput: "
         f"{args.n} training tweets through `predictor.predict(texts)` (batch {args.batch_size}, sorted by length), "
         f"best of {args.repeats}, against `pipeline(\"text-classification\", model=RUN, batch_size={BATCH_SIZE})` "
         "in the same process, every contender timed in turn so that other load falls on all alike. Latency: "
