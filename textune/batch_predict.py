@@ -80,7 +80,7 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
         TextuneError: The run folder or input file is unusable, or a text column is missing (nothing is written).
     """
     started = time.perf_counter()
-    predictor = model if isinstance(model, Predictor) else Predictor.from_run(model, batch_size, allow_pickle)
+    predictor = _as_predictor(model, batch_size, allow_pickle)
     reader = TableReader.open(input_path, encoding, "--input")
     output = Path(output_path) if output_path else default_output(input_path)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -114,9 +114,7 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
         TextuneError: The input lacks the text or label column, a label never occurs in training, or no row
             is usable.
     """
-    from transformers import EvalPrediction
-
-    predictor = model if isinstance(model, Predictor) else Predictor.from_run(model, batch_size, allow_pickle)
+    predictor = _as_predictor(model, batch_size, allow_pickle)
     reader = TableReader.open(input_path, encoding, "--input")
     columns, task = predictor.columns, predictor.task
     where = f"--input {input_path}"
@@ -142,10 +140,12 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
     if not logits:
         raise TextuneError(f"{where}: every row has an empty text or a missing label in column {columns.label!r}; "
                            "check the file")
-    metrics = task.compute_metrics(EvalPrediction(predictions=np.concatenate(logits),
-                                                  label_ids=np.concatenate(references)))
-    samples = sum(len(part) for part in references)
-    return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": samples}
+    return predictor.score(np.concatenate(logits), np.concatenate(references))
+
+
+def _as_predictor(model: Predictor | str | Path, batch_size: int, allow_pickle: bool) -> Predictor:
+    """A ready Predictor as it is, or a run folder loaded into one."""
+    return model if isinstance(model, Predictor) else Predictor.from_run(model, batch_size, allow_pickle)
 
 
 @contextlib.contextmanager

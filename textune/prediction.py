@@ -122,14 +122,17 @@ class Predictor:
 
     def evaluate(self, frame: pd.DataFrame, where: str = "--input") -> dict[str, float]:
         """Metrics of the model on a labelled frame, with keys prefixed `eval_` like Trainer's."""
-        from transformers import EvalPrediction
-
         if self.columns.label not in frame.columns:
             raise TextuneError(f"{where} has no label column {self.columns.label!r}; evaluation needs labels")
         references = np.asarray(self.task.labels.encode(frame[self.columns.label], where=where))
-        logits = self.logits(frame, progress=True)
+        return self.score(self.logits(frame, progress=True), references)
+
+    def score(self, logits: np.ndarray, references: np.ndarray) -> dict[str, float]:
+        """The task's metrics of `logits` against encoded `references`: Trainer's `eval_` keys plus `eval_samples`."""
+        from transformers import EvalPrediction
+
         metrics = self.task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))
-        return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": len(frame)}
+        return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": len(references)}
 
     def _as_frame(self, inputs) -> pd.DataFrame:
         if isinstance(inputs, pd.DataFrame):
