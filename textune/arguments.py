@@ -220,10 +220,8 @@ class TextuneTrainingArguments(TrainingArguments):
         if self.group_by_length is not None:
             self.train_sampling_strategy = "group_by_length" if self.group_by_length else "random"
         self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)
-        if self.bf16 and not accelerator_present():
-            self.use_cpu = True  # Trainer refuses bf16 without a GPU unless told the run is on the CPU
-        if launched_on_several_processes() and not accelerator_present():
-            # torchrun on a machine without GPUs: accelerate picks the gloo CPU backend only when told the run is
-            # on the CPU; otherwise every process silently trains alone and they all write the same folder
+        # Without a GPU, say the run is on the CPU where Trainer needs telling: it refuses bf16 otherwise, and under
+        # torchrun accelerate picks the gloo CPU backend only then (else every process trains alone, same folder).
+        if (self.bf16 or launched_on_several_processes()) and not accelerator_present():
             self.use_cpu = True
         super().__post_init__()
