@@ -245,7 +245,6 @@ def main() -> int:
     print(text)
     if args.write_docs:
         write_section(SECTION, text)
-        print(f"wrote the {SECTION!r} section of {DOCS}")
     return 0
 
 

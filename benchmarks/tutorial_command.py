@@ -34,6 +34,7 @@ def write_section(section: str, text: str, path: Path = DOCS) -> None:
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.M | re.S)
     updated = pattern.sub(lambda _: text, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text
     path.write_text(updated.rstrip("\n") + "\n")
+    print(f"wrote the {section!r} section of {path}")
 
 
 def load_average() -> float:
