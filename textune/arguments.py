@@ -12,6 +12,7 @@ from transformers import TrainingArguments
 from .distributed import launched_on_several_processes
 from .errors import TextuneError
 from .hardware import accelerator_present, resolve_bf16
+from .head_learning_rate import resolve_head_learning_rate
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
@@ -160,6 +161,13 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the parameters the checkpoint did not provide (the new classification "
+                          "head, and the pooler under it); the encoder trains at --learning_rate. Default: 50x "
+                          "--learning_rate, so a short run trains its new head. Give the --learning_rate value for "
+                          "one rate for all, as plain Trainer does."},
+    )
     class_weights: str = field(
         default="none",
         metadata={"help": "Weights per class for imbalanced data: none, auto (balanced inverse frequency), "
@@ -215,6 +223,9 @@ class TextuneTrainingArguments(TrainingArguments):
                 self.save_strategy = "epoch" if str(self.save_strategy) in ("steps", "SaveStrategy.STEPS") \
                     else self.save_strategy
             self.load_best_model_at_end = True
+        self.head_learning_rate = resolve_head_learning_rate(self.head_learning_rate, self.learning_rate)
+        if self.head_learning_rate < 0:
+            raise TextuneError(f"--head_learning_rate must be >= 0, got {self.head_learning_rate}")
         if self.focal_gamma < 0:
             raise TextuneError(f"--focal_gamma must be >= 0, got {self.focal_gamma}")
         if self.group_by_length is not None:

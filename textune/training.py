@@ -95,8 +95,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
     """
     import torch
-    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
+    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback,
                               default_data_collator, set_seed)
+
+    from .trainer import TextuneTrainer
 
     set_seed(training_args.seed)
     # 1. Data and task: every input check happens here, before anything is written.
@@ -138,7 +140,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if training_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
     weights = class_weights(training_args.class_weights, train_set["labels"], labels.problem_type, labels.num_labels)
-    trainer = Trainer(
+    trainer = TextuneTrainer(
         model=model,
         args=training_args,
         train_dataset=train_set,
@@ -207,7 +209,7 @@ def run_record(task, model_args: ModelArguments, data_args: DataArguments,
 
     keep = ("seed", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
             "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16",
-            "train_sampling_strategy")
+            "train_sampling_strategy", "head_learning_rate")
     return {
         "textune_version": __version__,
         "task": task.to_dict(),

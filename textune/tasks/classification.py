@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import ColumnSpec
 from ..errors import TextuneError
+from ..head_learning_rate import mark_new_parameters
 from ..heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from ..labels import MULTI, REGRESSION, LabelSpec
 from ..metrics import compute_metrics, resolve_metrics
@@ -118,8 +119,10 @@ class ClassificationTask:
                 local_files_only=local_files_only, use_safetensors=None if model_args.allow_pickle else True,
             )
             self._label_config(encoder.config)
-            return EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
-                                     self.labels.problem_type, self.head_dropout)
+            model = EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
+                                      self.labels.problem_type, self.head_dropout)
+            mark_new_parameters(model, (name for name, _ in model.named_parameters() if name.startswith("head.")))
+            return model
         common = dict(
             cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
             trust_remote_code=model_args.trust_remote_code, local_files_only=local_files_only,
@@ -138,10 +141,12 @@ class ClassificationTask:
         if replace_head:
             logger.info("replacing the checkpoint's %d-output head with a new %d-output head",
                         checkpoint_labels, self.labels.num_labels)
-        return AutoModelForSequenceClassification.from_pretrained(
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
             name_or_path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes or replace_head,
-            use_safetensors=None if model_args.allow_pickle else True, **common,
+            use_safetensors=None if model_args.allow_pickle else True, output_loading_info=True, **common,
         )
+        mark_new_parameters(model, [*loading["missing_keys"], *(key for key, *_ in loading["mismatched_keys"])])
+        return model
 
     def _label_config(self, config) -> None:
         config.num_labels = self.labels.num_labels

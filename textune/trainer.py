@@ -1,0 +1,32 @@
+"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate`."""
+
+from __future__ import annotations
+
+import logging
+
+from transformers import Trainer
+
+from .head_learning_rate import new_parameter_names, split_head_parameters
+
+logger = logging.getLogger(__name__)
+
+
+class TextuneTrainer(Trainer):
+    """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own."""
+
+    def create_optimizer(self, model=None):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        names = new_parameter_names(self.model)
+        rate = getattr(self.args, "head_learning_rate", None)
+        rate = self.args.learning_rate if rate is None else rate
+        if fresh and names and rate != self.args.learning_rate:
+            moved = split_head_parameters(optimizer, self.model if model is None else model, names, rate)
+            if moved:
+                logger.info("learning rate %g for %d new head parameters (%s), %g for the pretrained rest",
+                            rate, len(moved), ", ".join(moved[:4]) + (", ..." if len(moved) > 4 else ""),
+                            self.args.learning_rate)
+            else:
+                logger.warning("--head_learning_rate: the optimizer's parameters do not match the model's names; "
+                               "every parameter trains at --learning_rate %g", self.args.learning_rate)
+        return optimizer
