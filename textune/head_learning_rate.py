@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 HEAD_LR_MULTIPLIER = 50
 _ATTRIBUTE = "textune_new_parameters"
-# Prefixes that wrappers (FSDP, activation checkpointing, DDP) insert into parameter names.
+# What wrappers applied before the optimizer is built (FSDP, activation checkpointing, torch.compile) insert into
+# parameter names; DDP wraps only afterwards.
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
 
 

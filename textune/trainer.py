@@ -18,8 +18,7 @@ class TextuneTrainer(Trainer):
         fresh = self.optimizer is None
         optimizer = super().create_optimizer(model)
         names = new_parameter_names(self.model)
-        rate = getattr(self.args, "head_learning_rate", None)
-        rate = self.args.learning_rate if rate is None else rate
+        rate = getattr(self.args, "head_learning_rate", self.args.learning_rate)  # plain TrainingArguments: one rate
         if fresh and names and rate != self.args.learning_rate:
             moved = split_head_parameters(optimizer, self.model if model is None else model, names, rate)
             if moved:
