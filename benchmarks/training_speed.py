@@ -26,14 +26,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, machine, write_section  # noqa: E402
+from tutorial_command import DEFAULT_DATA, machine, tutorial_flags, write_section  # noqa: E402
 
 SECTION = "## Training speed (`benchmarks/training_speed.py`)"
 
 ROWS = 1024
-TUTORIAL_FLAGS = ["--text_column_name", "text", "--text_column_delimiter", "\\n", "--label_column_name", "target",
-                  "--metric_name", "accuracy", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
-                  "--learning_rate", "2e-5", "--num_train_epochs", "1", "--seed", "42"]
 
 
 class StepRecorder:
@@ -143,7 +140,7 @@ def textune_train(data: Path, rows: int | None, evaluate: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["train", "--model_name_or_path", "minilm", "--train_file", str(data / "train.csv"),
                 "--validation_file", str(data / "val.csv"), "--do_train", "yes", "--do_eval", str(evaluate),
-                "--do_predict", "no", "--output_dir", f"{tmp}/run", "--disable_tqdm", "true", *TUTORIAL_FLAGS]
+                "--do_predict", "no", "--output_dir", f"{tmp}/run", "--disable_tqdm", "true", *tutorial_flags()]
         if rows is not None:
             argv += ["--max_train_samples", str(rows)]
         code = textune(argv)

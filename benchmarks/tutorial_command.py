@@ -60,6 +60,13 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def tutorial_flags(learning_rate: str = "2e-5", epochs: str = "1", seed: int = 42) -> list[str]:
+    """The tutorial's columns, metric, length cap, batch size and schedule (files, order and output come apart)."""
+    return ["--metric_name", "accuracy", "--text_column_name", "text", "--text_column_delimiter", "\\n",
+            "--label_column_name", "target", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
+            "--learning_rate", learning_rate, "--num_train_epochs", epochs, "--seed", str(seed)]
+
+
 def run_once(args, seed: int, extra: list[str]) -> dict | None:
     """One `textune train` run of the tutorial's command; its wall time and metrics (None if it failed)."""
     from textune.cli import main as textune
@@ -69,11 +76,8 @@ def run_once(args, seed: int, extra: list[str]) -> dict | None:
         argv = [
             "train", "--model_name_or_path", args.model, "--train_file", f"{args.data}/train.csv",
             "--validation_file", f"{args.data}/val.csv", "--test_file", f"{args.data}/test.csv",
-            "--shuffle_train_dataset", "true", "--metric_name", "accuracy", "--text_column_name", "text",
-            "--text_column_delimiter", "\\n", "--label_column_name", "target", "--do_train", "yes", "--do_eval", "yes",
-            "--do_predict", "yes", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
-            "--learning_rate", args.learning_rate, "--num_train_epochs", args.epochs, "--output_dir", str(out),
-            "--seed", str(seed), *extra,
+            "--shuffle_train_dataset", "true", "--do_train", "yes", "--do_eval", "yes", "--do_predict", "yes",
+            "--output_dir", str(out), *tutorial_flags(args.learning_rate, args.epochs, seed), *extra,
         ]
         start = time.perf_counter()
         code = textune(argv)
