@@ -168,6 +168,12 @@ class TextuneTrainingArguments(TrainingArguments):
                           "--learning_rate, so a short run trains its new head. Give the --learning_rate value for "
                           "one rate for all, as plain Trainer does."},
     )
+    late_dropout: bool = field(
+        default=True,
+        metadata={"help": "Dropout layers off for the first pass over the training data, the model's rates from the "
+                          "second epoch on: in the first pass no row repeats, so dropout only adds noise to the "
+                          "gradient. false keeps the model's dropout throughout, as plain Trainer."},
+    )
     class_weights: str = field(
         default="none",
         metadata={"help": "Weights per class for imbalanced data: none, auto (balanced inverse frequency), "
