@@ -12,6 +12,7 @@ from transformers import TrainingArguments
 from .distributed import launched_on_several_processes
 from .errors import TextuneError
 from .hardware import accelerator_present, resolve_bf16
+from .dropout import DROPOUT_MODES
 from .head_learning_rate import resolve_head_learning_rate
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
@@ -47,7 +48,7 @@ class ModelArguments:
         default=None, metadata={"help": "How the encoder output is pooled for the head: cls or mean. "
                                         "Default: the head's own (mean for mean_pool, else cls)."},
     )
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head (textune heads)."})
+    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head (textune heads; see --dropout)."})
     allow_pickle: bool = field(
         default=False,
         metadata={"help": "Allow pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only."},
@@ -168,11 +169,12 @@ class TextuneTrainingArguments(TrainingArguments):
                           "--learning_rate, so a short run trains its new head. Give the --learning_rate value for "
                           "one rate for all, as plain Trainer does."},
     )
-    late_dropout: bool = field(
-        default=True,
-        metadata={"help": "Dropout layers off for the first pass over the training data, the model's rates from the "
-                          "second epoch on: in the first pass no row repeats, so dropout only adds noise to the "
-                          "gradient. false keeps the model's dropout throughout, as plain Trainer."},
+    dropout: str = field(
+        default="auto",
+        metadata={"help": "Dropout while training: auto (default: none when the run sees each training row once, "
+                          "num_train_epochs <= 1, where no row repeats and dropout only slows training; the "
+                          "model's rates otherwise), model (the model's rates, as plain Trainer) or off. The saved "
+                          "config keeps the model's rates.", "choices": list(DROPOUT_MODES)},
     )
     class_weights: str = field(
         default="none",
@@ -232,6 +234,8 @@ class TextuneTrainingArguments(TrainingArguments):
         self.head_learning_rate = resolve_head_learning_rate(self.head_learning_rate, self.learning_rate)
         if self.head_learning_rate < 0:
             raise TextuneError(f"--head_learning_rate must be >= 0, got {self.head_learning_rate}")
+        if self.dropout not in DROPOUT_MODES:
+            raise TextuneError(f"--dropout must be one of {', '.join(DROPOUT_MODES)}, got {self.dropout!r}")
         if self.focal_gamma < 0:
             raise TextuneError(f"--focal_gamma must be >= 0, got {self.focal_gamma}")
         if self.group_by_length is not None:

@@ -1,5 +1,5 @@
-"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate` and, with
-`--late_dropout`, no dropout in the first pass over the training data."""
+"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate` and dropout as
+`--dropout` says (by default none in a run that sees each training row once)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import logging
 
 from transformers import Trainer
 
+from .dropout import TrainingDropout
 from .head_learning_rate import new_parameter_names, split_head_parameters
-from .late_dropout import LateDropout
 
 logger = logging.getLogger(__name__)
 
 
 class TextuneTrainer(Trainer):
-    """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own."""
+    """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own, and
+    which trains without dropout where `args.dropout` says so."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if getattr(self.args, "late_dropout", False):  # plain TrainingArguments: the model's dropout throughout
-            self.add_callback(LateDropout())
+        self.add_callback(TrainingDropout(getattr(self.args, "dropout", "model")))  # plain TrainingArguments: "model"
 
     def create_optimizer(self, model=None):
         fresh = self.optimizer is None

@@ -209,7 +209,7 @@ def run_record(task, model_args: ModelArguments, data_args: DataArguments,
 
     keep = ("seed", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
             "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16",
-            "train_sampling_strategy", "head_learning_rate", "late_dropout")
+            "train_sampling_strategy", "head_learning_rate", "dropout")
     return {
         "textune_version": __version__,
         "task": task.to_dict(),

@@ -1,0 +1,92 @@
+"""--dropout auto: a run that sees each training row once trains without dropout; longer runs keep the model's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainerCallback
+from transformers.trainer_callback import TrainerControl, TrainerState
+
+from textune import DataArguments, ModelArguments, TextuneTrainingArguments
+from textune.dropout import TrainingDropout
+from textune.errors import TextuneError
+from textune.trainer import TextuneTrainer
+from textune.training import train
+
+from conftest import toy_frame
+
+
+def _rates(model):
+    return [m.p for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
+
+
+@pytest.mark.parametrize("mode, passes, off", [("auto", 1, True), ("auto", 2, False), ("model", 1, False),
+                                               ("off", 3, True)])
+def test_callback_sets_rates_for_training_and_restores_them(tmp_path, mode, passes, off):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3), nn.Dropout(0.0), nn.Dropout2d(0.2))
+    args, callback = TextuneTrainingArguments(output_dir=str(tmp_path)), TrainingDropout(mode)
+    callback.on_train_begin(args, TrainerState(num_train_epochs=passes), TrainerControl(), model=model)
+    assert _rates(model) == ([0.0, 0.0, 0.0] if off else [0.3, 0.0, 0.2])
+    callback.on_train_end(args, TrainerState(), TrainerControl(), model=model)
+    assert _rates(model) == [0.3, 0.0, 0.2]
+
+
+def test_unknown_mode_is_a_one_line_error(tmp_path):
+    with pytest.raises(TextuneError, match="--dropout"):
+        TextuneTrainingArguments(output_dir=str(tmp_path), dropout="0.1")
+
+
+class _Observe(TrainerCallback):
+    """Records, before every optimizer step, whether two training-mode forward passes of one batch agree."""
+
+    def __init__(self, batch):
+        self.batch, self.same = batch, []
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        was_training = model.training
+        model.train()  # as in the step that follows
+        with torch.no_grad():
+            self.same.append(torch.equal(model(**self.batch).logits, model(**self.batch).logits))
+        model.train(was_training)
+
+
+@pytest.mark.parametrize("mode, epochs, max_steps, off", [("auto", 1, -1, True), ("auto", 2, -1, False),
+                                                          ("auto", 5, 2, True), ("model", 1, -1, False),
+                                                          ("off", 2, -1, True)])
+def test_trainer_trains_deterministically_exactly_when_dropout_is_off(tiny_model_dir, tmp_path, mode, epochs,
+                                                                      max_steps, off):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    rates = _rates(model)
+    assert rates and all(rate > 0 for rate in rates)
+    frame = toy_frame(32, seed=3)
+    rows = [{**tokenizer(text), "labels": label} for text, label in zip(frame["text"], frame["target"])]
+    observe = _Observe(tokenizer(list(frame["text"][:8]), padding=True, return_tensors="pt"))
+    args = TextuneTrainingArguments(output_dir=str(tmp_path), num_train_epochs=epochs, max_steps=max_steps,
+                                    per_device_train_batch_size=16, report_to="none", save_strategy="no",
+                                    dropout=mode, use_cpu=True)
+    trainer = TextuneTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
+                             data_collator=DataCollatorWithPadding(tokenizer), callbacks=[observe])
+    trainer.train()
+    assert len(observe.same) == (max_steps if max_steps > 0 else 2 * epochs)
+    assert all(observe.same) if off else not any(observe.same)
+    assert _rates(model) == rates
+
+
+def test_saved_folder_keeps_the_checkpoints_dropout_and_the_run_records_the_choice(tiny_model_dir, tmp_path):
+    toy_frame(48, seed=1).to_csv(tmp_path / "train.csv", index=False)
+    toy_frame(16, seed=2).to_csv(tmp_path / "val.csv", index=False)
+    out = tmp_path / "out"
+    train(ModelArguments(str(tiny_model_dir)),
+          DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv"),
+                        label_column_name="target"),
+          TextuneTrainingArguments(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=16,
+                                   do_train=True, report_to="none", save_strategy="no"))
+    before = json.loads((tiny_model_dir / "config.json").read_text())
+    after = json.loads((out / "config.json").read_text())
+    assert after["hidden_dropout_prob"] == before["hidden_dropout_prob"] > 0
+    assert after["attention_probs_dropout_prob"] == before["attention_probs_dropout_prob"] > 0
+    assert json.loads((out / "textune_run.json").read_text())["training_args"]["dropout"] == "auto"
