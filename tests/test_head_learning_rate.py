@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
@@ -109,3 +110,29 @@ def test_default_is_fifty_times_learning_rate_and_recorded(tmp_path):
     assert TextuneTrainingArguments(output_dir=str(tmp_path), head_learning_rate=3e-4).head_learning_rate == 3e-4
     with pytest.raises(TextuneError, match="--head_learning_rate"):
         TextuneTrainingArguments(output_dir=str(tmp_path), head_learning_rate=-1.0)
+
+
+def test_resuming_a_checkpoint_saved_with_another_head_rate_names_the_flag(encoder_only_dir, tmp_path, capsys):
+    from textune.cli import main
+
+    toy_frame(64, seed=1).to_csv(tmp_path / "train.csv", index=False)
+    toy_frame(16, seed=2).to_csv(tmp_path / "val.csv", index=False)
+    out = tmp_path / "run"
+
+    def argv(steps, *extra):
+        return ["train", "--model_name_or_path", str(encoder_only_dir), "--train_file", str(tmp_path / "train.csv"),
+                "--validation_file", str(tmp_path / "val.csv"), "--label_column_name", "target", "--do_train",
+                "--per_device_train_batch_size", "8", "--max_steps", str(steps), "--save_steps", "4",
+                "--learning_rate", "1e-3", "--output_dir", str(out), "--report_to", "none", *extra]
+
+    # a checkpoint written with one rate for all (the layout of runs from before the head rate)
+    assert main(argv(4, "--head_learning_rate", "1e-3")) == 0
+    capsys.readouterr()
+    assert main(argv(8, "--resume")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("textune: error: --resume: ") and "checkpoint-4" in err[-1]
+    assert "--head_learning_rate 0.001 if it used one rate for all" in err[-1]
+    assert not any("Traceback" in line for line in err)
+    assert main(argv(8, "--resume", "--head_learning_rate", "1e-3")) == 0
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
+

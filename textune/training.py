@@ -160,7 +160,16 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
     if training_args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        try:
+            train_output = trainer.train(resume_from_checkpoint=resume_from)
+        except ValueError as error:  # torch's Optimizer.load_state_dict, before any step is taken
+            if resume_from and "parameter group" in str(error):
+                raise TextuneError(
+                    f"--resume: the optimizer saved in {resume_from} groups its parameters differently from this run "
+                    f"(another --head_learning_rate); resume with the --head_learning_rate it was trained with "
+                    f"(--head_learning_rate {training_args.learning_rate:g} if it used one rate for all)"
+                ) from error
+            raise
         if stop_on_signal.received is not None:
             checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
             raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
