@@ -90,3 +90,23 @@ def test_saved_folder_keeps_the_checkpoints_dropout_and_the_run_records_the_choi
     assert after["hidden_dropout_prob"] == before["hidden_dropout_prob"] > 0
     assert after["attention_probs_dropout_prob"] == before["attention_probs_dropout_prob"] > 0
     assert json.loads((out / "textune_run.json").read_text())["training_args"]["dropout"] == "auto"
+
+
+def test_rates_come_back_when_training_fails(tiny_model_dir, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    rates = _rates(model)
+
+    class Fail(TrainerCallback):
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            assert all(rate == 0 for rate in _rates(model))
+            raise RuntimeError("disk full")
+
+    rows = [{**tokenizer(text), "labels": 0} for text in toy_frame(8)["text"]]
+    args = TextuneTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, report_to="none",
+                                    save_strategy="no", use_cpu=True)
+    trainer = TextuneTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
+                             data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Fail()])
+    with pytest.raises(RuntimeError, match="disk full"):
+        trainer.train()
+    assert _rates(model) == rates

@@ -50,6 +50,10 @@ class TrainingDropout(TrainerCallback):
                         "one pass over the training data, where no row repeats; --dropout model keeps it")
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.restore()
+
+    def restore(self) -> None:
+        """Give the dropout layers back their rates (idempotent)."""
         for module, rate in self._rates.items():
             module.p = rate
         self._rates = {}

@@ -19,7 +19,14 @@ class TextuneTrainer(Trainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.add_callback(TrainingDropout(getattr(self.args, "dropout", "model")))  # plain TrainingArguments: "model"
+        self._dropout = TrainingDropout(getattr(self.args, "dropout", "model"))  # plain TrainingArguments: "model"
+        self.add_callback(self._dropout)
+
+    def train(self, *args, **kwargs):
+        try:
+            return super().train(*args, **kwargs)
+        finally:  # also when training fails: the model object keeps its own dropout rates
+            self._dropout.restore()
 
     def create_optimizer(self, model=None):
         fresh = self.optimizer is None
