@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from .distributed import launched_on_several_processes
+from .dropout import DROPOUT_MODES
 from .errors import TextuneError
 from .hardware import accelerator_present, resolve_bf16
-from .dropout import DROPOUT_MODES
 from .head_learning_rate import resolve_head_learning_rate
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
@@ -172,8 +172,8 @@ class TextuneTrainingArguments(TrainingArguments):
     dropout: str = field(
         default="auto",
         metadata={"help": "Dropout while training: auto (default: none when the run sees each training row once, "
-                          "num_train_epochs <= 1, where no row repeats and dropout only slows training; the "
-                          "model's rates otherwise), model (the model's rates, as plain Trainer) or off. The saved "
+                          "--num_train_epochs <= 1 or --max_steps within one epoch, where no row repeats and "
+                          "dropout only slows training; the model's rates otherwise), model (the model's rates, as plain Trainer) or off. The saved "
                           "config keeps the model's rates.", "choices": list(DROPOUT_MODES)},
     )
     class_weights: str = field(
