@@ -25,10 +25,18 @@ def shared_tweets():
     return SHARED_DATA
 
 
+SEEDS = (42, 1, 2, 3)  # as docs/benchmarks.md measures it: one seed moves a run by about a point
+
+
 def test_tutorial_command_on_disaster_tweets_reaches_the_target(shared_tweets, tmp_path):
-    out = tmp_path / "experiments"
-    assert main(tutorial_argv("minilm", shared_tweets, out)) == 0
-    results = json.loads((out / "eval_results.json").read_text())
-    assert results["eval_accuracy"] >= 0.82 and results["eval_f1"] >= 0.78
-    submission = pd.read_csv(out / "submission.csv")
-    assert submission["id"].tolist() == pd.read_csv(shared_tweets / "sample_submission.csv")["id"].tolist()
+    """The issue's target (validation accuracy >= 0.82, F1 >= 0.78) on the mean of four seeds, ~10 minutes."""
+    results = []
+    for seed in SEEDS:
+        out = tmp_path / f"experiments-{seed}"
+        assert main(tutorial_argv("minilm", shared_tweets, out, "--seed", str(seed))) == 0
+        results.append(json.loads((out / "eval_results.json").read_text()))
+        submission = pd.read_csv(out / "submission.csv")
+        assert submission["id"].tolist() == pd.read_csv(shared_tweets / "sample_submission.csv")["id"].tolist()
+    accuracy = sum(r["eval_accuracy"] for r in results) / len(results)
+    f1 = sum(r["eval_f1"] for r in results) / len(results)
+    assert accuracy >= 0.82 and f1 >= 0.78, [(r["eval_accuracy"], r["eval_f1"]) for r in results]
