@@ -34,6 +34,17 @@ def test_callback_sets_rates_for_training_and_restores_them(tmp_path, mode, pass
     assert _rates(model) == [0.3, 0.0, 0.2]
 
 
+def test_a_restarted_training_loop_still_restores_the_models_rates(tmp_path):
+    # --auto_find_batch_size reruns the loop after running out of memory: on_train_begin twice, on_train_end once
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3))
+    args, callback = TextuneTrainingArguments(output_dir=str(tmp_path)), TrainingDropout("auto")
+    callback.on_train_begin(args, TrainerState(num_train_epochs=1), TrainerControl(), model=model)
+    callback.on_train_begin(args, TrainerState(num_train_epochs=1), TrainerControl(), model=model)
+    assert model[1].p == 0.0
+    callback.on_train_end(args, TrainerState(), TrainerControl(), model=model)
+    assert model[1].p == 0.3
+
+
 def test_unknown_mode_is_a_one_line_error(tmp_path):
     with pytest.raises(TextuneError, match="--dropout"):
         TextuneTrainingArguments(output_dir=str(tmp_path), dropout="0.1")

@@ -8,7 +8,8 @@ Runs of more than one epoch keep the model's rates: there rows repeat, and turni
 epoch only ("late dropout") gave a worse held-out loss in our measurements (docs/benchmarks.md).
 
 Only the rates of `torch.nn` dropout layers change, for the duration of `train()`; the model's config and the
-saved folder keep the checkpoint's rates.
+saved folder keep the checkpoint's rates. A model that keeps a dropout rate as a plain number (ModernBERT's
+attention dropout, 0 by default) keeps that one; BERT-family attention reads its dropout layer's rate.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class TrainingDropout(TrainerCallback):
         self._rates: dict[nn.Module, float] = {}
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        # --auto_find_batch_size restarts training without on_train_end: decide again from the model's own rates
+        self.restore()
         if model is None or not dropout_is_off(self.mode, state.num_train_epochs):
             return
         self._rates = {m: m.p for m in model.modules() if isinstance(m, _DROPOUT_LAYERS) and m.p > 0}

@@ -63,6 +63,11 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
     return output_dir
 
 
+# What torch's Optimizer.load_state_dict raises when the saved parameter groups do not match the optimizer's.
+_OPTIMIZER_LAYOUT_ERRORS = ("loaded state dict has a different number of parameter groups",
+                            "loaded state dict contains a parameter group that doesn't match")
+
+
 def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
     """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete."""
     if training_args.resume_from_checkpoint:
@@ -163,7 +168,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         try:
             train_output = trainer.train(resume_from_checkpoint=resume_from)
         except ValueError as error:  # torch's Optimizer.load_state_dict, before any step is taken
-            if resume_from and "parameter group" in str(error):
+            if resume_from and str(error).startswith(_OPTIMIZER_LAYOUT_ERRORS):
                 raise TextuneError(
                     f"--resume: the optimizer saved in {resume_from} groups its parameters differently from this run "
                     f"(another --head_learning_rate); resume with the --head_learning_rate it was trained with "
