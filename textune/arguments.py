@@ -173,8 +173,9 @@ class TextuneTrainingArguments(TrainingArguments):
         default="auto",
         metadata={"help": "Dropout while training: auto (default: none when the run sees each training row once, "
                           "--num_train_epochs <= 1 or --max_steps within one epoch, where no row repeats and "
-                          "dropout only slows training; the model's rates otherwise), model (the model's rates, as plain Trainer) or off. The saved "
-                          "config keeps the model's rates.", "choices": list(DROPOUT_MODES)},
+                          "dropout only slows training; the model's rates otherwise), model (the model's rates, as "
+                          "plain Trainer) or off. The saved config keeps the model's rates.",
+                  "choices": list(DROPOUT_MODES)},
     )
     class_weights: str = field(
         default="none",

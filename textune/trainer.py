@@ -8,9 +8,14 @@ import logging
 from transformers import Trainer
 
 from .dropout import TrainingDropout
+from .errors import TextuneError
 from .head_learning_rate import new_parameter_names, split_head_parameters
 
 logger = logging.getLogger(__name__)
+
+# What torch's Optimizer.load_state_dict raises when the saved parameter groups do not match the optimizer's.
+_OPTIMIZER_LAYOUT_ERRORS = ("loaded state dict has a different number of parameter groups",
+                            "loaded state dict contains a parameter group that doesn't match")
 
 
 class TextuneTrainer(Trainer):
@@ -22,9 +27,17 @@ class TextuneTrainer(Trainer):
         self._dropout = TrainingDropout(getattr(self.args, "dropout", "model"))  # plain TrainingArguments: "model"
         self.add_callback(self._dropout)
 
-    def train(self, *args, **kwargs):
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
         try:
-            return super().train(*args, **kwargs)
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        except ValueError as error:  # torch's Optimizer.load_state_dict, before any step is taken
+            if resume_from_checkpoint and str(error).startswith(_OPTIMIZER_LAYOUT_ERRORS):
+                raise TextuneError(
+                    f"--resume: the optimizer saved in {resume_from_checkpoint} groups its parameters differently "
+                    f"from this run (another --head_learning_rate); resume with the --head_learning_rate it was "
+                    f"trained with (--head_learning_rate {self.args.learning_rate:g} if it used one rate for all)"
+                ) from error
+            raise
         finally:  # also when training fails: the model object keeps its own dropout rates
             self._dropout.restore()
 

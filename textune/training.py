@@ -63,11 +63,6 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
     return output_dir
 
 
-# What torch's Optimizer.load_state_dict raises when the saved parameter groups do not match the optimizer's.
-_OPTIMIZER_LAYOUT_ERRORS = ("loaded state dict has a different number of parameter groups",
-                            "loaded state dict contains a parameter group that doesn't match")
-
-
 def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
     """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete."""
     if training_args.resume_from_checkpoint:
@@ -165,16 +160,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
     if training_args.do_train:
-        try:
-            train_output = trainer.train(resume_from_checkpoint=resume_from)
-        except ValueError as error:  # torch's Optimizer.load_state_dict, before any step is taken
-            if resume_from and str(error).startswith(_OPTIMIZER_LAYOUT_ERRORS):
-                raise TextuneError(
-                    f"--resume: the optimizer saved in {resume_from} groups its parameters differently from this run "
-                    f"(another --head_learning_rate); resume with the --head_learning_rate it was trained with "
-                    f"(--head_learning_rate {training_args.learning_rate:g} if it used one rate for all)"
-                ) from error
-            raise
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
         if stop_on_signal.received is not None:
             checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
             raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
