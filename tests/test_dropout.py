@@ -64,23 +64,30 @@ class _Observe(TrainerCallback):
         model.train(was_training)
 
 
+def _tiny_trainer(model_dir, tmp_path, texts, labels, callbacks, **training):
+    """TextuneTrainer on the tiny BERT for `texts`, batch 16, nothing saved."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    rows = [{**tokenizer(text), "labels": label} for text, label in zip(texts, labels)]
+    args = TextuneTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=16, report_to="none",
+                                    save_strategy="no", use_cpu=True, **training)
+    return TextuneTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
+                          data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
+
+
 @pytest.mark.parametrize("mode, epochs, max_steps, off", [("auto", 1, -1, True), ("auto", 2, -1, False),
                                                           ("auto", 5, 2, True), ("model", 1, -1, False),
                                                           ("off", 2, -1, True)])
 def test_trainer_trains_deterministically_exactly_when_dropout_is_off(tiny_model_dir, tmp_path, mode, epochs,
                                                                       max_steps, off):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    frame = toy_frame(32, seed=3)
+    observe = _Observe(None)
+    trainer = _tiny_trainer(tiny_model_dir, tmp_path, frame["text"], frame["target"], [observe],
+                            num_train_epochs=epochs, max_steps=max_steps, dropout=mode)
+    model = trainer.model
     rates = _rates(model)
     assert rates and all(rate > 0 for rate in rates)
-    frame = toy_frame(32, seed=3)
-    rows = [{**tokenizer(text), "labels": label} for text, label in zip(frame["text"], frame["target"])]
-    observe = _Observe(tokenizer(list(frame["text"][:8]), padding=True, return_tensors="pt"))
-    args = TextuneTrainingArguments(output_dir=str(tmp_path), num_train_epochs=epochs, max_steps=max_steps,
-                                    per_device_train_batch_size=16, report_to="none", save_strategy="no",
-                                    dropout=mode, use_cpu=True)
-    trainer = TextuneTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
-                             data_collator=DataCollatorWithPadding(tokenizer), callbacks=[observe])
+    observe.batch = trainer.processing_class(list(frame["text"][:8]), padding=True, return_tensors="pt")
     trainer.train()
     assert len(observe.same) == (max_steps if max_steps > 0 else 2 * epochs)
     assert all(observe.same) if off else not any(observe.same)
@@ -104,20 +111,13 @@ def test_saved_folder_keeps_the_checkpoints_dropout_and_the_run_records_the_choi
 
 
 def test_rates_come_back_when_training_fails(tiny_model_dir, tmp_path):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
-    rates = _rates(model)
-
     class Fail(TrainerCallback):
         def on_step_begin(self, args, state, control, model=None, **kwargs):
             assert all(rate == 0 for rate in _rates(model))
             raise RuntimeError("disk full")
 
-    rows = [{**tokenizer(text), "labels": 0} for text in toy_frame(8)["text"]]
-    args = TextuneTrainingArguments(output_dir=str(tmp_path), num_train_epochs=1, report_to="none",
-                                    save_strategy="no", use_cpu=True)
-    trainer = TextuneTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
-                             data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Fail()])
+    trainer = _tiny_trainer(tiny_model_dir, tmp_path, toy_frame(8)["text"], [0] * 8, [Fail()], num_train_epochs=1)
+    rates = _rates(trainer.model)
     with pytest.raises(RuntimeError, match="disk full"):
         trainer.train()
-    assert _rates(model) == rates
+    assert _rates(trainer.model) == rates
