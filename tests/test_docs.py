@@ -148,3 +148,9 @@ def test_continuations_placeholders_and_choices_are_read_as_a_shell_would():
 
     assert commands == [(["export-space", "run/", "--to", "space/", "--title", "x", "--license", "mit"], True),
                         (["models", "--task", "classification"], False)]
+
+
+def test_each_readme_links_the_other_at_its_top():
+    for name, other in (READMES, READMES[::-1]):
+        top = (ROOT / name).read_text(encoding="utf-8").split("\n## ")[0]
+        assert f"]({other})" in top, f"{name} should link {other} before its first section"
