@@ -230,7 +230,7 @@ def weights_fingerprint(run_dir: Path) -> str:
 def read_parity(model_path: Path) -> dict | None:
     path = parity_path(model_path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
 

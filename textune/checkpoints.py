@@ -30,7 +30,7 @@ def checkpoint_problem(path: Path) -> str | None:
     if not state.exists():
         return "trainer_state.json is missing (the save was interrupted)"
     try:
-        json.loads(state.read_text())
+        json.loads(state.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "trainer_state.json is truncated or corrupt"
     weights = sorted(path.glob("*.safetensors"))

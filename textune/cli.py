@@ -73,12 +73,12 @@ def parse_train_args(argv: list[str]):
     """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
     parser = train_parser()
     try:
-        if len(argv) == 1 and argv[0].endswith(".json"):
+        if len(argv) == 1 and argv[0].lower().endswith(".json"):
             path = Path(argv[0])
             if not path.is_file():
                 raise TextuneError(f"arguments file {path}: no such file")
             try:
-                values = json.loads(path.read_text())
+                values = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as error:
                 raise TextuneError(f"arguments file {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
             if not any(values.get(flag[2:]) for flag in DO_FLAGS):
@@ -165,7 +165,7 @@ def command_evaluate(argv: list[str]) -> int:
     metrics = evaluate_file(_predictor(args), args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0
 

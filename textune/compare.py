@@ -16,7 +16,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pandas as pd
 
@@ -146,7 +146,8 @@ def measure_latency(run_dir: Path, validation: pd.DataFrame, samples: int) -> tu
 
 def slug(name: str) -> str:
     """A folder name for a candidate: its last path or hub-id component, made filesystem-safe."""
-    last = Path(name.rstrip("/\\")).name or name
+    # PureWindowsPath splits on "/" and "\\" alike, so C:\\models\\bert is `bert` on every OS, not `C-models-bert`
+    last = PureWindowsPath(name.rstrip("/\\")).name or name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-.") or "model"
 
 

@@ -18,7 +18,7 @@ def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TextuneError(f"--config {path}: no such file")
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".json":
             values = json.loads(text)

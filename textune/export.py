@@ -141,7 +141,7 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize:
                 f"{min_agreement:.2f}; nothing was written; {hint}")
         record_file = parity_path(target)
         staged_record = staging / "parity.json"
-        staged_record.write_text(json.dumps(record, indent=2) + "\n")
+        staged_record.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         record_file.unlink(missing_ok=True)  # no moment where an old record vouches for the new file
         os.replace(exported, target)
         os.replace(staged_record, record_file)

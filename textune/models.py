@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import threading
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from urllib.parse import urlparse
 
 from .errors import TextuneError
@@ -48,8 +48,19 @@ def hub_is_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
 
 
 def _looks_like_path(name: str) -> bool:
-    # hub ids are "name" or "org/name"; anything else that is not an existing folder is a mistyped path
-    return name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1 or "\\" in name
+    # hub ids are "name" or "org/name"; anything else that is not an existing folder is a mistyped path.
+    # Windows spellings count on every OS: a run record or a README command may come from a Windows machine.
+    return (name.startswith((".", "/", "~")) or name.endswith(("/", "\\")) or name.count("/") > 1 or "\\" in name
+            or PureWindowsPath(name).drive != "")
+
+
+def model_display_name(name: str) -> str:
+    """How to show a base model: an alias or hub id as it is, a folder by its last component (`C:\\models\\bert`,
+    `./my-model/` -> `bert`, `my-model`), so no path of the training machine reaches a page or a Space."""
+    if name in MODEL_ALIASES or not (_looks_like_path(name) or Path(name).expanduser().is_dir()):
+        return name
+    # PureWindowsPath splits on both separators, so a Windows path reads the same on Linux (a Space) and back
+    return PureWindowsPath(name.rstrip("/\\")).name or name
 
 
 def _offline_message(name: str, reason: str) -> str:

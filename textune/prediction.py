@@ -165,7 +165,8 @@ def write_predictions(output_dir: str | Path, frame: pd.DataFrame, task: Task, l
     output_dir = Path(output_dir)
     written = {}
     results = output_dir / "predict_results.txt"
-    results.write_text("index\tprediction\n" + "".join(line + "\n" for line in task.result_lines(logits)))
+    results.write_text("index\tprediction\n" + "".join(line + "\n" for line in task.result_lines(logits)),
+                      encoding="utf-8")
     written["predict_results"] = results
     table = prediction_table(frame, task, logits)
     predictions = Path(predictions_file) if predictions_file else output_dir / "predictions.csv"

@@ -15,7 +15,7 @@ def write_run_file(output_dir: str | Path, record: dict) -> Path:
     """Write the run's resolved configuration next to the model (atomically: temp file, then rename)."""
     path = Path(output_dir) / RUN_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
 
@@ -41,6 +41,6 @@ def read_run_file(run_dir: str | Path, flag: str = "--model") -> dict:
     if not any((run_dir / name).exists() for name in TOKENIZER_FILES):
         raise TextuneError(f"{flag} {run_dir} is missing its tokenizer (tokenizer.json); restore it or retrain")
     try:
-        return json.loads(run_file.read_text())
+        return json.loads(run_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise TextuneError(f"{flag} {run_file} is not valid JSON ({error.msg} at line {error.lineno})") from None

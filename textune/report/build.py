@@ -115,7 +115,7 @@ def _read_json(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         logger.warning("%s is not valid JSON; the report leaves it out", path)
         return {}

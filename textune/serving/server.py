@@ -6,6 +6,7 @@ in-flight requests finish (up to `graceful_timeout_s`), then the batcher drains 
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..errors import TextuneError
 from .api import build_app
 from .config import ServeConfig
 from .service import ModelService
@@ -38,8 +40,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                          proto=socket.IPPROTO_TCP)[0]
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
+    # Windows' SO_REUSEADDR lets a second server bind a port that is in use (and take its requests);
+    # SO_EXCLUSIVEADDRUSE is the Windows way to get POSIX's "fail if busy, reuse after TIME_WAIT".
+    exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR if exclusive is None else exclusive, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+            raise TextuneError(f"--port {port} is in use on {host} (another server, or a textune serve still "
+                               "running); pass --port 0 for a free port, or another --port") from None
+        raise
     sock.set_inheritable(True)
     return sock
 

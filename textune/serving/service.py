@@ -125,7 +125,7 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
     if not path.exists():
         return {}
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         logger.warning("%s is not valid JSON; the demo shows no metrics", path)
         return {}
@@ -138,7 +138,7 @@ def read_examples(run_dir: Path, record: dict, predictor: Predictor, limit: int 
     path = run_dir / EXAMPLES_FILE
     if path.exists():
         try:
-            return [str(text) for text in json.loads(path.read_text())][:limit]
+            return [str(text) for text in json.loads(path.read_text(encoding="utf-8"))][:limit]
         except (json.JSONDecodeError, TypeError):
             logger.warning("%s is not a JSON list of texts; the demo shows no examples", path)
             return []

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import yaml
 
 from ..errors import TextuneError
+from ..models import model_display_name
 from ..run_folder import RUN_FILE, read_run_file
 from .service import EXAMPLES_FILE, METRICS_FILE, ModelService
 
@@ -136,15 +137,19 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
         for path in sorted(run_dir.glob(pattern)):
             shutil.copy2(path, model_dir / path.name)
     kept = {key: record[key] for key in RUN_RECORD_KEYS if key in record}
-    if kept.get("base_model") and Path(str(kept["base_model"])).expanduser().exists():
-        kept["base_model"] = Path(str(kept["base_model"])).name  # a local path says nothing on a Space
-    (model_dir / RUN_FILE).write_text(json.dumps(kept, indent=2, default=str) + "\n")
-    (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n")
+    if kept.get("base_model"):
+        # a local path (even one that no longer exists, or a Windows one) says nothing on a Space and names the user
+        kept["base_model"] = model_display_name(str(kept["base_model"]))
+    # UTF-8 always: Windows' locale encoding (cp1252, GBK) cannot write the README's emoji or many tweets,
+    # and the Space reads these files as UTF-8
+    (model_dir / RUN_FILE).write_text(json.dumps(kept, indent=2, default=str) + "\n", encoding="utf-8")
+    (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
 
     copy_package(to / "textune")
-    (to / "requirements.txt").write_text(requirements_text())
-    (to / "app.py").write_text(APP_TEMPLATE.format(title=title))
-    (to / "README.md").write_text(readme_text(service, title, license))
+    (to / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
+    (to / "app.py").write_text(APP_TEMPLATE.format(title=title), encoding="utf-8")
+    (to / "README.md").write_text(readme_text(service, title, license), encoding="utf-8")
     logger.info("wrote the Space folder %s", to)
     return to
 
@@ -214,7 +219,7 @@ def readme_text(service: ModelService, title: str, license: str) -> str:
     front_matter = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n"
     summary = f"A {description}"
     if info.base_model:
-        summary += f" from `{Path(str(info.base_model)).name}`"
+        summary += f" from `{model_display_name(str(info.base_model))}`"
     summary += "."
     if info.labels:
         summary += " Labels: " + ", ".join(f"`{name}`" for name in info.labels) + "."

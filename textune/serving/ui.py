@@ -7,12 +7,12 @@ batches and limits. The outputs depend on the problem type; each type is one ent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import gradio as gr
 
 from ..labels import MULTI, REGRESSION, SINGLE
+from ..models import model_display_name
 from .batching import MicroBatcher, QueueFull, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService
@@ -56,8 +56,7 @@ def header_markdown(info: ModelInfo, title: str) -> str:
     lines = [f"# {title}", ""]
     facts = [kinds.get(info.problem_type, info.problem_type)]
     if info.base_model:
-        base = str(info.base_model)
-        facts.append(f"fine-tuned from `{Path(base).name if Path(base).is_absolute() else base}`")
+        facts.append(f"fine-tuned from `{model_display_name(str(info.base_model))}`")
     if info.labels:
         facts.append(f"{len(info.labels)} labels: " + ", ".join(f"`{name}`" for name in info.labels[:20])
                      + (" ..." if len(info.labels) > 20 else ""))
