@@ -173,6 +173,9 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    # transformers' own --label_names (the batch keys holding labels) means nothing here, where the key is always
+    # `labels`; init=False keeps it out of the parser so --label_names can name the classes (DataArguments).
+    label_names: list[str] | None = field(default=None, init=False)
     head_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Learning rate of the parameters the checkpoint did not provide (the new classification "
