@@ -138,3 +138,8 @@ def test_label_names_on_a_regression_run_is_one_line_exit_2(tiny_model_dir, tmp_
     assert err == ["textune: error: --label_names names classes, but this run is regression; drop --label_names "
                    "(or pass --do_regression false to treat the labels as classes)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_negative_raw_label_is_named_with_the_equals_form_of_the_flag(tmp_path):
+    _, data_args, _ = parse_train_args(["--label_names=-1=negative,1=positive", "--output_dir", str(tmp_path)])
+    assert LabelSpec(SINGLE, ["-1", "1"]).with_names(data_args.label_names).display_names == ["negative", "positive"]
