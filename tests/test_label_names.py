@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from textune.batch_predict import evaluate_file
 from textune.cli import main, parse_train_args
-from textune.labels import SINGLE, LabelSpec
+from textune.labels import MULTI, SINGLE, LabelSpec
 from textune.prediction import Predictor
 from textune.serving import ModelService, ServeConfig, build_app
 
@@ -143,3 +143,24 @@ def test_label_names_on_a_regression_run_is_one_line_exit_2(tiny_model_dir, tmp_
 def test_a_negative_raw_label_is_named_with_the_equals_form_of_the_flag(tmp_path):
     _, data_args, _ = parse_train_args(["--label_names=-1=negative,1=positive", "--output_dir", str(tmp_path)])
     assert LabelSpec(SINGLE, ["-1", "1"]).with_names(data_args.label_names).display_names == ["negative", "positive"]
+
+
+def test_a_json_arguments_file_gives_label_names_as_a_mapping(tmp_path):
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"label_names": {"0": "not a disaster", "1": "disaster"},
+                                     "output_dir": str(tmp_path / "out")}))
+    _, data_args, training_args = parse_train_args([str(arguments)])
+    assert LabelSpec(SINGLE, ["0", "1"]).with_names(data_args.label_names).display_names == NAMES
+    assert training_args.label_names is None  # transformers' own field (batch keys) keeps its default
+
+
+def test_multi_label_api_names_the_predicted_labels_and_scores(tiny_model_dir, tmp_path):
+    from test_serving_api import save_untrained_run
+
+    labels = LabelSpec(MULTI, ["fire", "flood", "storm"], ",").with_names("fire=wildfire,storm=windstorm")
+    service = ModelService.from_run(save_untrained_run(tiny_model_dir, tmp_path, labels))
+    with TestClient(build_app(service, ServeConfig(ui=False))) as client:
+        assert client.get("/v1/labels").json()["labels"] == ["wildfire", "flood", "windstorm"]
+        [record] = client.post("/v1/predict", json={"texts": ["fire near town"]}).json()["predictions"]
+    assert set(record["scores"]) == {"wildfire", "flood", "windstorm"}
+    assert record["labels"] == [name for name, p in record["scores"].items() if p > 0.5]
