@@ -87,8 +87,9 @@ class DataArguments:
         default=None,
         metadata={"help": "Readable class names for config.json, predictions, the API, the demo and the report: "
                           "raw label=name pairs, comma-separated, e.g. \"0=not a disaster,1=disaster\" (unnamed "
-                          "labels keep their raw value; for a label starting with '-', write --label_names=-1=...), or the names alone in sorted label order. Data files and "
-                          "submission.csv keep the raw labels. In --config, a mapping or a list."},
+                          "labels keep their raw value; for a label starting with '-', write --label_names=-1=...), "
+                          "or the names alone in sorted label order. Data files and submission.csv keep the raw "
+                          "labels. In --config, a mapping or a list."},
     )
     do_regression: bool | None = field(
         default=None, metadata={"help": "Regression instead of classification. Default: inferred from the labels."}
