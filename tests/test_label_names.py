@@ -106,6 +106,8 @@ def test_report_tables_name_the_classes(named_run):
     assert [re.findall(r"<td[^>]*>(.*?)</td>", row)[0] for row in per_class.split("<tr>")[2:]] == NAMES
     md = (named_run / "report.md").read_text()
     assert "not a disaster (0), disaster (1)" in md  # the configuration lists each name with its raw label
+    validation = pd.read_csv(named_run / "validation_predictions.csv")
+    assert set(validation["label"]) == set(NAMES)  # true labels named as the predictions are
 
 
 def test_exported_space_model_keeps_the_names(named_run, tmp_path):
