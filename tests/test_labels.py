@@ -213,3 +213,120 @@ def test_id2label_and_label2id_follow_the_label_order():
 
     assert spec.id2label == {0: "neg", 1: "neutral", 2: "pos"}
     assert spec.label2id == {"neg": 0, "neutral": 1, "pos": 2}
+
+
+# --label_names: display names for the raw labels
+
+
+BINARY = LabelSpec(SINGLE, ["0", "1"])
+
+
+@pytest.mark.parametrize("given", [
+    "0=not a disaster,1=disaster",                    # the flag's one word
+    [" 0 = not a disaster ", "1=disaster"],           # several words, spaces around '=' ignored
+    '{"0": "not a disaster", "1": "disaster"}',       # what --config passes for a YAML mapping
+    {0: "not a disaster", 1.0: "disaster"},           # a YAML mapping read with int/float keys, or Python
+    ["not a disaster", "disaster"],                   # names alone, in label order
+    "not a disaster,disaster",
+])
+def test_label_names_in_every_accepted_form_name_the_classes_in_id2label(given):
+    spec = BINARY.with_names(given)
+
+    assert spec.id2label == {0: "not a disaster", 1: "disaster"}
+    assert spec.label2id == {"not a disaster": 0, "disaster": 1}
+    assert spec.labels == ["0", "1"]  # the raw labels stay what the data files hold
+
+
+def test_label_names_split_a_name_on_its_first_equals_sign_only():
+    assert BINARY.with_names("0=a=b,1=c").display_names == ["a=b", "c"]
+
+
+def test_labels_without_a_name_keep_their_raw_value():
+    spec = LabelSpec(SINGLE, ["neg", "neutral", "pos"]).with_names("neg=negative,pos=positive")
+
+    assert spec.display_names == ["negative", "neutral", "positive"]
+
+
+def test_no_label_names_leave_the_spec_and_its_saved_form_as_they_were():
+    assert BINARY.with_names(None) is BINARY
+    assert BINARY.with_names("0=0").to_dict() == BINARY.to_dict()
+    assert "names" not in BINARY.to_dict()
+
+
+def test_encode_maps_raw_labels_and_the_names_to_the_same_class_ids():
+    spec = BINARY.with_names("0=not a disaster,1=disaster")
+
+    assert spec.encode(pd.Series([1, 0, "1"])) == [1, 0, 1]
+    assert spec.encode(pd.Series(["disaster", "not a disaster"])) == [1, 0]
+
+
+def test_multi_label_names_apply_to_every_label_and_encode_keeps_raw_labels():
+    spec = LabelSpec(MULTI, ["a", "b", "c"], ",").with_names("a=alpha,c=gamma")
+
+    assert spec.display_names == ["alpha", "b", "gamma"]
+    assert spec.encode(pd.Series(["a,c", "b"])) == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+
+
+def test_named_spec_round_trips_through_the_run_file():
+    spec = LabelSpec(MULTI, ["a", "b"], ",").with_names("a=alpha,b=beta")
+
+    assert LabelSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("0=calm,2=disaster", "label '2' is not among the training labels (0, 1)"),
+    ("0=same,1=same", "two labels would be called 'same'"),
+    ("0=calm,0=quiet", "names label '0' twice"),
+    ("0=1,1=0", "the name '1' is another label's raw value"),
+    ("only one name", "gives 1 names for 2 labels (0, 1)"),
+    ("0=calm,disaster", "mixes raw=name pairs and a bare name ('disaster')"),
+    ("0=,1=disaster", "lacks a label or a name"),
+    ("{not json", "is not valid JSON"),
+])
+def test_bad_label_names_are_one_line_errors_naming_the_flag(given, expected):
+    with pytest.raises(TextuneError) as caught:
+        BINARY.with_names(given)
+
+    message = str(caught.value)
+    assert message.startswith("--label_names")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_label_names_on_a_regression_run_is_an_error():
+    with pytest.raises(TextuneError, match="--label_names names classes, but this run is regression"):
+        LabelSpec(REGRESSION).with_names("0=low,1=high")
+
+
+def test_label_names_syntax_is_checked_when_the_arguments_are_built():
+    from textune.arguments import DataArguments
+
+    with pytest.raises(TextuneError, match="--label_names mixes"):
+        DataArguments(label_names=["0=calm", "disaster"])
+
+
+def test_classification_outputs_use_the_names_and_raw_predictions_the_raw_labels():
+    from textune.data import ColumnSpec
+    from textune.tasks import ClassificationTask
+
+    logits = np.array([[2.0, -1.0], [-1.0, 2.0]])
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"), BINARY.with_names("0=calm,1=disaster"))
+
+    decoded = task.decode(logits)
+    assert decoded["prediction"].tolist() == ["calm", "disaster"]
+    assert list(decoded.columns) == ["prediction", "prob_calm", "prob_disaster"]
+    assert task.result_lines(logits) == ["0\tcalm", "1\tdisaster"]
+    assert task.raw_predictions(logits) == ["0", "1"]
+
+
+def test_multi_label_outputs_join_the_names():
+    from textune.data import ColumnSpec
+    from textune.tasks import ClassificationTask
+
+    labels = LabelSpec(MULTI, ["a", "b", "c"], ",").with_names("a=alpha,c=gamma")
+    task = ClassificationTask(ColumnSpec(text=["text"], label="tags"), labels)
+    logits = np.array([[3.0, -3.0, 3.0]])
+
+    assert task.decode(logits)["prediction"].tolist() == ["alpha,gamma"]
+    assert task.result_lines(logits) == ["0\t['alpha', 'gamma']"]
+    assert task.raw_predictions(logits) == ["a,c"]

@@ -83,6 +83,14 @@ class DataArguments:
     label_delimiter: str | None = field(
         default=None, metadata={"help": "Split string labels on this to make a multi-label task, e.g. ','."}
     )
+    label_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "Readable class names for config.json, predictions, the API, the demo and the report: "
+                          "raw label=name pairs, comma-separated, e.g. \"0=not a disaster,1=disaster\" (unnamed "
+                          "labels keep their raw value; for a label starting with '-', write --label_names=-1=...), "
+                          "or the names alone in sorted label order. Data files and submission.csv keep the raw "
+                          "labels. In --config, a mapping or a list."},
+    )
     do_regression: bool | None = field(
         default=None, metadata={"help": "Regression instead of classification. Default: inferred from the labels."}
     )
@@ -132,6 +140,10 @@ class DataArguments:
             raise TextuneError(
                 f"--problem_type {self.problem_type!r} is not known: use one of {', '.join(PROBLEM_TYPES)}"
             )
+        if self.label_names is not None:  # syntax errors now; names vs the training labels once they are read
+            from .labels import parse_label_names
+
+            parse_label_names(self.label_names)
         if not 0 < self.validation_split_percentage < 100:
             raise TextuneError(
                 f"--validation_split_percentage must be between 1 and 99, got {self.validation_split_percentage}"
@@ -162,6 +174,9 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    # transformers' own --label_names (the batch keys holding labels) means nothing here, where the key is always
+    # `labels`; init=False keeps it out of the parser so --label_names can name the classes (DataArguments).
+    label_names: list[str] | None = field(default=None, init=False)
     head_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Learning rate of the parameters the checkpoint did not provide (the new classification "

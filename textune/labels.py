@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -53,31 +54,122 @@ def _sort_key(name: str):
         return (1, 0.0, name)
 
 
+def parse_label_names(value, flag: str = "--label_names") -> dict[str, str] | list[str] | None:
+    """`--label_names` as {raw label: name}, or as a list of names in label order when no raw labels are given.
+
+    Accepted: `"0=not a disaster,1=disaster"` (split on commas, then on the first `=`), several words that are
+    each one pair or one name (a name with a comma needs this or a mapping), a JSON mapping or list in one word
+    (what `--config` passes for a YAML mapping), or a dict or list from Python or a JSON arguments file.
+    """
+    if value is None or (isinstance(value, (str, list, tuple)) and not value):
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
+        word = value[0].strip()
+        if word.startswith(("{", "[")):
+            try:
+                value = json.loads(word)
+            except json.JSONDecodeError as error:
+                raise TextuneError(f"{flag} {word!r} is not valid JSON ({error.msg}); "
+                                   'write it as "0=not a disaster,1=disaster"') from None
+        else:
+            value = word.split(",")
+    if isinstance(value, dict):
+        pairs = [(_label_name(raw), "" if name is None else str(name).strip()) for raw, name in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [str(item).strip() for item in value if str(item).strip()]
+        if not any("=" in item for item in items):
+            if not items:
+                raise TextuneError(f"{flag} gives no names; write it as \"0=not a disaster,1=disaster\"")
+            return items
+        if not all("=" in item for item in items):
+            bare = next(item for item in items if "=" not in item)
+            raise TextuneError(f"{flag} mixes raw=name pairs and a bare name ({bare!r}); give every label as "
+                               "raw=name, or only names in label order")
+        pairs = [tuple(part.strip() for part in item.split("=", 1)) for item in items]
+    else:
+        raise TextuneError(f"{flag} must be raw=name pairs or a list of names, not {type(value).__name__}")
+    for raw, name in pairs:
+        if not raw or not name:
+            raise TextuneError(f"{flag}: {raw!r}={name!r} lacks a label or a name; "
+                               'write it as "0=not a disaster,1=disaster"')
+    raws = [raw for raw, _ in pairs]
+    twice = next((raw for raw in raws if raws.count(raw) > 1), None)
+    if twice is not None:
+        raise TextuneError(f"{flag} names label {twice!r} twice; give each label one name")
+    return dict(pairs)
+
+
 @dataclass
 class LabelSpec:
-    """The problem type and the ordered list of label names; id2label/label2id derive from it.
+    """The problem type and the ordered list of labels; id2label/label2id derive from it.
 
     Attributes:
         problem_type: single_label_classification, multi_label_classification or regression.
-        labels: Ordered label names (empty for regression). Index i is class id i.
+        labels: Ordered raw labels, as the data files write them (empty for regression). Index i is class id i.
         delimiter: How a multi-label string cell is split, when labels were given as delimited strings.
+        names: Display names, one per label in the same order (`--label_names`); empty when the raw labels are
+            shown. Outputs, id2label and the API show these; data files and submission.csv keep the raw labels.
     """
 
     problem_type: str
     labels: list[str] = field(default_factory=list)
     delimiter: str | None = None
+    names: list[str] = field(default_factory=list)
 
     @property
     def num_labels(self) -> int:
         return 1 if self.problem_type == REGRESSION else len(self.labels)
 
     @property
+    def display_names(self) -> list[str]:
+        """What outputs call each class: its name from `--label_names`, else its raw label."""
+        return self.names or self.labels
+
+    @property
     def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels))
+        return dict(enumerate(self.display_names))
 
     @property
     def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.labels)}
+        return {name: i for i, name in enumerate(self.display_names)}
+
+    def with_names(self, label_names, flag: str = "--label_names") -> "LabelSpec":
+        """This label space with display names from `--label_names` (see `parse_label_names`); unnamed labels
+        keep their raw value.
+
+        Raises:
+            TextuneError: The run is regression, a raw label is not among the training labels, the names are not
+                one per label, or two classes would share a name (or a name is another class's raw label).
+        """
+        parsed = parse_label_names(label_names, flag)
+        if parsed is None:
+            return self
+        if self.problem_type == REGRESSION:
+            raise TextuneError(f"{flag} names classes, but this run is regression; drop {flag} "
+                               "(or pass --do_regression false to treat the labels as classes)")
+        found = ", ".join(self.labels[:20]) + (" ..." if len(self.labels) > 20 else "")
+        if isinstance(parsed, list):
+            if len(parsed) != len(self.labels):
+                raise TextuneError(f"{flag} gives {len(parsed)} names for {len(self.labels)} labels ({found}); "
+                                   "give one name per label in this order, or raw=name pairs")
+            names = parsed
+        else:
+            unknown = next((raw for raw in parsed if raw not in self.labels), None)
+            if unknown is not None:
+                raise TextuneError(f"{flag}: label {unknown!r} is not among the training labels ({found}); "
+                                   "fix the raw value before '='")
+            names = [parsed.get(raw, raw) for raw in self.labels]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise TextuneError(f"{flag}: two labels would be called {twice!r}; give each label its own name")
+        # a name that is another class's raw label would make a data file's labels ambiguous
+        clash = next((name for i, name in enumerate(names) if name in self.labels and self.labels.index(name) != i),
+                     None)
+        if clash is not None:
+            raise TextuneError(f"{flag}: the name {clash!r} is another label's raw value; choose another name")
+        return replace(self, names=names if names != self.labels else [])
 
     @classmethod
     def infer(cls, labels: pd.Series, problem_type: str | None = None, do_regression: bool | None = None,
@@ -141,7 +233,9 @@ class LabelSpec:
             if numbers.isna().any():
                 raise TextuneError(f"{where}: regression labels must be numbers; {int(numbers.isna().sum())} are not")
             return numbers.astype("float32").tolist()
-        index = self.label2id
+        # raw labels as in training, and the display names too (a file relabelled with them); never ambiguous,
+        # since `with_names` refuses a name that is another class's raw label
+        index = self.label2id | {raw: i for i, raw in enumerate(self.labels)}
         if self.problem_type == MULTI:
             encoded = []
             for cell in labels.tolist():
@@ -163,11 +257,13 @@ class LabelSpec:
         return index[name]
 
     def to_dict(self) -> dict:
-        return {"problem_type": self.problem_type, "labels": self.labels, "delimiter": self.delimiter}
+        data = {"problem_type": self.problem_type, "labels": self.labels, "delimiter": self.delimiter}
+        return data | {"names": self.names} if self.names else data
 
     @classmethod
     def from_dict(cls, data: dict) -> "LabelSpec":
-        return cls(data["problem_type"], list(data.get("labels") or []), data.get("delimiter"))
+        return cls(data["problem_type"], list(data.get("labels") or []), data.get("delimiter"),
+                   list(data.get("names") or []))
 
 
 def _is_float_regression(labels: pd.Series) -> bool:

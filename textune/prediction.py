@@ -161,7 +161,10 @@ def prediction_table(frame: pd.DataFrame, task: Task, logits: np.ndarray) -> pd.
 
 def write_predictions(output_dir: str | Path, frame: pd.DataFrame, task: Task, logits: np.ndarray,
                       predictions_file: str | Path | None = None) -> dict[str, Path]:
-    """Write predict_results.txt (run_classification.py's format), predictions.csv and, with ids, submission.csv."""
+    """Write predict_results.txt (run_classification.py's format), predictions.csv and, with ids, submission.csv.
+
+    predict_results.txt and predictions.csv name classes by `--label_names`; submission.csv keeps the raw labels.
+    """
     output_dir = Path(output_dir)
     written = {}
     results = output_dir / "predict_results.txt"
@@ -174,7 +177,10 @@ def write_predictions(output_dir: str | Path, frame: pd.DataFrame, task: Task, l
     written["predictions"] = predictions
     if task.columns.id and task.columns.id in frame.columns:
         submission = output_dir / "submission.csv"
-        pd.DataFrame({task.columns.id: table[task.columns.id], task.columns.label: table["prediction"]}).to_csv(
+        # Kaggle scores the raw labels (0/1), not the --label_names the other files show
+        raw = getattr(task, "raw_predictions", None)
+        predicted = raw(logits) if raw is not None else table["prediction"].to_numpy()
+        pd.DataFrame({task.columns.id: table[task.columns.id], task.columns.label: predicted}).to_csv(
             submission, index=False
         )
         written["submission"] = submission

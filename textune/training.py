@@ -105,12 +105,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
                          given={"train": train_data, "validation": validation_data, "test": test_data})
     labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
-                             data_args.label_delimiter, where=splits.source)
+                             data_args.label_delimiter, where=splits.source).with_names(data_args.label_names)
     task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
                               data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
                               head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
     logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
-                labels.num_labels, labels.labels[:10], len(splits.train), len(splits.validation),
+                labels.num_labels, labels.display_names[:10], len(splits.train), len(splits.validation),
                 "no" if splits.test is None else len(splits.test))
 
     # 2. Model and tokenizer.

@@ -125,7 +125,7 @@ def label_distribution(frames: dict[str, pd.DataFrame], task) -> tuple[pd.DataFr
                               for role, frame in with_labels.items()})
         return pd.DataFrame(), stats
     counts = {}
-    names = task.labels.labels
+    names = task.labels.display_names
     for role, frame in with_labels.items():
         try:
             encoded = np.asarray(task.labels.encode(frame[label], where=role))

@@ -121,7 +121,7 @@ def plot_confusion(data):
     if data.validation is None or data.validation.confusion is None:
         return None
     counts = data.validation.confusion
-    names = data.task.labels.labels
+    names = data.task.labels.display_names
     n = len(names)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = min(4.5 + 0.35 * n, 14)

@@ -99,7 +99,7 @@ def errors_sections(data: ReportData, plots: dict[str, Path]) -> list[Section]:
                       [[fmt(v) for v in row] for row in results.per_class.itertuples(index=False)], "per-class")
         sections.append(Section("Per-class precision, recall and F1 (validation)", "per-class", [table]))
     if results.confusion is not None:
-        names = data.task.labels.labels
+        names = data.task.labels.display_names
         table = Table(["true \\ predicted"] + names,
                       [[name] + [int(v) for v in row] for name, row in zip(names, results.confusion)], "confusion-matrix")
         blocks = ["Rows are the true labels, columns the predicted ones; the diagonal is correct.", table]
@@ -163,7 +163,9 @@ def configuration_section(data: ReportData) -> Section:
     items = [
         ("base model", record.get("base_model")),
         ("problem type", task.labels.problem_type),
-        ("labels", ", ".join(task.labels.labels[:30]) + (" …" if len(task.labels.labels) > 30 else "")),
+        ("labels", ", ".join(name if name == raw else f"{name} ({raw})"  # --label_names: the raw label beside
+                             for name, raw in zip(task.labels.display_names[:30], task.labels.labels))
+         + (" …" if len(task.labels.labels) > 30 else "")),
         ("text column(s)", ", ".join(task.columns.text)),
         ("text pair column", task.columns.text_pair),
         ("label column", task.columns.label),

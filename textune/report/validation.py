@@ -41,7 +41,10 @@ def validation_results(frame: pd.DataFrame, task, logits: np.ndarray, top: int =
         references = references.astype(np.int64)
     scores = task.scores(logits)
     predictions = task.hard_predictions(scores)
-    table = pd.DataFrame({"text": _texts(frame, task), "label": frame[task.columns.label].to_numpy()})
+    true = frame[task.columns.label].to_numpy()
+    if task.labels.names:  # --label_names: true labels named as the predictions are
+        true = task.label_strings(references, task.labels.names)
+    table = pd.DataFrame({"text": _texts(frame, task), "label": true})
     table = pd.concat([table, task.decode(logits).reset_index(drop=True)], axis=1)
 
     per_class, confusion = pd.DataFrame(), None
@@ -51,7 +54,7 @@ def validation_results(frame: pd.DataFrame, task, logits: np.ndarray, top: int =
         wrong = table.assign(abs_error=badness).sort_values("abs_error", ascending=False, kind="stable")
         wrong = wrong[["text", "label", "prediction", "abs_error"]].head(top)
     else:
-        names = task.labels.labels
+        names = task.labels.display_names
         if problem == SINGLE:
             correct = predictions == references
             confidence = scores[np.arange(len(scores)), predictions] if len(scores) else np.zeros(0)

@@ -112,7 +112,7 @@ def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None
     return ModelInfo(
         name=name or run_dir.resolve().name,
         problem_type=labels.problem_type,
-        labels=list(labels.labels) if labels.problem_type != REGRESSION else [],
+        labels=list(labels.display_names) if labels.problem_type != REGRESSION else [],
         threshold=getattr(predictor.task, "threshold", 0.5),
         base_model=record.get("base_model"),
         metrics=read_metrics(run_dir),
