@@ -47,8 +47,8 @@ class FakeHub:
 
     def create_commit(self, repo_id, repo_type, operations, commit_message):
         files = {op.path_in_repo: Path(op.path_or_fileobj) for op in operations}
-        commit = {"repo_id": repo_id, "repo_type": repo_type, "files": files,
-                  "contents": {name: path.read_bytes() for name, path in files.items() if path.suffix in (".json", ".md")}}
+        small = {name: path.read_bytes() for name, path in files.items() if path.suffix in (".json", ".md")}
+        commit = {"repo_id": repo_id, "repo_type": repo_type, "files": files, "contents": small}
         if self.on_commit:
             commit.update(self.on_commit())
         self.commits.append(commit)

@@ -92,7 +92,8 @@ def fake_wheel(folder: Path, name: str, version: str) -> Path:
     info = f"{name}-{version}.dist-info"
     with zipfile.ZipFile(path, "w") as wheel:
         wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{info}/RECORD", f"{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n")
     return path
 
@@ -163,6 +164,18 @@ def test_template_minimal_makes_the_space_run_app_minimal(tiny_run, tmp_path):
     meta = front_matter(folder / "README.md")
     assert meta["app_file"] == "app_minimal.py" and (folder / "app.py").exists()
     assert "python app_minimal.py" in (folder / "README.md").read_text()
+
+
+def test_template_minimal_is_refused_for_a_regression_run_and_its_app_left_out(tiny_model_dir, tmp_path, capsys):
+    from textune.labels import REGRESSION, LabelSpec
+
+    from test_serving_api import save_untrained_run
+
+    run = save_untrained_run(tiny_model_dir, tmp_path / "run", LabelSpec(REGRESSION, []))
+    assert main(["export-space", str(run), "--to", str(tmp_path / "minimal"), "--template", "minimal"]) == 2
+    assert "regression" in capsys.readouterr().err and not (tmp_path / "minimal" / "app.py").exists()
+    assert main(["export-space", str(run), "--to", str(tmp_path / "full")]) == 0
+    assert (tmp_path / "full" / "app.py").exists() and not (tmp_path / "full" / "app_minimal.py").exists()
 
 
 def write_decoys(folder: Path) -> dict[Path, str]:

@@ -70,7 +70,7 @@ if __name__ == "__main__":
     raise SystemExit(serve(MODEL_DIR, config))
 '''
 
-MINIMAL_APP_TEMPLATE = '''"""A minimal Gradio demo of {title}: a transformers pipeline and gr.Interface, to read and edit.
+MINIMAL_APP_TEMPLATE = '''"""A minimal Gradio demo of {title}: a transformers pipeline and gr.Interface, to edit.
 
 Written by `textune export-space`; run it with `python app_minimal.py`, then open http://127.0.0.1:7860.
 It gives each text to the model as it is; app.py (the full app) also applies the run's text preparation,
@@ -172,10 +172,9 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
                            "(retrain, or convert the weights)")
     if template not in TEMPLATES:
         raise TextuneError(f"--template {template!r}: use one of {', '.join(TEMPLATES)}")
-    head = record.get("task", {}).get("head") or "linear"
-    if template == "minimal" and head != "linear":
-        raise TextuneError(f"--template minimal loads the model with transformers' pipeline, which cannot build "
-                           f"textune's --head {head}; use --template full")
+    no_minimal_app = minimal_app_problem(record)
+    if template == "minimal" and no_minimal_app:
+        raise TextuneError(f"--template minimal: {no_minimal_app}; use --template full")
     title = title or run_dir.resolve().name
     check_license(license)
     previous = check_space_dir(to, overwrite)
@@ -185,7 +184,7 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     if staging.exists():
         shutil.rmtree(staging)  # left by an export that was interrupted; only export-space writes this name
     try:
-        write_space_files(staging, run_dir, service, title, license, TEMPLATES[template])
+        write_space_files(staging, run_dir, service, title, license, TEMPLATES[template], not no_minimal_app)
         written = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
         check_no_foreign_files(to, written, previous)
         remove_previous_export(to, previous)
@@ -199,8 +198,18 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     return to
 
 
+def minimal_app_problem(record: dict) -> str | None:
+    """Why app_minimal.py (transformers' pipeline, probabilities per label) cannot serve this run, if it cannot."""
+    task = record.get("task", {})
+    if (task.get("head") or "linear") != "linear":
+        return f"transformers' pipeline cannot build textune's --head {task['head']}"
+    if task.get("labels", {}).get("problem_type") == "regression":
+        return "a regression model has no labels to show probabilities for"
+    return None
+
+
 def write_space_files(folder: Path, run_dir: Path, service: ModelService, title: str, license: str,
-                      app_file: str) -> None:
+                      app_file: str, minimal_app: bool) -> None:
     model_dir = folder / "model"
     model_dir.mkdir(parents=True)
     for pattern in MODEL_FILE_PATTERNS:
@@ -211,7 +220,8 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
     copy_package(folder / "textune")
     (folder / "requirements.txt").write_text(requirements_text())
     (folder / "app.py").write_text(APP_TEMPLATE.format(title=title))
-    (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=service.info.examples))
+    if minimal_app:  # else it is left out rather than written broken
+        (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=service.info.examples))
     (folder / "README.md").write_text(readme_text(service, title, license, app_file))
 
 
