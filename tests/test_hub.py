@@ -145,6 +145,8 @@ def test_push_to_hub_pushes_once_after_the_final_save_without_staging_files(tiny
 def test_push_to_hub_offline_fails_before_training(tiny_model_dir, tweets_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "run"
-    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out, "--push_to_hub", "true")) == 2
+    out.mkdir()
+    (out / "previous_run.txt").write_text("kept")
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out, "--push_to_hub", "true", "--overwrite_output_dir")) == 2
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
-    assert not (out / "model.safetensors").exists()
+    assert (out / "previous_run.txt").exists() and not (out / "model.safetensors").exists()

@@ -135,17 +135,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                 training_args.train_sampling_strategy)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
+    # Trainer would push from inside save_model, into output_dir before textune_run.json exists and with the staging
+    # folder: textune pushes once instead, the finished run folder, after the final move (push_after_training).
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    if push_to_hub and training_args.should_save:  # offline or no token: fail before a previous run is replaced
+        check_hub_before_training(training_args, Path(training_args.output_dir))
     output_dir = prepare_output_dir(training_args)
     resume_from = checkpoint_to_resume(training_args, output_dir)
     stop_on_signal = StopOnSignal()
     callbacks = [stop_on_signal]
     if training_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
-    # Trainer would push from inside save_model, into output_dir before textune_run.json exists and with the staging
-    # folder: textune pushes once instead, the finished run folder, after the final move (push_after_training).
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    if push_to_hub and training_args.should_save:
-        check_hub_before_training(training_args, output_dir)  # offline or no token: fail now, not after training
     weights = class_weights(training_args.class_weights, train_set["labels"], labels.problem_type, labels.num_labels)
     trainer = TextuneTrainer(
         model=model,
