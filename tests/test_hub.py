@@ -72,11 +72,18 @@ def tiny_run(tiny_model_dir, tmp_path_factory):
     return train_tiny_run(tiny_model_dir, tmp_path_factory)
 
 
-def test_push_uploads_only_the_model_files_card_and_metrics_textune_wrote(tiny_run, fake_hub, capsys):
-    (tiny_run / "checkpoint-9").mkdir(exist_ok=True)  # things that must stay home
-    (tiny_run / "checkpoint-9" / "optimizer.pt").write_bytes(b"x")
-    (tiny_run / ".env").write_text("HF_TOKEN=hf_secret\n")
-    assert main(["push", str(tiny_run), "--repo", "me/tiny"]) == 0
+def copy_run(run: Path, to: Path) -> Path:
+    import shutil
+
+    return shutil.copytree(run, to)  # the shared tiny run stays as trained
+
+
+def test_push_uploads_only_the_model_files_card_and_metrics_textune_wrote(tiny_run, fake_hub, capsys, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    (run / "checkpoint-9").mkdir(exist_ok=True)  # things that must stay home
+    (run / "checkpoint-9" / "optimizer.pt").write_bytes(b"x")
+    (run / ".env").write_text("HF_TOKEN=hf_secret\n")
+    assert main(["push", str(run), "--repo", "me/tiny"]) == 0
     assert "Model: https://huggingface.co/me/tiny" in capsys.readouterr().out
     (commit,) = fake_hub.commits
     names = set(commit["files"])
@@ -86,9 +93,16 @@ def test_push_uploads_only_the_model_files_card_and_metrics_textune_wrote(tiny_r
                         "validation_predictions.csv", "submission.csv"}
     assert not any("checkpoint" in name or "/" in name for name in names)
     record = json.loads(commit["contents"]["textune_run.json"])
-    assert "data_args" not in record and str(tiny_run.parent) not in json.dumps(record)  # no training-machine paths
+    assert "data_args" not in record and str(tiny_run.parent) not in json.dumps(record)  # no data paths
     assert commit["repo_type"] == "model" and fake_hub.tokens == ["hf_from_env"]
     assert b'model="me/tiny"' in commit["contents"]["README.md"]  # the pushed card's examples name the repo
+
+
+def test_push_keeps_a_card_you_edited(tiny_run, fake_hub, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    (run / "README.md").write_text((run / "README.md").read_text() + "\n## My notes\n")
+    hub.push_run(run, "me/tiny")
+    assert fake_hub.commits[0]["contents"]["README.md"].endswith(b"## My notes\n")
 
 
 def test_push_offline_stops_within_seconds_and_says_so(tiny_run, monkeypatch, capsys):

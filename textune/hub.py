@@ -64,8 +64,8 @@ def shareable_run_record(run_dir: Path) -> dict:
     return kept
 
 
-def check_repo_id(repo_id: str) -> None:
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+def check_repo_id(repo_id: str, namespace_optional: bool = False) -> None:
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+" + ("|[\w.-]+" if namespace_optional else ""), repo_id):
         raise TextuneError(f"--repo {repo_id!r}: use the form user/name (or org/name)")
 
 
@@ -160,10 +160,9 @@ def push_run(run_dir: str | Path, repo_id: str, token: str | None = None, privat
     from .model_card import CARD_FILE, build_model_card
 
     run_dir = Path(run_dir).expanduser()
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", repo_id):
-        raise TextuneError(f"--repo {repo_id!r}: use the form user/name (or org/name)")
+    check_repo_id(repo_id, namespace_optional=True)
     record = shareable_run_record(run_dir)
-    api = connect(token, f"the run folder {run_dir} is kept as it is: push it with `textune push {run_dir} "
+    api = connect(token, f"The run folder {run_dir} is kept as it is: push it with `textune push {run_dir} "
                          f"--repo {repo_id}` when online", timeout)
     if "/" not in repo_id:
         repo_id = f"{api.whoami()['name']}/{repo_id}"  # Trainer's default: the token's namespace
@@ -173,7 +172,11 @@ def push_run(run_dir: str | Path, repo_id: str, token: str | None = None, privat
         files[RUN_FILE] = Path(tmp) / RUN_FILE
         files[RUN_FILE].write_text(json.dumps(record, indent=2, default=str) + "\n")
         files[CARD_FILE] = Path(tmp) / CARD_FILE
-        files[CARD_FILE].write_text(str(build_model_card(run_dir, repo_id, run_dir.resolve().name)), encoding="utf-8")
+        files[CARD_FILE].write_text(str(build_model_card(run_dir, repo_id, repo_id.split("/")[1])), encoding="utf-8")
+        local_card = run_dir / CARD_FILE
+        if local_card.exists() and local_card.read_text(encoding="utf-8") != str(build_model_card(run_dir)):
+            logger.info("%s was edited since textune wrote it: pushing it as it is", local_card)
+            files[CARD_FILE] = local_card
         upload_files(api, repo_id, files, private=private, commit_message="Upload from textune push")
     return f"{hub_endpoint()}/{repo_id}"
 
@@ -184,7 +187,7 @@ def _training_repo(training_args, output_dir: Path) -> str:
 
 def check_hub_before_training(training_args, output_dir: Path) -> None:
     """`train --push_to_hub` offline or without a token fails before training, within seconds."""
-    connect(training_args.hub_token, f"train without --push_to_hub, then `textune push {output_dir} --repo "
+    connect(training_args.hub_token, f"Train without --push_to_hub, then `textune push {output_dir} --repo "
                                      f"{_training_repo(training_args, output_dir)}` when online")
 
 

@@ -385,7 +385,7 @@ def push_space(folder: str | Path, repo_id: str, token: str | None = None, priva
     missing = [name for name in manifest if not (folder / name).is_file()]
     if missing:
         raise TextuneError(f"{folder} lacks {', '.join(missing[:3])}, written by export-space; export again")
-    api = connect(token, f"the Space folder {folder} is ready: upload it when online, or by hand in the Hub's web UI",
+    api = connect(token, f"The Space folder {folder} is ready: upload it when online, or by hand in the Hub's web UI",
                   timeout)
     repo_id = upload_files(api, repo_id, {name: folder / name for name in manifest}, repo_type="space",
                            private=private, commit_message="Upload from textune export-space", space_sdk="gradio")
