@@ -83,7 +83,7 @@ import gradio as gr
 from transformers import pipeline
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
-EXAMPLES = {examples!r}
+EXAMPLES = {examples}
 
 classifier = pipeline("text-classification", model=str(MODEL_DIR))
 
@@ -221,7 +221,8 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
     (folder / "requirements.txt").write_text(requirements_text())
     (folder / "app.py").write_text(APP_TEMPLATE.format(title=title))
     if minimal_app:  # else it is left out rather than written broken
-        (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=service.info.examples))
+        examples = json.dumps(service.info.examples[:3], indent=4, ensure_ascii=False)  # a list of str: valid Python
+        (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=examples))
     (folder / "README.md").write_text(readme_text(service, title, license, app_file))
 
 
