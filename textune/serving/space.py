@@ -292,7 +292,8 @@ def check_no_foreign_files(to: Path, written: list[str], previous: dict[str, str
 def remove_previous_export(to: Path, previous: dict[str, str]) -> None:
     """Delete the files the previous export wrote, and the folders that leaves empty; nothing else."""
     for name in previous:
-        (to / name).unlink(missing_ok=True)
+        if (to / name).is_file() or (to / name).is_symlink():  # a folder now at that name is not the file it wrote
+            (to / name).unlink()
     folders = {parent for name in previous for parent in (to / name).parents if parent != to and to in parent.parents}
     for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
         if folder.is_dir() and not any(folder.iterdir()):
