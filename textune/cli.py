@@ -8,6 +8,7 @@ Usage:
     textune predict --model experiments/ --input new.csv --output preds.csv
     textune evaluate --model experiments/ --input labelled.csv
     textune export experiments/ --format onnx [--quantize int8]   # then predict/evaluate/serve use ONNX Runtime
+    textune push experiments/ --repo user/name   # the model, its card (README.md) and metrics, to the Hub
 """
 
 from __future__ import annotations
@@ -211,30 +212,55 @@ def command_serve(argv: list[str]) -> int:
 
 def command_export_space(argv: list[str]) -> int:
     from .serving import export_space
+    from .serving.space import TEMPLATES
 
     parser = argparse.ArgumentParser(prog="textune export-space", description="Write a Gradio Space folder for a run.")
     parser.add_argument("run_dir", help="A run folder written by `textune train`.")
     parser.add_argument("--to", required=True, help="The Space folder to write (empty or absent).")
     parser.add_argument("--title", default=None, help="The Space's title (default: the run folder's name).")
     parser.add_argument("--license", default="apache-2.0", help="The Space's license identifier.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace a previous export in --to.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace a previous export in --to (only the "
+                        "files it wrote, as listed in its .textune-space.json; other files are kept).")
+    parser.add_argument("--template", default="full", choices=list(TEMPLATES), help="The app the Space runs: full "
+                        "(app.py: textune's demo and JSON API) or minimal (app_minimal.py: a transformers pipeline "
+                        "and gr.Interface, to edit). Both files are written.")
     args = parser.parse_args(argv)
-    folder = export_space(args.run_dir, args.to, args.title, args.license, args.overwrite)
-    print(f"Space folder: {folder}  (try it: cd {folder} && python app.py; upload: textune push-space {folder} "
-          "--repo user/name)")
+    folder = export_space(args.run_dir, args.to, args.title, args.license, args.overwrite, args.template)
+    print(f"Space folder: {folder}  (try it: cd {folder} && python {TEMPLATES[args.template]}; upload: textune "
+          f"push-space {folder} --repo user/name)")
     return 0
 
 
+def _add_hub_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--repo", required=True, help=f"The {what}'s id on the Hub: user/name.")
+    parser.add_argument("--private", action="store_true", help=f"Create the {what} as private (an existing public "
+                        "one is refused, not changed).")
+    parser.add_argument("--token", default=None, help="Only '-': read the Hub token from stdin (default: HF_TOKEN, "
+                        "or the login of `hf auth login`). A token typed here would show in ps and shell history.")
+
+
 def command_push_space(argv: list[str]) -> int:
+    from .hub import read_token
     from .serving import push_space
 
-    parser = argparse.ArgumentParser(prog="textune push-space", description="Upload a Space folder to the Hub.")
+    parser = argparse.ArgumentParser(prog="textune push-space", description="Upload the files export-space wrote "
+                                     "in a Space folder to the Hub.")
     parser.add_argument("folder", nargs="?", default="space", help="A folder from export-space, or a run folder.")
-    parser.add_argument("--repo", required=True, help="The Space's id on the Hub: user/name.")
-    parser.add_argument("--private", action="store_true", help="Create the Space as private.")
-    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or `hf auth login`).")
+    _add_hub_flags(parser, "Space")
     args = parser.parse_args(argv)
-    print(f"Space: {push_space(args.folder, args.repo, args.token, args.private)}")
+    print(f"Space: {push_space(args.folder, args.repo, read_token(args.token), args.private)}")
+    return 0
+
+
+def command_push(argv: list[str]) -> int:
+    from .hub import push_run, read_token
+
+    parser = argparse.ArgumentParser(prog="textune push", description="Upload a run's model, tokenizer, model card "
+                                     "and metrics to a model repo on the Hub (no checkpoints, data or report).")
+    parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
+    _add_hub_flags(parser, "model repo")
+    args = parser.parse_args(argv)
+    print(f"Model: {push_run(args.run_dir, args.repo, read_token(args.token), args.private)}")
     return 0
 
 
@@ -242,11 +268,15 @@ def command_report(argv: list[str]) -> int:
     from .report import write_report
 
     parser = argparse.ArgumentParser(prog="textune report", description="Rebuild the report of an existing run "
-                                     "(report.html, report.md, plots/*.png), e.g. after editing its data paths.")
+                                     "(report.html, report.md, plots/*.png) and its model card (README.md), e.g. "
+                                     "after editing its data paths.")
     parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass on the validation split.")
     args = parser.parse_args(argv)
+    from .model_card import write_model_card
+
     files = write_report(args.run_dir, batch_size=args.batch_size)
+    files["card"] = write_model_card(args.run_dir)
     print("\n".join(f"  {name:<24} {path}" for name, path in files.items()))
     return 0
 
@@ -294,6 +324,7 @@ COMMANDS = {
     "export": command_export,
     "export-space": command_export_space,
     "push-space": command_push_space,
+    "push": command_push,
     "report": command_report,
     "models": command_models,
     "compare": command_compare,

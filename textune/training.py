@@ -19,8 +19,10 @@ from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkp
 from .distributed import barrier
 from .errors import TextuneError, TrainingInterrupted
 from .hardware import describe_precision
+from .hub import check_hub_before_training, push_after_training
 from .labels import LabelSpec
 from .losses import build_compute_loss, class_weights
+from .model_card import write_model_card
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
 from .run_folder import write_run_file
@@ -133,6 +135,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                 training_args.train_sampling_strategy)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
+    # Trainer would push from inside save_model, into output_dir before textune_run.json exists and with the staging
+    # folder: textune pushes once instead, the finished run folder, after the final move (push_after_training).
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    if push_to_hub and training_args.should_save:  # offline or no token: fail before a previous run is replaced
+        check_hub_before_training(training_args, Path(training_args.output_dir))
     output_dir = prepare_output_dir(training_args)
     resume_from = checkpoint_to_resume(training_args, output_dir)
     stop_on_signal = StopOnSignal()
@@ -166,7 +173,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
             raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
         metrics = dict(train_output.metrics, train_samples=len(train_set))
         record = run_record(task, model_args, data_args, training_args, splits.source)
-        save_final_model(trainer, output_dir, lambda folder: write_run_file(folder, record))
+        save_final_model(trainer, output_dir, lambda folder: write_run_files(folder, record, output_dir))
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
@@ -184,6 +191,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         result.metrics["eval"] = metrics
         result.files["metrics"] = output_dir / "all_results.json"
 
+    if training_args.do_train and is_main:  # the card again, now with the training rows and validation metrics
+        result.files["card"] = write_model_card(output_dir)
+
     # 6. Predict on the test file (labels optional).
     if training_args.do_predict and splits.test is not None and is_main:
         predictor = Predictor(trainer.model, tokenizer, task, training_args.per_device_eval_batch_size)
@@ -199,7 +209,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         result.files.update(report_after_training(output_dir, splits=splits, task=task, model=trainer.model,
                                                   tokenizer=tokenizer,
                                                   batch_size=training_args.per_device_eval_batch_size))
+
+    # 8. Push the finished run folder's model files and card, once.
+    if push_to_hub and training_args.do_train and is_main:
+        logger.info("model on the Hub: %s", push_after_training(training_args, output_dir))
     return result
+
+
+def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
+    """textune's own files of the final model (record and card), written in the staging folder before the move."""
+    write_run_file(folder, record)
+    write_model_card(folder, name=output_dir.resolve().name)
 
 
 def run_record(task, model_args: ModelArguments, data_args: DataArguments,

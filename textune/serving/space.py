@@ -1,12 +1,15 @@
 """Hugging Face Spaces: `export_space` writes a complete Gradio Space folder, `push_space` uploads one.
 
-The folder holds `app.py` (which calls `textune.serving.serve`, the same server as `textune serve`), a copy of
-the textune package, `model/` (weights, tokenizer, task, metrics and demo examples), `requirements.txt`
-pinned to the versions installed here, and `README.md` with the Spaces YAML front matter.
+The folder holds `app.py` (which calls `textune.serving.serve`, the same server as `textune serve`),
+`app_minimal.py` (a transformers pipeline and `gr.Interface`, to read and edit), a copy of the textune package,
+`model/` (weights, tokenizer, task, metrics and demo examples), `requirements.txt` pinned to the versions
+installed here (torch's CPU build), `README.md` with the Spaces YAML front matter, and `.textune-space.json`,
+the manifest of those files: `--overwrite` removes and `push_space` uploads only what it lists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -16,14 +19,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import yaml
 
 from ..errors import TextuneError
-from ..models import model_display_name
+from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
+from ..models import hub_endpoint, model_display_name
 from ..run_folder import RUN_FILE, read_run_file
-from .service import EXAMPLES_FILE, METRICS_FILE, ModelService
+from .service import EXAMPLES_FILE, ModelService
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +38,13 @@ SPACE_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy",
 # textune dependencies a Space leaves out: only training imports them (lazily), and a Space never trains.
 # tests/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
 TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard")
-# Files of a run folder the Space needs; checkpoints, optimizer state and training_args.bin (a pickle) stay home.
-MODEL_FILE_PATTERNS = ("config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
-                       "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
-                       "vocab.json", "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model",
-                       METRICS_FILE)
-# Keys of textune_run.json the Space keeps: data and model paths of the training machine are left out.
-RUN_RECORD_KEYS = ("textune_version", "task", "base_model", "training_args")
-WRITTEN = ("app.py", "requirements.txt", "README.md", "model", "textune")
+# PyTorch's CPU-only wheels. On Linux, PyPI's torch wheel depends on the CUDA libraries (gigabytes) that a CPU
+# Space never uses; on this index the same version is `X+cpu`, which `torch==X` matches (PEP 440 ignores the local
+# label) and pip prefers (X+cpu sorts above X). macOS and Windows wheels there are the usual CPU ones.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+MANIFEST_FILE = ".textune-space.json"
+STAGING_DIR = ".textune-space-staging"
+TEMPLATES = {"full": "app.py", "minimal": "app_minimal.py"}  # --template: the app the Space runs
 
 APP_TEMPLATE = '''"""Gradio Space for {title}, written by `textune export-space`.
 
@@ -68,6 +70,42 @@ if __name__ == "__main__":
     raise SystemExit(serve(MODEL_DIR, config))
 '''
 
+MINIMAL_APP_TEMPLATE = '''"""A minimal Gradio demo of {title}: a transformers pipeline and gr.Interface, to edit.
+
+Written by `textune export-space`; run it with `python app_minimal.py`, then open http://127.0.0.1:7860.
+It gives each text to the model as it is; app.py (the full app) also applies the run's text preparation,
+batches requests and serves a JSON API.
+"""
+
+from pathlib import Path
+
+import gradio as gr
+from transformers import pipeline
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+EXAMPLES = {examples}
+
+classifier = pipeline("text-classification", model=str(MODEL_DIR))
+
+
+def predict(text):
+    """Every label with its probability, the mapping gr.Label shows."""
+    scores = classifier(text, top_k=None, truncation=True)
+    return {{item["label"]: float(item["score"]) for item in scores}}
+
+
+demo = gr.Interface(
+    fn=predict,
+    inputs=gr.Textbox(lines=3, label="Text"),
+    outputs=gr.Label(label="Prediction"),
+    title={title!r},
+    examples=[[text] for text in EXAMPLES],
+)
+
+if __name__ == "__main__":
+    demo.launch()
+'''
+
 README_TEMPLATE = '''{front_matter}
 # {title}
 
@@ -79,12 +117,15 @@ Exported by textune `export-space`; the model files are in `model/`.
 
 ```
 python -m venv .venv && .venv/bin/pip install -r requirements.txt
-.venv/bin/python app.py          # http://127.0.0.1:7860 (GRADIO_SERVER_PORT changes the port)
+.venv/bin/python {app_file}          # http://127.0.0.1:7860 (GRADIO_SERVER_PORT changes the port)
 ```
+
+`app.py` serves the demo and a JSON API with textune; `app_minimal.py` is a short transformers + Gradio
+version to edit. The front matter's `app_file` names the one the Space runs.
 
 ## Call it from a program
 
-JSON API:
+JSON API (app.py):
 
 ```
 curl -s http://127.0.0.1:7860/v1/predict -H 'content-type: application/json' -d '{{"texts": ["{example}"]}}'
@@ -102,21 +143,24 @@ print(client.predict({example!r}, api_name="/predict"))
 
 
 def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, license: str = "apache-2.0",
-                 overwrite: bool = False) -> Path:
-    """Write a Gradio Space folder serving the run: app.py, requirements.txt, README.md, model/ and textune/.
+                 overwrite: bool = False, template: str = "full") -> Path:
+    """Write a Gradio Space folder serving the run: app.py, app_minimal.py, requirements.txt, README.md, model/,
+    textune/, and the manifest of those files.
 
     Args:
         run_dir: A run folder written by `textune train`.
         to: The folder to write; it must be empty or absent unless `overwrite`.
         title: The Space's title (default: the run folder's name).
         license: The Space's license identifier, e.g. apache-2.0 or mit.
-        overwrite: Replace what a previous export wrote in `to` (other files there are kept).
+        overwrite: Replace what a previous export wrote in `to`, as its manifest lists it (other files are kept).
+        template: The app the Space runs: `full` (app.py, textune's server) or `minimal` (app_minimal.py).
 
     Returns:
         The Space folder.
 
     Raises:
-        TextuneError: The run folder is incomplete, has no safetensors weights, or `to` is not empty.
+        TextuneError: The run folder is incomplete or has no safetensors weights; `to` is not empty, holds a file
+            of the same name that export-space did not write, or one it wrote and you edited since.
 
     Example:
         >>> export_space("experiments/", "space/")
@@ -126,52 +170,140 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     if not any(run_dir.glob("*.safetensors")):
         raise TextuneError(f"--model {run_dir} has no safetensors weights; a Space loads safetensors only "
                            "(retrain, or convert the weights)")
+    if template not in TEMPLATES:
+        raise TextuneError(f"--template {template!r}: use one of {', '.join(TEMPLATES)}")
+    no_minimal_app = minimal_app_problem(record)
+    if template == "minimal" and no_minimal_app:
+        raise TextuneError(f"--template minimal: {no_minimal_app}; use --template full")
     title = title or run_dir.resolve().name
     check_license(license)
-    prepare_space_dir(to, overwrite)
+    previous = check_space_dir(to, overwrite)
     service = ModelService.from_run(run_dir)  # also proves the run loads before anything is written
 
-    model_dir = to / "model"
-    model_dir.mkdir()
-    for pattern in MODEL_FILE_PATTERNS:
-        for path in sorted(run_dir.glob(pattern)):
-            shutil.copy2(path, model_dir / path.name)
-    kept = {key: record[key] for key in RUN_RECORD_KEYS if key in record}
-    if kept.get("base_model"):
-        # a local path (even one that no longer exists, or a Windows one) says nothing on a Space and names the user
-        kept["base_model"] = model_display_name(str(kept["base_model"]))
-    # UTF-8 always: Windows' locale encoding (cp1252, GBK) cannot write the README's emoji or many tweets,
-    # and the Space reads these files as UTF-8
-    (model_dir / RUN_FILE).write_text(json.dumps(kept, indent=2, default=str) + "\n", encoding="utf-8")
-    (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
-
-    copy_package(to / "textune")
-    (to / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
-    (to / "app.py").write_text(APP_TEMPLATE.format(title=title), encoding="utf-8")
-    (to / "README.md").write_text(readme_text(service, title, license), encoding="utf-8")
+    staging = to / STAGING_DIR
+    if staging.exists():
+        shutil.rmtree(staging)  # left by an export that was interrupted; only export-space writes this name
+    try:
+        write_space_files(staging, run_dir, service, title, license, TEMPLATES[template], not no_minimal_app)
+        written = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
+        check_no_foreign_files(to, written, previous)
+        remove_previous_export(to, previous)
+        for name in written:
+            (to / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, to / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_manifest(to, {name: file_digest(to / name) for name in written})
     logger.info("wrote the Space folder %s", to)
     return to
 
+
+def minimal_app_problem(record: dict) -> str | None:
+    """Why app_minimal.py (transformers' pipeline, probabilities per label) cannot serve this run, if it cannot."""
+    task = record.get("task", {})
+    if (task.get("head") or "linear") != "linear":
+        return f"transformers' pipeline cannot build textune's --head {task['head']}"
+    if task.get("labels", {}).get("problem_type") == "regression":
+        return "a regression model has no labels to show probabilities for"
+    return None
+
+
+def write_space_files(folder: Path, run_dir: Path, service: ModelService, title: str, license: str,
+                      app_file: str, minimal_app: bool) -> None:
+    model_dir = folder / "model"
+    model_dir.mkdir(parents=True)
+    for pattern in MODEL_FILE_PATTERNS:
+        for path in sorted(run_dir.glob(pattern)):
+            shutil.copy2(path, model_dir / path.name)
+    # UTF-8 always: Windows' locale encoding (cp1252, GBK) cannot write the README's emoji or many tweets,
+    # and the Space reads these files as UTF-8
+    (model_dir / RUN_FILE).write_text(json.dumps(shareable_run_record(run_dir), indent=2, default=str) + "\n",
+                                      encoding="utf-8")
+    (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
+    copy_package(folder / "textune")
+    (folder / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
+    (folder / "app.py").write_text(APP_TEMPLATE.format(title=title), encoding="utf-8")
+    if minimal_app:  # else it is left out rather than written broken
+        examples = json.dumps(service.info.examples[:3], indent=4, ensure_ascii=False)  # a list of str: valid Python
+        (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=examples),
+                                               encoding="utf-8")
+    (folder / "README.md").write_text(readme_text(service, title, license, app_file), encoding="utf-8")
 
 def check_license(license: str) -> None:
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
         raise TextuneError(f"--license {license!r}: use a Hub license identifier such as apache-2.0, mit or other")
 
 
-def prepare_space_dir(to: Path, overwrite: bool) -> None:
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, str] | None:
+    """The files a previous export wrote in `folder` (relative path -> sha256), or None without a manifest."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise TextuneError(f"{path} is not a valid export-space manifest; delete it and export again") from None
+    # a manifest names files inside the folder only: never follow one out of it
+    return {name: digest for name, digest in files.items()
+            if not Path(name).is_absolute() and ".." not in Path(name).parts}
+
+
+def write_manifest(folder: Path, files: dict[str, str]) -> None:
+    path = folder / MANIFEST_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"written_by": "textune export-space", "files": files}, indent=2) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def check_space_dir(to: Path, overwrite: bool) -> dict[str, str]:
+    """Check `to` can take an export; returns the previous export's manifest ({} when there is none)."""
     if to.exists() and not to.is_dir():
         raise TextuneError(f"--to {to} is a file; pass a folder")
-    if to.exists() and any(to.iterdir()):
-        if not overwrite:
-            raise TextuneError(f"--to {to} is not empty; pass --overwrite to replace a previous export there")
-        for name in WRITTEN:
-            target = to / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    if to.exists() and any(path.name != STAGING_DIR for path in to.iterdir()) and not overwrite:
+        raise TextuneError(f"--to {to} is not empty; pass --overwrite to replace a previous export there "
+                           "(only the files it wrote are replaced)")
     to.mkdir(parents=True, exist_ok=True)
+    previous = read_manifest(to) or {}
+    edited = [name for name, digest in previous.items() if (to / name).is_file() and file_digest(to / name) != digest]
+    if edited:
+        raise TextuneError(f"--overwrite would replace {', '.join(edited[:3])} in {to}, edited since the last export; "
+                           "move your version elsewhere (or delete it) and export again")
+    return previous
+
+
+def check_no_foreign_files(to: Path, written: list[str], previous: dict[str, str]) -> None:
+    """Refuse to replace a file of the same name that export-space did not write (e.g. your README.md)."""
+    for name in written:
+        if name in previous:
+            continue
+        path = to / name
+        clash = path if path.exists() else next((parent for parent in path.parents
+                                                  if parent != to and parent.exists() and not parent.is_dir()), None)
+        if clash is not None:
+            raise TextuneError(f"--to {to} already has {clash.relative_to(to).as_posix()}, which export-space did "
+                               "not write; move it, or export to another folder")
+
+
+def remove_previous_export(to: Path, previous: dict[str, str]) -> None:
+    """Delete the files the previous export wrote, and the folders that leaves empty; nothing else."""
+    for name in previous:
+        if (to / name).is_file() or (to / name).is_symlink():  # a folder now at that name is not the file it wrote
+            (to / name).unlink()
+    folders = {parent for name in previous for parent in (to / name).parents if parent != to and to in parent.parents}
+    for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    (to / MANIFEST_FILE).unlink(missing_ok=True)
 
 
 def copy_package(target: Path) -> None:
@@ -195,7 +327,9 @@ def pinned_version(package: str) -> str | None:
 
 def requirements_text() -> str:
     lines = ["# Pinned to the versions textune used when exporting this Space (Python "
-             f"{sys.version_info.major}.{sys.version_info.minor})."]
+             f"{sys.version_info.major}.{sys.version_info.minor}).",
+             "# torch comes from PyTorch's CPU-only index: PyPI's Linux wheel pulls gigabytes of CUDA libraries.",
+             f"--extra-index-url {TORCH_CPU_INDEX}"]
     for package in SPACE_PACKAGES:
         version = pinned_version(package)
         if version is None:
@@ -204,7 +338,7 @@ def requirements_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_text(service: ModelService, title: str, license: str) -> str:
+def readme_text(service: ModelService, title: str, license: str, app_file: str = "app.py") -> str:
     info = service.info
     kinds = {"single_label_classification": "text classifier", "multi_label_classification":
              "multi-label text classifier", "regression": "text regression model"}
@@ -213,7 +347,7 @@ def readme_text(service: ModelService, title: str, license: str) -> str:
         "title": title, "emoji": "🏷️", "colorFrom": "blue", "colorTo": "indigo", "sdk": "gradio",
         "sdk_version": pinned_version("gradio") or "6.0.0",
         "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "app_file": "app.py", "pinned": False, "license": license,
+        "app_file": app_file, "pinned": False, "license": license,
         "short_description": description[:60],
     }
     front_matter = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n"
@@ -227,61 +361,39 @@ def readme_text(service: ModelService, title: str, license: str) -> str:
         summary += " Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in info.headline_metrics.items()) + "."
     example = (info.examples[0] if info.examples else "Forest fire near La Ronge Sask. Canada")[:80]
     example = example.replace("'", "").replace('"', "").replace("\\", "").replace("\n", " ")
-    return README_TEMPLATE.format(front_matter=front_matter, title=title, summary=summary, example=example)
+    return README_TEMPLATE.format(front_matter=front_matter, title=title, summary=summary, example=example,
+                                  app_file=app_file)
 
 
 def push_space(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
                timeout: float = 10.0) -> str:
-    """Upload a Space folder (or export a run folder first) to the Hub as a Gradio Space; returns its URL.
+    """Upload the files export-space wrote in a Space folder (or export a run folder first); returns its URL.
 
+    Only the files its manifest lists go up: anything else in the folder (a virtualenv, notes, a `.env`) stays.
     Fails within `timeout` seconds, with the way out, when the Hub cannot be reached or no token is found.
 
     Raises:
-        TextuneError: Not a Space or run folder, a bad repo id, offline, not logged in, or the Hub refused.
+        TextuneError: Not a Space or run folder, a bad repo id, offline, not logged in, `private` asked of an
+            existing public Space, or the Hub refused.
 
     Example:
         >>> push_space("space/", "me/disaster-tweets")
     """
-    from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError
-
     folder = Path(folder).expanduser()
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
-        raise TextuneError(f"--repo {repo_id!r}: use the form user/name (or org/name)")
-    if (folder / RUN_FILE).exists() and not (folder / "app.py").exists():
+    check_repo_id(repo_id)
+    manifest = read_manifest(folder) if folder.is_dir() else None
+    if manifest is None and (folder / RUN_FILE).exists():
         with tempfile.TemporaryDirectory(prefix="textune-space-") as tmp:
             export_space(folder, Path(tmp) / "space", title=repo_id.split("/")[1])
             return push_space(Path(tmp) / "space", repo_id, token, private, timeout)
-    if not (folder / "app.py").exists() or not (folder / "README.md").exists():
-        raise TextuneError(f"{folder} is not a Space folder (no app.py/README.md); "
-                           "write one with `textune export-space RUN --to FOLDER`")
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    offline_hint = (f"the Space folder {folder} is ready: upload it when online, or by hand in the Hub's web UI")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise TextuneError(f"HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it. {offline_hint}")
-    check_reachable(endpoint, timeout, offline_hint)
-    token = token or get_token()
-    if not token:
-        raise TextuneError("no Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --token")
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder,
-                          commit_message="Upload from textune export-space",
-                          ignore_patterns=["**/__pycache__/**", "*.pyc", ".git/**"])
-    except HfHubHTTPError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TextuneError(f"the Hub refused the upload to {repo_id}: {first}") from None
-    return f"{endpoint}/spaces/{repo_id}"
-
-
-def check_reachable(endpoint: str, timeout: float, hint: str) -> None:
-    """Fail fast, naming the endpoint, when the Hub cannot be reached (rather than hang inside an upload)."""
-    import httpx
-
-    try:
-        httpx.head(endpoint, timeout=timeout, follow_redirects=True)
-    except httpx.HTTPError as error:
-        host = urlparse(endpoint).netloc or endpoint
-        raise TextuneError(f"cannot reach the Hugging Face Hub at {host} ({type(error).__name__}); check the "
-                           f"network or HF_ENDPOINT. {hint}") from None
+    if manifest is None:
+        raise TextuneError(f"{folder} has no {MANIFEST_FILE} (the list of files to upload); write the Space with "
+                           f"`textune export-space RUN --to {folder}`")
+    missing = [name for name in manifest if not (folder / name).is_file()]
+    if missing:
+        raise TextuneError(f"{folder} lacks {', '.join(missing[:3])}, written by export-space; export again")
+    api = connect(token, f"The Space folder {folder} is ready: upload it when online, or by hand in the Hub's web UI",
+                  timeout)
+    repo_id = upload_files(api, repo_id, {name: folder / name for name in manifest}, repo_type="space",
+                           private=private, commit_message="Upload from textune export-space", space_sdk="gradio")
+    return f"{hub_endpoint()}/spaces/{repo_id}"
