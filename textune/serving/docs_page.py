@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 STYLE = """
 body { font-family: ui-sans-serif, system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
@@ -43,7 +44,7 @@ def render_docs(schema: dict) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(info.get('title', 'API'))}"
              f" - API</title><style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(info.get('title', 'API'))} <small>{html.escape(info.get('version', ''))}</small></h1>",
-             f"<p>{html.escape(info.get('description', ''))}</p>",
+             f"<p>{inline_markdown(info.get('description', ''))}</p>",
              "<p>Machine-readable schema: <a href='openapi.json'>openapi.json</a>.</p>"]
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
@@ -59,11 +60,17 @@ def render_operation(method: str, path: str, operation: dict) -> str:
     lines = [f"<div class='op'><h3><span class='method {method}'>{method.upper()}</span> <code>"
              f"{html.escape(path)}</code> {html.escape(operation.get('summary', ''))}</h3>"]
     if operation.get("description"):
-        lines.append(f"<p>{html.escape(operation['description'])}</p>")
+        lines.append(f"<p>{inline_markdown(operation['description'])}</p>")
     rows = "".join(f"<tr><td><code>{html.escape(status)}</code></td><td>{html.escape(answer.get('description', ''))}"
                    f"</td></tr>" for status, answer in operation.get("responses", {}).items())
     lines.append(f"<table>{rows}</table></div>")
     return "\n".join(lines)
+
+
+def inline_markdown(text: str) -> str:
+    """Escaped text with the Markdown the app's descriptions use: **bold** and `code`."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def request_example(schema: dict) -> dict | None:
