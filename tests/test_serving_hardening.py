@@ -139,6 +139,29 @@ def test_a_hung_forward_pass_answers_504_and_readyz_reports_the_stuck_worker_unt
     assert recovered.status_code == 200 and after.status_code == 200
 
 
+def test_a_request_that_timed_out_in_the_queue_is_never_run():
+    from textune.serving import RequestTimeout
+
+    release = threading.Event()
+    service = FakeService(lambda text: text == "hang" and release.wait(10))
+
+    async def scenario():
+        batcher = MicroBatcher(service.predict, max_batch_size=1, timeout_s=0.2)
+        await batcher.start()
+        hung = asyncio.create_task(batcher.submit(["hang"]))
+        await asyncio.sleep(0.05)
+        with pytest.raises(RequestTimeout, match="--request_timeout_s"):
+            await batcher.submit(["queued"])
+        with pytest.raises(RequestTimeout):
+            await hung
+        release.set()
+        await batcher.stop()
+        return batcher.pending
+
+    assert asyncio.run(scenario()) == 0
+    assert service.calls == [["hang"]]
+
+
 def test_request_timeout_must_be_positive():
     from textune.errors import TextuneError
 

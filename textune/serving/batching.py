@@ -46,6 +46,12 @@ class RequestTimeout(Exception):
 class _Job:
     texts: list[str]
     future: asyncio.Future
+    timed_out: bool = False
+
+    def expire(self) -> None:
+        if not self.future.done():
+            self.timed_out = True
+            self.future.cancel()  # a queued job is then skipped, a running one's result dropped
 
 
 @dataclass
@@ -145,17 +151,25 @@ class MicroBatcher(Generic[Result]):
         if self._pending_texts + len(texts) > self.max_queue:
             self.stats.rejected += 1
             raise QueueFull(self._pending_texts, len(texts), self.max_queue, self.retry_after())
-        job = _Job(list(texts), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = _Job(list(texts), loop.create_future())
         self._jobs.append(job)
         self._queued_texts += len(job.texts)
         self._pending_texts += len(job.texts)
         self._wakeup.set()
+        # A timer on the future rather than asyncio.wait_for, which wraps every request in a task of its own
+        # (measured: that halves the batcher's requests per second).
+        timer = loop.call_later(self.timeout_s, job.expire) if self.timeout_s is not None else None
         try:
-            # On timeout wait_for cancels the future: a queued job is then skipped, a running one's result dropped.
-            return await asyncio.wait_for(job.future, self.timeout_s)
-        except asyncio.TimeoutError:
+            return await job.future
+        except asyncio.CancelledError:
+            if not job.timed_out:
+                raise  # the caller itself was cancelled (a client that went away)
             raise RequestTimeout(f"no result within {self.timeout_s:g} s (--request_timeout_s); the model is slow or "
                                  f"stuck, retry later or with fewer texts") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained, at the recently measured speed (at least 1)."""
