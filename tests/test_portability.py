@@ -1,11 +1,10 @@
-"""Windows spellings and locales: paths with backslashes or drive letters, upper-case suffixes, busy ports, UTF-8."""
+"""Windows spellings and locales: paths with backslashes or drive letters, upper-case suffixes, UTF-8."""
 
 from __future__ import annotations
 
 import ast
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from textune.data import check_data_file
 from textune.errors import TextuneError
 from textune import models
 from textune.models import resolve_model
-from textune.serving.server import bind_socket
 from textune.serving.space import export_space
 
 from conftest import toy_frame
@@ -78,16 +76,6 @@ def test_an_upper_case_json_arguments_file_is_read_as_arguments(tmp_path, monkey
     model_args, data_args, training_args = parse_train_args(["ARGS.JSON"])
 
     assert data_args.train_file == "data\\train.csv" and training_args.do_train
-
-
-def test_a_busy_port_is_a_one_line_error_suggesting_port_0():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-
-        with pytest.raises(TextuneError, match=f"--port {port} is in use.*--port 0"):
-            bind_socket("127.0.0.1", port)
 
 
 def test_export_space_keeps_no_windows_path_of_the_base_model(tiny_model_dir, tmp_path_factory, tmp_path):

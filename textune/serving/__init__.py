@@ -3,7 +3,7 @@
 Everything here sits on `textune.prediction.Predictor`; nothing loads a model another way.
 """
 
-from .batching import MicroBatcher, QueueFull, ShuttingDown
+from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService
 
@@ -13,6 +13,7 @@ __all__ = [
     "ModelInfo",
     "ModelService",
     "QueueFull",
+    "RequestTimeout",
     "ServeConfig",
     "ShuttingDown",
     "build_app",

@@ -1,9 +1,10 @@
 """The HTTP app: a JSON prediction API with limits, health probes and OpenAPI docs, plus the Gradio demo at `/`.
 
 Routes: `POST /v1/predict`, `GET /v1/labels`, `GET /healthz`, `GET /readyz`, `/docs`, and the demo at `/`.
-Errors are JSON `{"detail": "<one line naming the problem and the limit>"}`: 400 malformed JSON,
-413 body too large, 422 wrong shape or a per-request limit, 429 queue full (with Retry-After),
-503 shutting down.
+Every error is JSON `{"detail": "<one line naming the problem and the limit>"}`: 400 malformed JSON,
+405 wrong method (with Allow), 413 body too large (anywhere in the app, the demo's routes included),
+422 wrong shape or a per-request limit, 429 queue full (with Retry-After), 500 the model failed on this
+request, 503 shutting down, 504 no prediction within --request_timeout_s.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .batching import MicroBatcher, QueueFull, ShuttingDown
+from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
+from .docs_page import render_docs
 from .service import ModelService
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,21 @@ class LabelsResponse(BaseModel):
     threshold: float | None = Field(None, description="Multi-label: probability above which a label is predicted.")
 
 
+class ErrorResponse(BaseModel):
+    """Every error the API answers."""
+
+    detail: str = Field(description="One line naming the problem and, for a limit, its flag and value.")
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI entries for the error statuses an operation can answer, all with the `ErrorResponse` body."""
+    descriptions = {400: "Malformed JSON", 405: "Wrong method", 413: "Body too large",
+                    422: "Wrong shape or over a limit", 429: "Queue full; retry after Retry-After seconds",
+                    500: "The model failed on this request", 503: "Shutting down, starting, or the model is stuck",
+                    504: "No prediction within --request_timeout_s"}
+    return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}
+
+
 class RequestError(Exception):
     """A request the server refuses, with its HTTP status and a message naming the limit."""
 
@@ -74,7 +92,7 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     config = config or ServeConfig()
     batcher = MicroBatcher(service.predict, max_batch_size=config.max_batch_size,
                            max_wait_s=config.max_wait_ms / 1000, max_queue=config.max_queue,
-                           enabled=config.batching)
+                           enabled=config.batching, timeout_s=config.request_timeout_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -87,21 +105,25 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
         finally:
             await batcher.stop()
 
+    # docs_url/redoc_url off: FastAPI's pages load their scripts from a CDN; ours (add_docs) needs no network.
     app = FastAPI(title=f"textune: {service.info.name}", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description=f"Predictions of the text classifier **{service.info.name}** "
                               f"({service.info.problem_type}). The demo page is at `/`.")
     app.state.service, app.state.batcher, app.state.config = service, batcher, config
     app.state.draining = False
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes, prefix="/v1/")
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)  # the whole app, Gradio's routes too
     add_error_handlers(app)
     add_routes(app, service, batcher, config)
+    add_docs(app)
     if config.ui:
         import gradio as gr
 
         from .ui import build_demo, theme
 
         gr.mount_gradio_app(app, build_demo(service, batcher, config), path="/", ssr_mode=False,
-                            footer_links=["api"], run_history=False, theme=theme())
+                            footer_links=["api"], run_history=False, theme=theme(),
+                            max_file_size=config.max_body_bytes)
     return app
 
 
@@ -113,10 +135,7 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
 
     @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True,
               summary="Classify texts", description=limits,
-              responses={400: {"description": "Malformed JSON"}, 413: {"description": "Body too large"},
-                         422: {"description": "Wrong shape or over a limit"},
-                         429: {"description": "Queue full; retry after Retry-After seconds"},
-                         503: {"description": "Shutting down"}})
+              responses=error_responses(400, 413, 422, 429, 500, 503, 504))
     async def predict(request: PredictRequest):
         check_limits(request.texts, config)
         try:
@@ -125,7 +144,18 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
             raise RequestError(429, str(error), {"Retry-After": str(error.retry_after)}) from None
         except ShuttingDown:
             raise RequestError(503, "the server is shutting down; retry on another replica or later") from None
+        except RequestTimeout as error:
+            raise RequestError(504, str(error)) from None
+        except Exception as error:  # the batcher logged the traceback; the client gets one JSON line
+            raise RequestError(500, f"the model failed on this request ({type(error).__name__}: {error}); "
+                                    f"see the server log") from None
         return {"model": info.name, "predictions": records}
+
+    @app.api_route("/v1/predict", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def predict_wrong_method(request: Request):
+        # Without this route the demo mounted at `/` would answer 404 for a GET of /v1/predict.
+        raise RequestError(405, f'{request.method} is not allowed on /v1/predict; POST {{"texts": [...]}} to it',
+                           {"Allow": "POST"})
 
     @app.get("/v1/labels", response_model=LabelsResponse, response_model_exclude_none=True,
              summary="The model's problem type and ordered labels")
@@ -137,14 +167,26 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
     async def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the model is loaded and the server takes requests")
+    @app.get("/readyz", summary="Readiness: the model is loaded and the server takes requests",
+             responses=error_responses(503))
     async def readyz():
         if app.state.draining or not batcher.running:
-            return JSONResponse({"status": "draining" if app.state.draining else "starting"}, status_code=503)
+            status = "draining" if app.state.draining else "starting"
+            return JSONResponse({"status": status, "detail": f"not ready: the server is {status}"}, status_code=503)
+        if batcher.busy_s > config.request_timeout_s:
+            return JSONResponse({"status": "stuck", "detail": f"not ready: one batch has run for "
+                                 f"{batcher.busy_s:.0f} s, over --request_timeout_s {config.request_timeout_s:g}"},
+                                status_code=503)
         stats = batcher.stats
         return {"status": "ready", "queued_texts": batcher.pending, "max_queue": config.max_queue,
                 "batches": stats.batches, "batched_texts": stats.texts,
                 "rejected": stats.rejected}
+
+
+def add_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return HTMLResponse(render_docs(app.openapi()))
 
 
 def check_limits(texts: list[str], config: ServeConfig) -> None:
@@ -155,15 +197,26 @@ def check_limits(texts: list[str], config: ServeConfig) -> None:
         raise RequestError(422, f"too many texts: {len(texts)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
     for index, text in enumerate(texts):
-        if len(text) > config.max_chars_per_text:
-            raise RequestError(422, f"texts[{index}] has {len(text)} characters; the limit is "
-                                    f"{config.max_chars_per_text} per text (--max_chars_per_text)")
+        problem = config.text_problem(text, name=f"texts[{index}]")
+        if problem:
+            raise RequestError(422, problem)
 
 
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError):
         return JSONResponse({"detail": error.message}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception):
+        # Starlette still logs the traceback after this answer; the client gets JSON, not plain text.
+        return JSONResponse({"detail": f"internal server error ({type(error).__name__}); see the server log"},
+                            status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):
@@ -192,7 +245,7 @@ def describe_problem(problem: dict) -> str:
 
 
 class BodySizeLimit:
-    """ASGI middleware: answer 413 when a body under `prefix` exceeds `max_bytes`, before the app parses it.
+    """ASGI middleware: answer 413 when a body under `prefix` exceeds `max_bytes`, before the app reads it.
 
     Checks Content-Length first, then counts streamed bytes (chunked bodies have no length up front).
     """

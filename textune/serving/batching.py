@@ -4,7 +4,8 @@ One worker task owns the model. While it runs a batch in a thread, new requests 
 as many as fit in `max_batch_size`. Under load (the previous batch served several requests) a batch that is not
 full waits at most `max_wait_s` for more; an idle server runs a lone request at once, adding no latency.
 The queue is bounded in texts: past `max_queue`, `submit` raises `QueueFull` at once (the API answers 429)
-instead of growing.
+instead of growing. A request waits at most `timeout_s` (`RequestTimeout`, the API answers 504), and a batch
+whose forward pass fails is retried one request at a time, so only the request that caused it fails.
 """
 
 from __future__ import annotations
@@ -37,10 +38,20 @@ class ShuttingDown(Exception):
     """The server is draining for shutdown and takes no new work."""
 
 
+class RequestTimeout(Exception):
+    """A request's results did not come within the batcher's `timeout_s` (the forward pass is slow or hung)."""
+
+
 @dataclass
 class _Job:
     texts: list[str]
     future: asyncio.Future
+    timed_out: bool = False
+
+    def expire(self) -> None:
+        if not self.future.done():
+            self.timed_out = True
+            self.future.cancel()  # a queued job is then skipped, a running one's result dropped
 
 
 @dataclass
@@ -66,6 +77,7 @@ class MicroBatcher(Generic[Result]):
         max_wait_s: Under load, how long a batch that is not full waits for more requests.
         max_queue: Most texts queued or running; beyond, `submit` raises `QueueFull`.
         enabled: False runs each request alone: the baseline batching is measured against.
+        timeout_s: Most seconds `submit` waits for its results (queued and running); None waits forever.
 
     Example:
         >>> batcher = MicroBatcher(predictor_fn, max_batch_size=32, max_wait_s=0.005)
@@ -75,12 +87,14 @@ class MicroBatcher(Generic[Result]):
     """
 
     def __init__(self, predict: Callable[[list[str]], list[Result]], *, max_batch_size: int = 32,
-                 max_wait_s: float = 0.005, max_queue: int = 512, enabled: bool = True):
+                 max_wait_s: float = 0.005, max_queue: int = 512, enabled: bool = True,
+                 timeout_s: float | None = None):
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.enabled = enabled
+        self.timeout_s = timeout_s
         self.stats = BatchStats()
         self._jobs: collections.deque[_Job] = collections.deque()
         self._queued_texts = 0
@@ -90,6 +104,7 @@ class MicroBatcher(Generic[Result]):
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._batch_started: float | None = None  # monotonic start of the batch running now
         # Waiting for company pays off only under load: after a batch of one request, the next runs at once.
         self._last_batch_requests = 0
 
@@ -100,6 +115,11 @@ class MicroBatcher(Generic[Result]):
     @property
     def pending(self) -> int:
         return self._pending_texts
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds the worker has spent on the batch it runs now (0 when idle): a hung model shows here."""
+        return 0.0 if self._batch_started is None else time.monotonic() - self._batch_started
 
     async def start(self) -> None:
         """Start the worker on the running event loop."""
@@ -119,23 +139,37 @@ class MicroBatcher(Generic[Result]):
         self._executor.shutdown(wait=True)
 
     async def submit(self, texts: list[str]) -> list[Result]:
-        """Queue `texts` and wait for their results, in order.
+        """Queue `texts` and wait (at most `timeout_s`) for their results, in order.
 
         Raises:
             QueueFull: Accepting them would exceed `max_queue`.
             ShuttingDown: `stop` was called, or `start` never was.
+            RequestTimeout: The results did not come within the timeout (the request is dropped if still queued).
         """
         if not self.running:
             raise ShuttingDown("the server is shutting down")
         if self._pending_texts + len(texts) > self.max_queue:
             self.stats.rejected += 1
             raise QueueFull(self._pending_texts, len(texts), self.max_queue, self.retry_after())
-        job = _Job(list(texts), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = _Job(list(texts), loop.create_future())
         self._jobs.append(job)
         self._queued_texts += len(job.texts)
         self._pending_texts += len(job.texts)
         self._wakeup.set()
-        return await job.future
+        # A timer on the future rather than asyncio.wait_for, which wraps every request in a task of its own
+        # (measured: that halves the batcher's requests per second).
+        timer = loop.call_later(self.timeout_s, job.expire) if self.timeout_s is not None else None
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if not job.timed_out:
+                raise  # the caller itself was cancelled (a client that went away)
+            raise RequestTimeout(f"no result within {self.timeout_s:g} s (--request_timeout_s); the model is slow or "
+                                 f"stuck, retry later or with fewer texts") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained, at the recently measured speed (at least 1)."""
@@ -186,23 +220,11 @@ class MicroBatcher(Generic[Result]):
 
     async def _execute(self, batch: list[_Job]) -> None:
         texts = [text for job in batch for text in job.texts]
-        started = time.monotonic()
+        started = self._batch_started = time.monotonic()
         try:
-            results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, texts)
-            if len(results) != len(texts):
-                raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
-        except Exception as error:  # every waiting request learns what went wrong; the worker carries on
-            logger.exception("prediction failed for a batch of %d texts", len(texts))
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
-        else:
-            start = 0
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_result(results[start:start + len(job.texts)])
-                start += len(job.texts)
+            await self._run_jobs(batch)
         finally:
+            self._batch_started = None
             self._pending_texts -= len(texts)
             elapsed = time.monotonic() - started
             self._seconds_per_text = 0.8 * self._seconds_per_text + 0.2 * elapsed / max(1, len(texts))
@@ -210,3 +232,32 @@ class MicroBatcher(Generic[Result]):
             self.stats.texts += len(texts)
             self.stats.requests += len(batch)
             self._last_batch_requests = len(batch)
+
+    async def _run_jobs(self, batch: list[_Job]) -> None:
+        """One forward pass for the batch; if it fails, one per request, so only the culprit's request fails."""
+        texts = [text for job in batch for text in job.texts]
+        try:
+            results = await self._predict(texts)
+        except Exception as error:  # the worker carries on whatever the model raised
+            if len(batch) > 1:
+                logger.warning("prediction failed for a batch of %d requests (%s); retrying them one by one",
+                               len(batch), error)
+                for job in batch:
+                    if not job.future.done():  # a request that timed out meanwhile is not retried
+                        await self._run_jobs([job])
+                return
+            logger.exception("prediction failed for a request of %d texts", len(texts))
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
+            return
+        start = 0
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(results[start:start + len(job.texts)])
+            start += len(job.texts)
+
+    async def _predict(self, texts: list[str]) -> list[Result]:
+        results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, texts)
+        if len(results) != len(texts):
+            raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
+        return results

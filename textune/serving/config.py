@@ -28,10 +28,14 @@ class ServeConfig:
         threads: torch intra-op threads used by `serve` (0 keeps torch's default of one per core; fewer helps
             when other processes share the cores).
         graceful_timeout_s: On shutdown, how long in-flight requests may take to finish.
+        request_timeout_s: Most seconds a request waits for its prediction (504 beyond); `/readyz` answers 503
+            while one batch has run longer than this (a hung model).
         access_log: Log one line per request.
         ui: Serve the Gradio demo at `/` next to the JSON API.
         title: Title of the demo page (default: the run folder's name).
         allow_pickle: Allow loading pickle weights (unsafe; only for runs you trust).
+        share: Also open a temporary public link through Gradio's share service (for Colab or Kaggle, where
+            the machine's localhost cannot be opened); needs the network.
     """
 
     host: str = field(default="127.0.0.1", metadata={"help": "Interface to bind (0.0.0.0 exposes the server)."})
@@ -47,6 +51,8 @@ class ServeConfig:
     max_body_bytes: int = field(default=1_048_576, metadata={"help": "Most bytes in one request body (413 beyond)."})
     threads: int = field(default=0, metadata={"help": "torch threads for inference (0: torch's default)."})
     graceful_timeout_s: float = field(default=30.0, metadata={"help": "Seconds in-flight requests get on shutdown."})
+    request_timeout_s: float = field(default=60.0, metadata={
+        "help": "Most seconds a request waits for its prediction (504 beyond; /readyz 503 while a batch runs longer)."})
     access_log: bool = field(default=False, metadata={"help": "Log every request (costs throughput under load)."})
     ui: bool = field(default=True, metadata={"help": "Serve the Gradio demo at / (--no_ui: JSON API only)."})
     title: str | None = field(default=None, metadata={"help": "Demo page title (default: the run folder's name)."})
@@ -54,6 +60,8 @@ class ServeConfig:
     backend: str = field(default="auto", metadata={"help": "Inference backend: auto (an exported ONNX model whose "
                                                            "parity check passed, else torch), torch, torch-bf16, "
                                                            "onnx, onnx-int8 (see `textune export`)."})
+    share: bool = field(default=False, metadata={
+        "help": "Also open a temporary public link via Gradio's share service (Colab/Kaggle); needs the network."})
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -68,7 +76,18 @@ class ServeConfig:
             raise TextuneError(f"--threads {self.threads}: use 0 (torch's default) or a positive count")
         if self.graceful_timeout_s < 0:
             raise TextuneError(f"--graceful_timeout_s {self.graceful_timeout_s}: must be 0 or more")
+        if self.request_timeout_s <= 0:
+            raise TextuneError(f"--request_timeout_s {self.request_timeout_s}: must be more than 0 seconds")
         if self.max_texts_per_request > self.max_queue:
             # Otherwise a request within the per-request limit could never be admitted.
             raise TextuneError(f"--max_texts_per_request {self.max_texts_per_request} exceeds --max_queue "
                                f"{self.max_queue}; raise --max_queue or lower --max_texts_per_request")
+
+    def text_problem(self, text: str, name: str = "the text") -> str | None:
+        """What is wrong with one text to classify, or None: the rule the API (422) and the demo share."""
+        if not text.strip():
+            return f"{name} is empty or only whitespace; send some words to classify"
+        if len(text) > self.max_chars_per_text:
+            return (f"{name} has {len(text)} characters; the limit is {self.max_chars_per_text} per text "
+                    f"(--max_chars_per_text)")
+        return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from ..errors import TextuneError
+from ..run_folder import read_run_file
 from .api import build_app
 from .config import ServeConfig
 from .service import ModelService
@@ -46,21 +48,31 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR if exclusive is None else exclusive, 1)
     try:
         sock.bind(address)
-    except OSError as error:
+    except OSError:
         sock.close()
-        if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
-            raise TextuneError(f"--port {port} is in use on {host} (another server, or a textune serve still "
-                               "running); pass --port 0 for a free port, or another --port") from None
         raise
     sock.set_inheritable(True)
     return sock
 
 
-def make_server(app, config: ServeConfig, log_level: str = "info") -> tuple[_Server, socket.socket]:
+def bind_port(config: ServeConfig) -> socket.socket:
+    """`bind_socket` for the configured address, with a one-line TextuneError when the port is taken."""
+    try:
+        return bind_socket(config.host, config.port)
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+            raise TextuneError(f"--port {config.port} is already in use on {config.host} (another server?); stop "
+                               f"it, choose another port, or pass --port 0 to pick a free one") from None
+        raise TextuneError(f"cannot listen on --host {config.host} --port {config.port}: {error.strerror}; "
+                           f"try --port 0 (a free port) or --host 127.0.0.1") from None
+
+
+def make_server(app, config: ServeConfig, log_level: str = "info",
+                sock: socket.socket | None = None) -> tuple[_Server, socket.socket]:
     """A uvicorn server for `app` and its socket, already bound (so port 0 resolves to a real port)."""
     uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
                                access_log=config.access_log, timeout_graceful_shutdown=config.graceful_timeout_s)
-    return _Server(uv_config), bind_socket(config.host, config.port)
+    return _Server(uv_config), sock or bind_port(config)
 
 
 def url_of(sock: socket.socket, host: str) -> str:
@@ -80,26 +92,71 @@ def serve(run_dir: str | Path, config: ServeConfig | None = None) -> int:
         0 once the server has shut down cleanly.
 
     Raises:
-        TextuneError: The run folder is missing or incomplete.
+        TextuneError: The run folder is missing or incomplete, or the port is taken.
 
     Example:
         >>> serve("experiments/", ServeConfig(port=8000))
     """
     config = config or ServeConfig()
+    # Both checks come before loading the model, which takes seconds: a mistake is reported at once.
+    read_run_file(run_dir, flag="textune serve")
+    sock = bind_port(config)
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)  # process-wide: only the process entry point sets it
-    service = ModelService.from_run(run_dir, batch_size=config.forward_batch_size, allow_pickle=config.allow_pickle,
-                                    name=config.title, backend=config.backend)
-    server, sock = make_server(build_app(service, config), config)
+    try:
+        service = ModelService.from_run(run_dir, batch_size=config.forward_batch_size,
+                                        allow_pickle=config.allow_pickle, name=config.title, backend=config.backend)
+    except BaseException:
+        sock.close()
+        raise
+    server, sock = make_server(build_app(service, config), config, sock=sock)
     url = url_of(sock, config.host)
     print(f"Serving {service.info.name} on {url}  (demo: {url}/  API: POST {url}/v1/predict  docs: {url}/docs)",
           flush=True)
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the server is reachable from other machines", config.host)
-    server.run(sockets=[sock])
+    if config.share:
+        threading.Thread(target=share_when_started, args=(server, sock), name="textune-share", daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        close_share_links()
     return 0
+
+
+def share_when_started(server: _Server, sock: socket.socket) -> None:
+    """Once the server answers, open a public link to it and print it (a failure is a warning, not an exit)."""
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    if server.should_exit:
+        return
+    try:
+        link = open_share_link("127.0.0.1", sock.getsockname()[1])
+    except Exception as error:  # no network, blocked by a firewall, or Gradio's share service is down
+        logger.warning("--share: no public link (%s); the server still runs locally", error)
+        return
+    print(f"Public link (temporary, anyone with it can use the demo and the API): {link}", flush=True)
+
+
+def open_share_link(host: str, port: int) -> str:
+    """A public https URL that forwards to host:port, through Gradio's share service (what `launch(share=True)`
+    uses: `gradio.networking.setup_tunnel`, which also works for an app Gradio did not launch itself)."""
+    from gradio import networking
+
+    address = networking.setup_tunnel(local_host=host, local_port=port, share_token=secrets.token_urlsafe(32),
+                                      share_server_address=None, share_server_tls_certificate=None)
+    return "https://" + address.split("://", 1)[-1]
+
+
+def close_share_links() -> None:
+    """Stop the tunnel processes `open_share_link` started (Gradio's launch does the same on close)."""
+    import sys
+
+    tunneling = sys.modules.get("gradio.tunneling")  # imported only if a link was opened
+    for tunnel in list(getattr(tunneling, "CURRENT_TUNNELS", [])):
+        tunnel.kill()
 
 
 class BackgroundServer:

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..labels import MULTI, REGRESSION, SINGLE
 from ..models import model_display_name
-from .batching import MicroBatcher, QueueFull, ShuttingDown
+from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService
 
@@ -75,16 +75,16 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
     title = config.title or info.name
 
     async def predict(text: str):
-        if not text or not text.strip():
-            raise gr.Error("Type or paste a text first.")
-        if len(text) > config.max_chars_per_text:
-            raise gr.Error(f"The text has {len(text)} characters; the limit is {config.max_chars_per_text}.")
+        # A user's mistake or a busy server is a message on the page, not a traceback in the log.
+        problem = config.text_problem(text or "")
+        if problem:
+            raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
         try:
             [record] = await batcher.submit([text])
-        except QueueFull as error:
-            raise gr.Error(str(error)) from None
+        except (QueueFull, RequestTimeout) as error:
+            raise gr.Error(str(error), print_exception=False) from None
         except ShuttingDown:
-            raise gr.Error("The server is shutting down; try again in a moment.") from None
+            raise gr.Error("The server is shutting down; try again in a moment.", print_exception=False) from None
         values = view.render(record, info)
         return values if len(values) > 1 else values[0]  # Gradio wants a bare value for one output
 
