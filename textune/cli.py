@@ -98,6 +98,8 @@ def check_data_flags(argv: list[str]) -> None:
     """
     from .data import check_data_file
 
+    if "-h" in argv or "--help" in argv:
+        return
     for flag in DATA_FILE_FLAGS:
         path = _flag_value(argv, flag)
         if path and not (flag == "--train_file" and _flag_value(argv, "--dataset_name")):
@@ -106,7 +108,6 @@ def check_data_flags(argv: list[str]) -> None:
 
 def parse_train_args(argv: list[str]):
     """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
-    check_data_flags(argv)
     parser = train_parser()
     try:
         if len(argv) == 1 and argv[0].endswith(".json"):
@@ -131,6 +132,7 @@ def parse_train_args(argv: list[str]):
 
 
 def command_train(argv: list[str]) -> int:
+    check_data_flags(argv)
     model_args, data_args, training_args = parse_train_args(argv)
     _setup_transformers_logging()
     from .distributed import is_main_process
