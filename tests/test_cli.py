@@ -140,3 +140,95 @@ def test_unknown_hub_model_offline_fails_fast_with_the_options(tweets_dir, tmp_p
 def test_python_dash_m_textune_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "textune", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "textune train" in done.stdout
+
+
+# Start-up: commands that need no model answer without importing torch and transformers (seconds on a laptop).
+HEAVY_MODULES = ("torch", "transformers", "datasets", "gradio", "matplotlib", "fastapi")
+RUN_IN_FRESH_INTERPRETER = """
+import json, sys
+from textune.cli import main
+try:
+    code = main(json.loads(sys.argv[1]))
+except SystemExit as stop:
+    code = stop.code
+print(json.dumps({"code": code, "loaded": [name for name in json.loads(sys.argv[2]) if name in sys.modules]}))
+"""
+
+
+def run_fresh(argv: list[str], heavy=HEAVY_MODULES) -> tuple[int, list[str], str]:
+    """Run `textune ARGV` in a new interpreter: its exit status, which of `heavy` it imported, and its stderr."""
+    done = subprocess.run([sys.executable, "-c", RUN_IN_FRESH_INTERPRETER, json.dumps(argv), json.dumps(heavy)],
+                          capture_output=True, text=True, timeout=120)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["code"], result["loaded"], done.stderr
+
+
+def test_import_textune_loads_no_torch_and_every_public_name_resolves():
+    code = ("import json, sys, textune; print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY_MODULES,))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout) == []
+
+    import textune
+
+    assert set(textune.__all__) <= set(dir(textune))
+    for name in textune.__all__:
+        assert getattr(textune, name) is not None
+    assert textune.Predictor.__module__ == "textune.prediction"
+    with pytest.raises(AttributeError):
+        textune.no_such_name
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models"], ["predict", "--help"], ["evaluate", "--help"],
+                                  ["serve", "--help"], ["report", "--help"], ["export-space", "--help"],
+                                  ["push-space", "--help"], ["push", "--help"]])
+def test_help_and_models_answer_without_importing_torch_or_transformers(argv):
+    code, loaded, _ = run_fresh(argv)
+    assert code == 0 and loaded == []
+
+
+def test_train_help_loads_training_arguments_but_no_model_data_or_report_code():
+    code, loaded, _ = run_fresh(["train", "--help"], ["transformers", "datasets", "gradio", "matplotlib",
+                                                      "textune.training", "textune.report", "textune.heads"])
+    assert code == 0 and loaded == ["transformers"]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["predict", "--model", "missing/", "--input", "x.csv"], "--model missing"),
+    (["evaluate", "--model", "missing/", "--input", "x.csv"], "--model missing"),
+    (["serve", "missing/"], "--model missing"),
+    (["serve", "--port", "70000", "missing/"], "--port 70000"),
+    (["report", "missing/"], "run folder missing"),
+    (["train", "--train_file", "missing.csv"], "--train_file missing.csv"),
+    (["train", "--validation_file=missing.csv"], "--validation_file missing.csv"),
+])
+def test_bad_input_is_rejected_before_torch_and_transformers_load(argv, flag):
+    code, loaded, err = run_fresh(argv)
+    assert code == 2 and loaded == []
+    assert err.strip().splitlines() == [err.strip().splitlines()[-1]] and flag in err
+
+
+def test_predict_checks_its_input_file_and_flag_values_before_loading_the_model(tmp_path):
+    run = tmp_path / "run"  # passes the run folder check; loading it would fail
+    run.mkdir()
+    for name in ("textune_run.json", "config.json", "model.safetensors", "tokenizer.json"):
+        (run / name).write_text("{}")
+    code, loaded, err = run_fresh(["predict", "--model", str(run), "--input", str(tmp_path / "x.csv")])
+    assert code == 2 and loaded == [] and "--input" in err and "x.csv: no such file" in err
+    code, loaded, err = run_fresh(["predict", "--model", str(run), "--input", "x.csv", "--batch_size", "many"])
+    assert code == 2 and loaded == [] and "--batch_size: invalid int value: 'many'" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["--no_batching", "--port", "0", "--title", "Tweets"], ["--ui", "false"],
+                                  ["--no-ui", "--access_log", "--max_wait_ms", "2.5"], ["--batching", "yes"]])
+def test_serve_flags_parse_as_transformers_hf_argument_parser_parses_them(argv):
+    import argparse
+
+    from transformers import HfArgumentParser
+
+    from textune.dataclass_flags import add_dataclass_flags, dataclass_from_flags
+    from textune.serving import ServeConfig
+
+    parser = argparse.ArgumentParser()
+    add_dataclass_flags(parser, ServeConfig)
+    (expected,) = HfArgumentParser(ServeConfig).parse_args_into_dataclasses(args=argv)
+    assert dataclass_from_flags(ServeConfig, parser.parse_args(argv)) == expected

@@ -1,22 +1,44 @@
 """textune: fine-tune, evaluate, predict and deploy text classifiers from your own files."""
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments  # noqa: E402
-from .backends import BackendSpec, register_backend  # noqa: E402
-from .batch_predict import FilePredictions, evaluate_file, predict_file  # noqa: E402
-from .data import ColumnSpec, read_table  # noqa: E402
-from .errors import TextuneError, TrainingInterrupted  # noqa: E402
-from .export import ExportResult, export_onnx  # noqa: E402
-from .heads import EncoderClassifier, register_head  # noqa: E402
-from .labels import LabelSpec  # noqa: E402
-from .losses import register_loss  # noqa: E402
-from .metrics import Metric, register_metric  # noqa: E402
-from .packaged import PackagedModel, register_model_alias  # noqa: E402
-from .prediction import Predictor  # noqa: E402
-from .preprocess import register_preprocessor  # noqa: E402
-from .tasks import ClassificationTask, Task, register_task  # noqa: E402
-from .training import RunResult, train  # noqa: E402
+# Each public name and the submodule that defines it. They load on first use (PEP 562), so `import textune` and
+# the CLI's --help do not pay seconds for torch and transformers; `from textune import X` works as before.
+_EXPORTS = {
+    "DataArguments": "arguments",
+    "ModelArguments": "arguments",
+    "TextuneTrainingArguments": "arguments",
+    "BackendSpec": "backends",
+    "register_backend": "backends",
+    "FilePredictions": "batch_predict",
+    "evaluate_file": "batch_predict",
+    "predict_file": "batch_predict",
+    "ColumnSpec": "data",
+    "read_table": "data",
+    "TextuneError": "errors",
+    "TrainingInterrupted": "errors",
+    "ExportResult": "export",
+    "export_onnx": "export",
+    "EncoderClassifier": "heads",
+    "register_head": "heads",
+    "LabelSpec": "labels",
+    "register_loss": "losses",
+    "Metric": "metrics",
+    "register_metric": "metrics",
+    "PackagedModel": "packaged",
+    "register_model_alias": "packaged",
+    "Predictor": "prediction",
+    "register_preprocessor": "preprocess",
+    "ClassificationTask": "tasks",
+    "Task": "tasks",
+    "register_task": "tasks",
+    "RunResult": "training",
+    "train": "training",
+}
 
 __all__ = [
     "__version__",
@@ -50,3 +72,16 @@ __all__ = [
     "register_task",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

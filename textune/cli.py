@@ -11,6 +11,10 @@ Usage:
     textune push experiments/ --repo user/name   # the model, its card (README.md) and metrics, to the Hub
 """
 
+# Start-up: only the standard library and light textune modules load at import time. Each command parses its flags
+# and checks its input first, then imports its implementation (torch and transformers take seconds), so --help,
+# `textune models` and bad input answer at once.
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +37,18 @@ def _setup_logging() -> None:
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
+    # under torchrun / accelerate launch the other processes would repeat every line
+    logging.getLogger("textune").setLevel(logging.INFO if is_main_process() else logging.WARNING)
+
+
+def _setup_transformers_logging() -> None:
+    """transformers' warnings only, and no progress bars outside the main process (for commands that train)."""
     import transformers
 
+    from .distributed import is_main_process
+
     transformers.utils.logging.set_verbosity_warning()
-    # under torchrun / accelerate launch the other processes would repeat every line and progress bar
-    main_process = is_main_process()
-    logging.getLogger("textune").setLevel(logging.INFO if main_process else logging.WARNING)
-    if not main_process:
+    if not is_main_process():
         transformers.utils.logging.disable_progress_bar()
 
 
@@ -70,6 +79,34 @@ def _with_defaults(argv: list[str]) -> list[str]:
     return argv
 
 
+DATA_FILE_FLAGS = ("--train_file", "--validation_file", "--test_file")
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    """The value given to `flag` on the command line (`--flag value` or `--flag=value`), else None."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_data_flags(argv: list[str]) -> None:
+    """Reject a missing or unreadable data file named on the command line before torch and transformers load.
+
+    The run reads the same files again (with the same check) and also those named in --config or a JSON file.
+    """
+    from .data import check_data_file
+
+    if "-h" in argv or "--help" in argv:
+        return
+    for flag in DATA_FILE_FLAGS:
+        path = _flag_value(argv, flag)
+        if path and not (flag == "--train_file" and _flag_value(argv, "--dataset_name")):
+            check_data_file(path, flag)
+
+
 def parse_train_args(argv: list[str]):
     """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
     parser = train_parser()
@@ -96,10 +133,12 @@ def parse_train_args(argv: list[str]):
 
 
 def command_train(argv: list[str]) -> int:
+    check_data_flags(argv)
+    model_args, data_args, training_args = parse_train_args(argv)
+    _setup_transformers_logging()
     from .distributed import is_main_process
     from .training import train
 
-    model_args, data_args, training_args = parse_train_args(argv)
     result = train(model_args, data_args, training_args)
     if not is_main_process():  # under torchrun the main process reports for all
         return 0
@@ -138,32 +177,42 @@ def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _predictor(args):
-    """The run's Predictor on --backend (predict_file and evaluate_file take a ready one as well as a folder)."""
+    """The run's Predictor on --backend (predict_file and evaluate_file take a ready one as well as a folder).
+
+    The run folder and the input file are checked before the model code loads, so a typo fails at once.
+    """
+    from .data import check_data_file
+    from .run_folder import read_run_file
+
+    read_run_file(args.model)
+    check_data_file(args.input, "--input")
     from .prediction import Predictor
 
     return Predictor.from_run(args.model, args.batch_size, args.allow_pickle, backend=args.backend)
 
 
 def command_predict(argv: list[str]) -> int:
-    from .batch_predict import predict_file
-
     parser = _io_parser("textune predict", "Predict labels for a file with a trained run (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Where to write the predictions CSV "
                         "(default: <input>.predictions.csv next to the input).")
     args = parser.parse_args(argv)
-    written = predict_file(_predictor(args), args.input, args.output, chunk_rows=args.chunk_rows,
+    predictor = _predictor(args)
+    from .batch_predict import predict_file
+
+    written = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
                            encoding=args.encoding)
     print(f"Predictions for {written.rows} rows: {written.output}")
     return 0
 
 
 def command_evaluate(argv: list[str]) -> int:
-    from .batch_predict import evaluate_file
-
     parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
     args = parser.parse_args(argv)
-    metrics = evaluate_file(_predictor(args), args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
+    predictor = _predictor(args)
+    from .batch_predict import evaluate_file
+
+    metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -199,20 +248,24 @@ def command_export(argv: list[str]) -> int:
 
 
 def command_serve(argv: list[str]) -> int:
-    from transformers import HfArgumentParser
+    from .dataclass_flags import add_dataclass_flags, dataclass_from_flags
+    from .run_folder import read_run_file
+    from .serving import ServeConfig
 
-    from .serving import ServeConfig, serve
-
-    parser = HfArgumentParser(ServeConfig, prog="textune serve",
-                              description="Serve a run: Gradio demo at /, JSON API at /v1/predict, docs at /docs.")
+    parser = argparse.ArgumentParser(prog="textune serve", description="Serve a run: Gradio demo at /, "
+                                     "JSON API at /v1/predict, docs at /docs.")
+    add_dataclass_flags(parser, ServeConfig)
     parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
-    config, rest = parser.parse_args_into_dataclasses(args=argv)
-    return serve(rest.run_dir, config)
+    args = parser.parse_args(argv)
+    config = dataclass_from_flags(ServeConfig, args)
+    read_run_file(args.run_dir)
+    from .serving import serve
+
+    return serve(args.run_dir, config)
 
 
 def command_export_space(argv: list[str]) -> int:
-    from .serving import export_space
-    from .serving.space import TEMPLATES
+    from .serving.space import TEMPLATES  # light: the Space code imports torch only to export
 
     parser = argparse.ArgumentParser(prog="textune export-space", description="Write a Gradio Space folder for a run.")
     parser.add_argument("run_dir", help="A run folder written by `textune train`.")
@@ -225,6 +278,8 @@ def command_export_space(argv: list[str]) -> int:
                         "(app.py: textune's demo and JSON API) or minimal (app_minimal.py: a transformers pipeline "
                         "and gr.Interface, to edit). Both files are written.")
     args = parser.parse_args(argv)
+    from .serving import export_space
+
     folder = export_space(args.run_dir, args.to, args.title, args.license, args.overwrite, args.template)
     print(f"Space folder: {folder}  (try it: cd {folder} && python {TEMPLATES[args.template]}; upload: textune "
           f"push-space {folder} --repo user/name)")
@@ -240,39 +295,41 @@ def _add_hub_flags(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def command_push_space(argv: list[str]) -> int:
-    from .hub import read_token
-    from .serving import push_space
-
     parser = argparse.ArgumentParser(prog="textune push-space", description="Upload the files export-space wrote "
                                      "in a Space folder to the Hub.")
     parser.add_argument("folder", nargs="?", default="space", help="A folder from export-space, or a run folder.")
     _add_hub_flags(parser, "Space")
     args = parser.parse_args(argv)
+    from .hub import read_token
+    from .serving import push_space
+
     print(f"Space: {push_space(args.folder, args.repo, read_token(args.token), args.private)}")
     return 0
 
 
 def command_push(argv: list[str]) -> int:
-    from .hub import push_run, read_token
-
     parser = argparse.ArgumentParser(prog="textune push", description="Upload a run's model, tokenizer, model card "
                                      "and metrics to a model repo on the Hub (no checkpoints, data or report).")
     parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
     _add_hub_flags(parser, "model repo")
     args = parser.parse_args(argv)
+    from .hub import push_run, read_token
+
     print(f"Model: {push_run(args.run_dir, args.repo, read_token(args.token), args.private)}")
     return 0
 
 
 def command_report(argv: list[str]) -> int:
-    from .report import write_report
-
     parser = argparse.ArgumentParser(prog="textune report", description="Rebuild the report of an existing run "
                                      "(report.html, report.md, plots/*.png) and its model card (README.md), e.g. "
                                      "after editing its data paths.")
     parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass on the validation split.")
     args = parser.parse_args(argv)
+    from .run_folder import read_run_file
+
+    read_run_file(args.run_dir, flag="run folder")
+    from .report import write_report
     from .model_card import write_model_card
 
     files = write_report(args.run_dir, batch_size=args.batch_size)
@@ -296,6 +353,7 @@ def command_models(argv: list[str]) -> int:
 
 
 def command_compare(argv: list[str]) -> int:
+    check_data_flags(argv)
     from transformers import HfArgumentParser
 
     from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
@@ -310,6 +368,7 @@ def command_compare(argv: list[str]) -> int:
         compare_args, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:
         raise TextuneError(str(error).strip().splitlines()[0]) from None
+    _setup_transformers_logging()
     board = compare_models(compare_args, model_args, data_args, training_args)
     print(leaderboard_frame(board).drop(columns=["run_dir"]).to_string(index=False))
     print("\n".join(f"  {name:<18} {path}" for name, path in board.files.items()))

@@ -5,7 +5,6 @@ Everything here sits on `textune.prediction.Predictor`; nothing loads a model an
 
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
-from .service import ModelInfo, ModelService
 
 __all__ = [
     "BackgroundServer",
@@ -24,7 +23,12 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # FastAPI, uvicorn and Gradio load only when a server or a Space is built (Gradio alone takes seconds).
+    # FastAPI, uvicorn and Gradio load only when a server or a Space is built (Gradio alone takes seconds), and the
+    # model service (torch, through Predictor) only when used, so `textune serve --help` reads ServeConfig alone.
+    if name in ("ModelInfo", "ModelService"):
+        from . import service
+
+        return getattr(service, name)
     if name in ("build_app",):
         from .api import build_app
 

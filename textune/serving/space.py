@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -26,7 +27,9 @@ from ..errors import TextuneError
 from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
 from ..models import hub_endpoint, model_display_name
 from ..run_folder import RUN_FILE, read_run_file
-from .service import EXAMPLES_FILE, ModelService
+
+if TYPE_CHECKING:  # service loads torch; `textune export-space --help` reads TEMPLATES without it
+    from .service import ModelService
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +181,8 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     title = title or run_dir.resolve().name
     check_license(license)
     previous = check_space_dir(to, overwrite)
+    from .service import ModelService
+
     service = ModelService.from_run(run_dir)  # also proves the run loads before anything is written
 
     staging = to / STAGING_DIR
@@ -219,6 +224,8 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
     # and the Space reads these files as UTF-8
     (model_dir / RUN_FILE).write_text(json.dumps(shareable_run_record(run_dir), indent=2, default=str) + "\n",
                                       encoding="utf-8")
+    from .service import EXAMPLES_FILE
+
     (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
     copy_package(folder / "textune")
