@@ -186,7 +186,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     # 6. Predict on the test file (labels optional).
     if training_args.do_predict and splits.test is not None and is_main:
-        predictor = Predictor(trainer.model, tokenizer, task, training_args.per_device_eval_batch_size)
+        # Without the mixed-precision wrapper Accelerate puts on forward: predictions.csv then holds the fp32
+        # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
+        inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        predictor = Predictor(inference_model, tokenizer, task, training_args.per_device_eval_batch_size)
         logits = predictor.logits(splits.test, progress=True)
         result.files.update(write_predictions(output_dir, splits.test, task, logits))
     elif training_args.do_predict and splits.test is None:
