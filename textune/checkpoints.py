@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from .atomic import fsync_file, fsync_folder
 from .distributed import barrier, max_over_processes
 
 logger = logging.getLogger(__name__)
@@ -150,5 +151,8 @@ def _move_into_place(trainer, staging: Path, output_dir: Path, run_record_writer
         (output_dir / name).unlink(missing_ok=True)
     files = sorted(staging.iterdir(), key=lambda p: (p.name in _LAST, _LAST.index(p.name) if p.name in _LAST else 0))
     for file in files:
+        if file.is_file():
+            fsync_file(file)  # on disk before the rename publishes it: a power cut must not leave an empty model
         os.replace(file, output_dir / file.name)
     staging.rmdir()
+    fsync_folder(output_dir)

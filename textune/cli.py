@@ -165,7 +165,9 @@ def command_evaluate(argv: list[str]) -> int:
     metrics = evaluate_file(_predictor(args), args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        from .atomic import write_text_atomically
+
+        write_text_atomically(args.output, text + "\n")
     print(text)
     return 0
 

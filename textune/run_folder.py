@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .atomic import write_text_atomically
 from .errors import TextuneError
 
 RUN_FILE = "textune_run.json"
@@ -13,11 +14,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.mod
 
 def write_run_file(output_dir: str | Path, record: dict) -> Path:
     """Write the run's resolved configuration next to the model (atomically: temp file, then rename)."""
-    path = Path(output_dir) / RUN_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomically(Path(output_dir) / RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
 
 def read_run_file(run_dir: str | Path, flag: str = "--model") -> dict:
