@@ -180,3 +180,31 @@ def test_a_config_key_that_is_no_flag_is_named_with_a_suggestion(tmp_path, capsy
     config.write_text("lerning_rate: 0.1\n")
     assert main(["train", "--config", str(config)]) == 2
     assert "'lerning_rate' is not a flag of textune train; did you mean 'learning_rate'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["yaml", "json"])
+def test_config_keys_resolve_as_the_command_line_resolves_flags(tweets_dir, tmp_path, form):
+    from textune.cli import parse_train_args
+
+    # text_column_name: the tutorial's spelling, an abbreviation argparse accepts for --text_column_names;
+    # no_use_fast_tokenizer: a --no_ switch of a flag that defaults to true
+    values = {"train_file": str(tweets_dir / "train.csv"), "text_column_name": "text", "label_column": "target",
+              "no_use_fast_tokenizer": True, "output_dir": str(tmp_path / "out")}
+    if form == "yaml":
+        (tmp_path / "run.yaml").write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items()))
+        argv = ["--config", str(tmp_path / "run.yaml")]
+    else:
+        (tmp_path / "args.json").write_text(json.dumps(values))
+        argv = [str(tmp_path / "args.json")]
+    model_args, data_args, _ = parse_train_args(argv)
+    assert data_args.text_column_names == "text" and data_args.label_column_name == "target"
+    assert model_args.use_fast_tokenizer is False
+
+
+def test_a_config_key_that_abbreviates_several_flags_is_refused_naming_them(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("per_device: 8\n")
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "'per_device' is ambiguous" in err and "per_device_train_batch_size" in err
+    assert len(err.strip().splitlines()) == 1

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config_files import expand_config_flag
+from .config_files import expand_config_flag, resolve_config_keys
 from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
@@ -81,12 +81,14 @@ def parse_train_args(argv: list[str]):
                 values = json.loads(path.read_text())
             except json.JSONDecodeError as error:
                 raise TextuneError(f"arguments file {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
+            if not isinstance(values, dict):
+                raise TextuneError(f"arguments file {path} must hold a JSON object of flag names to values")
+            values = resolve_config_keys(values, parser, f"arguments file {path}")  # names as on the command line
             if not any(values.get(flag[2:]) for flag in DO_FLAGS):
                 values.update({flag[2:]: True for flag in DO_FLAGS})
             values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
             return parser.parse_dict(values)
-        known = {action.dest for action in parser._actions if action.dest != "help"}
-        argv = expand_config_flag(argv, known)
+        argv = expand_config_flag(argv, parser)
         return parser.parse_args_into_dataclasses(args=_with_defaults(argv))
     except (ValueError, TypeError) as error:
         if isinstance(error, TextuneError):
