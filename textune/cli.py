@@ -163,8 +163,15 @@ def command_evaluate(argv: list[str]) -> int:
 
     parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
+    parser.add_argument("--metric_name", default=None, help="An extra metric: a registered name or a metric script "
+                        "(.py). A metric script the run was trained with is never run from the run folder: pass it "
+                        "here to compute it.")
     args = parser.parse_args(argv)
-    metrics = evaluate_file(_predictor(args), args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
+    predictor = _predictor(args)
+    if args.metric_name:
+        predictor.task = predictor.task.with_metric(args.metric_name)
+        predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
+    metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
         from .atomic import write_text_atomically

@@ -109,6 +109,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
                               data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
                               head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
+    task.metrics  # noqa: B018 - resolved now, so a bad --metric_name fails before anything is written
     logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
                 labels.num_labels, labels.labels[:10], len(splits.train), len(splits.validation),
                 "no" if splits.test is None else len(splits.test))
