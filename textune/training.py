@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
-from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkpoint, save_final_model
+from .checkpoints import (StopOnSignal, checkpoint_folders, checkpoint_problem, find_resumable_checkpoint,
+                          layout_mismatch, save_final_model)
 from .distributed import barrier
 from .errors import TextuneError, TrainingInterrupted
 from .hardware import describe_precision
@@ -64,21 +65,34 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
 
 
 def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
-    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete."""
+    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete and loadable.
+
+    Raises:
+        TextuneError: The checkpoint asked for, or every checkpoint folder --resume finds, cannot be resumed
+            (training from step 0 would silently redo the run and write over the old checkpoint numbers).
+    """
     if training_args.resume_from_checkpoint:
         path = Path(training_args.resume_from_checkpoint)
         problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
         if problem:
             raise TextuneError(f"--resume_from_checkpoint {path}: {problem}; pass --resume to use the last complete one")
-        return str(path)
-    if training_args.resume:
-        found = find_resumable_checkpoint(output_dir)
-        if found is None:
-            logger.warning("--resume: no complete checkpoint in %s; training from the start", output_dir)
+    elif training_args.resume:
+        path = find_resumable_checkpoint(output_dir)
+        if path is None:
+            folders = checkpoint_folders(output_dir)
+            if folders:
+                raise TextuneError(f"--resume: no checkpoint in {output_dir} can be resumed ({folders[0].name}: "
+                                   f"{checkpoint_problem(folders[0])}); remove the checkpoint-* folders to train "
+                                   "from the start")
+            logger.warning("--resume: no checkpoint in %s; training from the start", output_dir)
             return None
-        logger.info("resuming from %s", found)
-        return str(found)
-    return None
+        logger.info("resuming from %s", path)
+    else:
+        return None
+    mismatch = layout_mismatch(path, bool(training_args.deepspeed), bool(training_args.fsdp))
+    if mismatch:
+        raise TextuneError(f"--resume: {mismatch}")
+    return str(path)
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments, *,
