@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from .labels import LabelSpec
 from .losses import build_compute_loss, class_weights
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
-from .run_folder import write_run_file
+from .run_folder import check_replaceable, remove_outputs, write_run_file
 from .preprocess import parse_steps
 from .large_data import encode_split, load_run_splits
 from .splits import DataInput
@@ -42,13 +41,21 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
-    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so."""
+def prepare_output_dir(training_args: TextuneTrainingArguments, input_files: list[str | Path] = (),
+                       remove=remove_outputs) -> Path:
+    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so.
+
+    --overwrite_output_dir removes what a previous run wrote there (`remove`: the names in RUN_OUTPUTS), not
+    the folder: other files are kept. A folder that is (or holds) the current folder, the home folder, or an
+    input file is refused outright.
+    """
     output_dir = Path(training_args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
-    resuming = training_args.resume or training_args.resume_from_checkpoint
-    replace = output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train and not resuming
+    fresh = starts_afresh(training_args)
+    if fresh and training_args.overwrite_output_dir:
+        check_replaceable(output_dir, input_files)
+    replace = fresh and output_dir.is_dir() and any(output_dir.iterdir())
     if replace and not training_args.overwrite_output_dir:
         hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
         raise TextuneError(
@@ -56,12 +63,22 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
             "or choose another folder"
         )
     # Several processes (torchrun): all have looked at the folder before one empties it (the one that writes to
-    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is gone.
+    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is done.
     barrier()
     if replace and training_args.should_save:
-        shutil.rmtree(output_dir)
+        remove(output_dir)
     barrier()
     return output_dir
+
+
+def starts_afresh(training_args: TextuneTrainingArguments) -> bool:
+    """Whether this run trains from the start in --output_dir (neither --resume nor --resume_from_checkpoint)."""
+    return training_args.do_train and not (training_args.resume or training_args.resume_from_checkpoint)
+
+
+def input_files(data_args: DataArguments) -> list[str]:
+    """The data files a run reads, which --overwrite_output_dir must never be able to remove."""
+    return [name for name in (data_args.train_file, data_args.validation_file, data_args.test_file) if name]
 
 
 def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
@@ -115,6 +132,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     from .trainer import TextuneTrainer
 
     set_seed(training_args.seed)
+    if starts_afresh(training_args) and training_args.overwrite_output_dir:  # refused before minutes of loading
+        check_replaceable(Path(training_args.output_dir), input_files(data_args))
     # 1. Data and task: every input check happens here, before anything is written.
     splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
                          given={"train": train_data, "validation": validation_data, "test": test_data})
@@ -148,7 +167,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                 training_args.train_sampling_strategy)
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
-    output_dir = prepare_output_dir(training_args)
+    output_dir = prepare_output_dir(training_args, input_files(data_args))
     resume_from = checkpoint_to_resume(training_args, output_dir)
     stop_on_signal = StopOnSignal()
     callbacks = [stop_on_signal]
