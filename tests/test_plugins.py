@@ -295,3 +295,17 @@ def test_export_space_refuses_a_head_whose_code_is_outside_textune(tiny_model_di
     err = capsys.readouterr().err
     assert "head 'two_layer' (defined in test_plugins)" in err and "a Space does not carry" in err
     assert not (tmp_path / "space").exists()
+
+
+def test_a_run_trained_with_a_registered_metric_loads_and_exports_where_it_is_not_registered(
+        run_naming_a_metric_script, tmp_path):
+    from textune.run_folder import write_run_file
+    from textune.serving import export_space
+
+    run_dir, _, _ = run_naming_a_metric_script
+    record = json.loads((run_dir / "textune_run.json").read_text())
+    record["task"]["metric_name"] = "error_rate"  # registered by the user's module at training time, not here
+    write_run_file(run_dir, record)
+    assert len(Predictor.from_run(run_dir).predict(["flood"])) == 1
+    space = export_space(run_dir, tmp_path / "space")
+    assert len(Predictor.from_run(space / "model").predict(["flood"])) == 1
