@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -124,6 +125,43 @@ def test_a_non_empty_output_dir_is_refused_without_overwrite_flag(tiny_model_dir
     assert main(tutorial_argv(tiny_model_dir, tweets_dir, out)) == 2
     assert "--overwrite_output_dir" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_output_dir_replaces_only_what_a_run_wrote(tiny_model_dir, tweets_dir, tmp_path):
+    out = tmp_path / "out"
+    (out / "checkpoint-99").mkdir(parents=True)  # a previous run's files ...
+    (out / "checkpoint-99" / "trainer_state.json").write_text("{}")
+    (out / "predictions.csv").write_text("old\n")
+    (out / "notes.txt").write_text("mine")  # ... and the user's own, which must survive
+    (out / "data").mkdir()
+    (out / "data" / "extra.csv").write_text("text,target\n")
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out) + ["--overwrite_output_dir"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "data" / "extra.csv").exists()
+    assert not (out / "checkpoint-99").exists()
+    assert (out / "textune_run.json").exists() and (out / "predictions.csv").read_text() != "old\n"
+
+
+@pytest.mark.parametrize("where", ["current folder", "parent of the current folder", "home folder",
+                                   "folder of the training data"])
+def test_overwrite_output_dir_refuses_a_folder_that_holds_more_than_a_run(tiny_model_dir, tweets_dir, tmp_path,
+                                                                           monkeypatch, capsys, where):
+    folder = tmp_path / "work"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    shutil.copy(tweets_dir / "train.csv", folder / "train.csv")
+    if where == "current folder":
+        monkeypatch.chdir(folder)
+    elif where == "parent of the current folder":
+        monkeypatch.chdir(folder / "inner")
+    elif where == "home folder":
+        monkeypatch.setenv("HOME", str(folder))
+    argv = tutorial_argv(tiny_model_dir, tweets_dir, folder) + ["--overwrite_output_dir"]
+    if where == "folder of the training data":
+        argv += ["--train_file", str(folder / "train.csv")]
+    assert main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert len(errors) == 1 and f"--output_dir {folder}" in errors[0]
+    assert sorted(p.name for p in folder.iterdir()) == ["inner", "notes.txt", "train.csv"]
 
 
 def test_unknown_hub_model_offline_fails_fast_with_the_options(tweets_dir, tmp_path, monkeypatch, capsys):

@@ -92,3 +92,25 @@ def test_compare_with_only_failing_candidates_exits_1_with_the_reasons(tweets_di
 def test_compare_arguments_are_checked(tweets_dir, tmp_path, capsys):
     assert main(compare_argv(["a", "a"], tweets_dir, tmp_path / "out")) == 2
     assert "twice" in capsys.readouterr().err
+
+
+def test_overwrite_removes_only_what_a_previous_comparison_wrote(tmp_path):
+    from textune.compare import remove_comparison
+
+    for name in ("compare.md", "compare.csv", "notes.txt", "01-tiny/config.json", "01-tiny/textune_run.json",
+                 "01-tiny/checkpoint-2/trainer_state.json", "02-mine/model.safetensors", "02-mine/keep.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    remove_comparison(tmp_path)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert left == ["02-mine", "02-mine/keep.txt", "notes.txt"]
+
+
+def test_compare_refuses_to_replace_the_current_folder(tweets_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(compare_argv(["tiny"], tweets_dir, ".", "--overwrite_output_dir")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert len(errors) == 1 and "--output_dir . is the current folder" in errors[0]
+    assert sorted(tmp_path.rglob("*")) == before

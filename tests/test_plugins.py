@@ -180,3 +180,132 @@ def test_a_config_key_that_is_no_flag_is_named_with_a_suggestion(tmp_path, capsy
     config.write_text("lerning_rate: 0.1\n")
     assert main(["train", "--config", str(config)]) == 2
     assert "'lerning_rate' is not a flag of textune train; did you mean 'learning_rate'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["yaml", "json"])
+def test_config_keys_resolve_as_the_command_line_resolves_flags(tweets_dir, tmp_path, form):
+    from textune.cli import parse_train_args
+
+    # text_column_name: the tutorial's spelling, an abbreviation argparse accepts for --text_column_names;
+    # no_use_fast_tokenizer: a --no_ switch of a flag that defaults to true
+    values = {"train_file": str(tweets_dir / "train.csv"), "text_column_name": "text", "label_column": "target",
+              "no_use_fast_tokenizer": True, "output_dir": str(tmp_path / "out")}
+    if form == "yaml":
+        (tmp_path / "run.yaml").write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items()))
+        argv = ["--config", str(tmp_path / "run.yaml")]
+    else:
+        (tmp_path / "args.json").write_text(json.dumps(values))
+        argv = [str(tmp_path / "args.json")]
+    model_args, data_args, _ = parse_train_args(argv)
+    assert data_args.text_column_names == "text" and data_args.label_column_name == "target"
+    assert model_args.use_fast_tokenizer is False
+
+
+def test_a_config_key_that_abbreviates_several_flags_is_refused_naming_them(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("per_device: 8\n")
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "'per_device' is ambiguous" in err and "per_device_train_batch_size" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+MARKER_METRIC = '''
+from pathlib import Path
+Path({marker!r}).write_text("imported")
+
+
+def compute(predictions, references):
+    return {{"marker_metric": 1.0}}
+'''
+
+
+@pytest.fixture
+def run_naming_a_metric_script(tiny_model_dir, tmp_path):
+    """A run folder (from anyone) whose textune_run.json names a metric script that leaves a marker when imported."""
+    import shutil
+
+    from textune.data import ColumnSpec
+    from textune.labels import LabelSpec
+    from textune.run_folder import write_run_file
+    from textune.tasks import ClassificationTask
+
+    marker = tmp_path / "script-was-run"
+    script = tmp_path / "marker_metric.py"
+    script.write_text(MARKER_METRIC.format(marker=str(marker)))
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run_dir)
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"),
+                              LabelSpec("single_label_classification", ["0", "1"]), max_seq_length=32)
+    write_run_file(run_dir, {"task": task.to_dict() | {"metric_name": str(script)}})
+    toy_frame(10, seed=4).to_csv(tmp_path / "labelled.csv", index=False)
+    return run_dir, script, marker
+
+
+def test_loading_predicting_and_serving_a_run_never_imports_its_metric_script(run_naming_a_metric_script, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from textune.serving import ModelService, ServeConfig, build_app
+
+    run_dir, _, marker = run_naming_a_metric_script
+    Predictor.from_run(run_dir).predict(["forest fire near the town"])
+    assert main(["predict", "--model", str(run_dir), "--input", str(tmp_path / "labelled.csv"),
+                 "--output", str(tmp_path / "preds.csv")]) == 0
+    with TestClient(build_app(ModelService.from_run(run_dir), ServeConfig(ui=False))) as client:
+        assert client.post("/v1/predict", json={"texts": ["flood"]}).status_code == 200
+    assert not marker.exists()
+
+
+def test_evaluate_runs_a_metric_script_only_when_passed_on_the_command_line(run_naming_a_metric_script, tmp_path,
+                                                                            capsys, caplog):
+    run_dir, script, marker = run_naming_a_metric_script
+    evaluate = ["evaluate", "--model", str(run_dir), "--input", str(tmp_path / "labelled.csv")]
+    assert main(evaluate) == 0
+    assert not marker.exists()
+    assert "eval_accuracy" in json.loads(capsys.readouterr().out)
+    assert f"pass --metric_name {script}" in caplog.text
+    assert main([*evaluate, "--metric_name", str(script)]) == 0
+    assert marker.exists() and json.loads(capsys.readouterr().out)["eval_marker_metric"] == 1.0
+
+
+def test_export_space_works_for_a_run_with_a_metric_script_and_the_space_loads(run_naming_a_metric_script, tmp_path):
+    from textune.serving import export_space
+
+    run_dir, _, marker = run_naming_a_metric_script
+    space = export_space(run_dir, tmp_path / "space")
+    assert Predictor.from_run(space / "model").predict(["storm"])["prediction"].iloc[0] in ("0", "1")
+    assert not marker.exists()
+
+
+def test_export_space_refuses_a_head_whose_code_is_outside_textune(tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    from textune.data import ColumnSpec
+    from textune.labels import LabelSpec
+    from textune.run_folder import write_run_file
+    from textune.tasks import ClassificationTask
+
+    register_head("two_layer", lambda hidden, num_labels, dropout: nn.Sequential(nn.Linear(hidden, num_labels)))
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run_dir)
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"),
+                              LabelSpec("single_label_classification", ["0", "1"]), head="two_layer")
+    write_run_file(run_dir, {"task": task.to_dict()})
+    assert main(["export-space", str(run_dir), "--to", str(tmp_path / "space")]) == 2
+    err = capsys.readouterr().err
+    assert "head 'two_layer' (defined in test_plugins)" in err and "a Space does not carry" in err
+    assert not (tmp_path / "space").exists()
+
+
+def test_a_run_trained_with_a_registered_metric_loads_and_exports_where_it_is_not_registered(
+        run_naming_a_metric_script, tmp_path):
+    from textune.run_folder import write_run_file
+    from textune.serving import export_space
+
+    run_dir, _, _ = run_naming_a_metric_script
+    record = json.loads((run_dir / "textune_run.json").read_text())
+    record["task"]["metric_name"] = "error_rate"  # registered by the user's module at training time, not here
+    write_run_file(run_dir, record)
+    assert len(Predictor.from_run(run_dir).predict(["flood"])) == 1
+    space = export_space(run_dir, tmp_path / "space")
+    assert len(Predictor.from_run(space / "model").predict(["flood"])) == 1

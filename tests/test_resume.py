@@ -152,3 +152,53 @@ def test_a_crash_during_the_final_save_leaves_no_half_written_model(tiny_model_d
     for name in ("config.json", "model.safetensors", "textune_run.json"):
         assert not (out / name).exists()
     assert (out / "checkpoint-10" / "trainer_state.json").exists()  # the checkpoint survives
+
+
+def fake_checkpoint(folder: Path, files: dict[str, bytes]) -> Path:
+    """A checkpoint folder as DeepSpeed, FSDP or --save_only_model leaves it, without those libraries."""
+    for name, content in {"trainer_state.json": b'{"global_step": 10}', **files}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    return folder
+
+
+DEEPSPEED_FILES = {"latest": b"global_step10", "global_step10/mp_rank_00_model_states.pt": b"x",
+                   "global_step10/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt": b"x", "zero_to_fp32.py": b""}
+FSDP_FILES = {"pytorch_model_fsdp_0/__0_0.distcp": b"x", "pytorch_model_fsdp_0/.metadata": b"x",
+              "optimizer_0/__0_0.distcp": b"x", "scheduler.pt": b"x"}
+
+
+@pytest.mark.parametrize("files, layout", [(DEEPSPEED_FILES, "DeepSpeed"), (FSDP_FILES, "FSDP")])
+def test_deepspeed_and_fsdp_checkpoints_are_recognised_as_complete(tmp_path, files, layout):
+    from textune.checkpoints import checkpoint_layout, checkpoint_problem, find_resumable_checkpoint
+
+    checkpoint = fake_checkpoint(tmp_path / "checkpoint-10", files)
+    assert checkpoint_layout(checkpoint) == layout
+    assert checkpoint_problem(checkpoint) is None
+    assert find_resumable_checkpoint(tmp_path) == checkpoint
+    state = "global_step10" if layout == "DeepSpeed" else "optimizer_0"
+    for file in (checkpoint / state).iterdir():  # a save that stopped before its state was written
+        file.unlink()
+    assert "missing or empty" in checkpoint_problem(checkpoint)
+
+
+@pytest.mark.parametrize("files, message", [
+    (DEEPSPEED_FILES, "checkpoint-10 was saved by DeepSpeed; pass the same --deepspeed config to resume it"),
+    (FSDP_FILES, "checkpoint-10 was saved by FSDP; pass the same --fsdp and --fsdp_config to resume it"),
+    ({"model.safetensors": None}, "checkpoint-10: it holds the model weights only (saved with --save_only_model), "
+                                  "so the optimizer and scheduler cannot be resumed"),
+    ({"model.safetensors": None, "optimizer.pt": b"x", "scheduler.pt": b"x", "trainer_state.json": b'{"glo'},
+     "checkpoint-10: trainer_state.json is truncated or corrupt"),
+])
+def test_resume_stops_with_one_line_when_the_checkpoints_cannot_be_resumed(tiny_model_dir, data_dir, tmp_path,
+                                                                          capsys, files, message):
+    out = tmp_path / "run"
+    files = {name: (tiny_model_dir / name).read_bytes() if content is None else content
+             for name, content in files.items()}
+    checkpoint = fake_checkpoint(out / "checkpoint-10", files)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert main(train_argv(tiny_model_dir, data_dir, out, "--resume", max_steps=20)) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing trained over it
+    assert checkpoint.is_dir()

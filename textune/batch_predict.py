@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .data import require_columns, unusable_rows
 from .errors import TextuneError
 from .prediction import Predictor, prediction_table
@@ -87,13 +86,15 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
     columns = predictor.columns
     needed = columns.text + ([columns.text_pair] if columns.text_pair else [])
     rows = empty = 0
-    with _stop_on_sigterm(), _ProgressBar(reader, progress, "Predicting") as bar, _AtomicCsv(output) as sink:
+    # newline="": pandas writes its own line endings, as it does when given a path
+    with _stop_on_sigterm(), _ProgressBar(reader, progress, "Predicting") as bar, \
+            atomic_write(output, newline="") as sink:
         for chunk in reader.chunks(chunk_rows):
             if rows == 0:
                 require_columns(chunk, needed, "--input (retrain with other --text_column_names)",
                                 f"--input {input_path}")
             table = prediction_table(chunk, predictor.task, predictor.logits(chunk))
-            sink.write(table)
+            table.to_csv(sink, index=False, header=rows == 0)
             empty += int(unusable_rows(chunk, columns, with_label=False)[0].sum())
             rows += len(chunk)
             bar.update(len(chunk))
@@ -163,33 +164,6 @@ def _stop_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-class _AtomicCsv:
-    """A CSV written table by table into a temporary file next to `path`, renamed over it only on success."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        # hidden and unique: two runs writing the same output never share a temporary file
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        self.handle = None
-        self.header = True
-
-    def __enter__(self) -> "_AtomicCsv":
-        # newline="": pandas writes its own line endings, as it does when given a path
-        self.handle = open(self.tmp, "x", encoding="utf-8", newline="")
-        return self
-
-    def write(self, table) -> None:
-        table.to_csv(self.handle, index=False, header=self.header)
-        self.header = False
-
-    def __exit__(self, kind, error, traceback) -> None:
-        self.handle.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        else:  # Ctrl-C included: never leave a partial output or its temporary file
-            self.tmp.unlink(missing_ok=True)
 
 
 class _ProgressBar:

@@ -12,12 +12,29 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from .atomic import fsync_file, fsync_folder
 from .distributed import barrier, max_over_processes
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 STAGING_DIR = ".textune-staging"
+
+
+# Checkpoint layouts Trainer writes: its own files (optimizer.pt, scheduler.pt beside the weights), DeepSpeed's
+# (a global_step<N>/ folder named by a `latest` file), FSDP's (pytorch_model_fsdp_0/ and optimizer_0/ folders, or
+# pytorch_model_fsdp.bin and optimizer.bin with a full state dict), and --save_only_model's (weights only).
+TRAINER, DEEPSPEED, FSDP = "trainer", "DeepSpeed", "FSDP"
+
+
+def checkpoint_layout(path: Path) -> str:
+    """Which program wrote a checkpoint folder's training state: Trainer itself, DeepSpeed or FSDP."""
+    names = {entry.name: entry.is_dir() for entry in path.iterdir()}
+    if "latest" in names or any(is_dir and name.startswith("global_step") for name, is_dir in names.items()):
+        return DEEPSPEED
+    if any(name.startswith("pytorch_model_fsdp") for name in names):
+        return FSDP
+    return TRAINER
 
 
 def checkpoint_problem(path: Path) -> str | None:
@@ -33,15 +50,13 @@ def checkpoint_problem(path: Path) -> str | None:
         json.loads(state.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "trainer_state.json is truncated or corrupt"
-    weights = sorted(path.glob("*.safetensors"))
-    if not weights:
-        return "the model weights are missing"
-    for name in ("optimizer.pt", "scheduler.pt"):
-        if not (path / name).exists():
-            return f"{name} is missing"
+    layout = checkpoint_layout(path)
+    problem = {DEEPSPEED: _deepspeed_problem, FSDP: _fsdp_problem, TRAINER: _trainer_problem}[layout](path)
+    if problem:
+        return problem
     from safetensors import safe_open
 
-    for file in weights:
+    for file in sorted(path.glob("*.safetensors")):
         try:
             with safe_open(str(file), framework="pt") as handle:
                 handle.keys()
@@ -50,18 +65,67 @@ def checkpoint_problem(path: Path) -> str | None:
     return None
 
 
-def find_resumable_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint-N under output_dir; incomplete ones are skipped with a warning."""
+def _trainer_problem(path: Path) -> str | None:
+    if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
+        return "the model weights are missing"
+    missing = [name for name in ("optimizer.pt", "scheduler.pt") if not (path / name).exists()]
+    if len(missing) == 2:  # trainer_state.json is there, so the save finished: a --save_only_model checkpoint
+        return ("it holds the model weights only (saved with --save_only_model), so the optimizer and scheduler "
+                f"cannot be resumed; start a new run from it with --model_name_or_path {path}")
+    return f"{missing[0]} is missing" if missing else None
+
+
+def _deepspeed_problem(path: Path) -> str | None:
+    latest = path / "latest"
+    if not latest.is_file():
+        return "DeepSpeed's `latest` file is missing"
+    tag = latest.read_text().strip()
+    if not tag or not (path / tag).is_dir() or not any((path / tag).iterdir()):
+        return f"the DeepSpeed state {tag or '(unnamed)'}/ that `latest` names is missing or empty"
+    return None
+
+
+def _fsdp_problem(path: Path) -> str | None:
+    def present(stem: str, files: tuple[str, ...]) -> bool:
+        folders = [p for p in path.glob(f"{stem}*") if p.is_dir()]
+        return any(any(folder.iterdir()) for folder in folders) or any((path / name).is_file() for name in files)
+
+    if not present("pytorch_model_fsdp", ("pytorch_model_fsdp.bin",)):
+        return "the FSDP model state (pytorch_model_fsdp_0/) is missing or empty"
+    if not present("optimizer_", ("optimizer.bin", "optimizer.pt")):
+        return "the FSDP optimizer state (optimizer_0/) is missing or empty"
+    if not (path / "scheduler.pt").exists():
+        return "scheduler.pt is missing"
+    return None
+
+
+def checkpoint_folders(output_dir: str | Path) -> list[Path]:
+    """The checkpoint-N folders under output_dir, newest (highest N) first."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
-        return None
+        return []
     found = [(int(m.group(1)), p) for p in output_dir.iterdir()
              if p.is_dir() and (m := CHECKPOINT_PATTERN.match(p.name))]
-    for _, path in sorted(found, reverse=True):
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def find_resumable_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint-N under output_dir; incomplete ones are skipped with a warning."""
+    for path in checkpoint_folders(output_dir):
         problem = checkpoint_problem(path)
         if problem is None:
             return path
         logger.warning("skipping checkpoint %s: %s", path, problem)
+    return None
+
+
+def layout_mismatch(path: Path, deepspeed: bool, fsdp: bool) -> str | None:
+    """Why this run cannot load a complete checkpoint's training state (DeepSpeed or FSDP needed), or None."""
+    layout = checkpoint_layout(path)
+    if layout == DEEPSPEED and not deepspeed:
+        return f"{path} was saved by DeepSpeed; pass the same --deepspeed config to resume it"
+    if layout == FSDP and not fsdp:
+        return f"{path} was saved by FSDP; pass the same --fsdp and --fsdp_config to resume it"
     return None
 
 
@@ -150,5 +214,8 @@ def _move_into_place(trainer, staging: Path, output_dir: Path, run_record_writer
         (output_dir / name).unlink(missing_ok=True)
     files = sorted(staging.iterdir(), key=lambda p: (p.name in _LAST, _LAST.index(p.name) if p.name in _LAST else 0))
     for file in files:
+        if file.is_file():
+            fsync_file(file)  # on disk before the rename publishes it: a power cut must not leave an empty model
         os.replace(file, output_dir / file.name)
     staging.rmdir()
+    fsync_folder(output_dir)

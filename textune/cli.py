@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config_files import expand_config_flag
+from .config_files import expand_config_flag, resolve_config_keys
 from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
@@ -119,12 +119,14 @@ def parse_train_args(argv: list[str]):
                 values = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as error:
                 raise TextuneError(f"arguments file {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
+            if not isinstance(values, dict):
+                raise TextuneError(f"arguments file {path} must hold a JSON object of flag names to values")
+            values = resolve_config_keys(values, parser, f"arguments file {path}")  # names as on the command line
             if not any(values.get(flag[2:]) for flag in DO_FLAGS):
                 values.update({flag[2:]: True for flag in DO_FLAGS})
             values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
             return parser.parse_dict(values)
-        known = {action.dest for action in parser._actions if action.dest != "help"}
-        argv = expand_config_flag(argv, known)
+        argv = expand_config_flag(argv, parser)
         return parser.parse_args_into_dataclasses(args=_with_defaults(argv))
     except (ValueError, TypeError) as error:
         if isinstance(error, TextuneError):
@@ -208,14 +210,22 @@ def command_predict(argv: list[str]) -> int:
 def command_evaluate(argv: list[str]) -> int:
     parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
+    parser.add_argument("--metric_name", default=None, help="An extra metric: a registered name or a metric script "
+                        "(.py). A metric script the run was trained with is never run from the run folder: pass it "
+                        "here to compute it.")
     args = parser.parse_args(argv)
     predictor = _predictor(args)
+    if args.metric_name:
+        predictor.task = predictor.task.with_metric(args.metric_name)
+        predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
     from .batch_predict import evaluate_file
 
     metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        from .atomic import write_text_atomically
+
+        write_text_atomically(args.output, text + "\n")
     print(text)
     return 0
 

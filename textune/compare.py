@@ -22,11 +22,13 @@ import pandas as pd
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 from .errors import TextuneError, TrainingInterrupted
+from .run_folder import remove_outputs
 
 logger = logging.getLogger(__name__)
 
 LOWER_IS_BETTER = {"mse", "mae", "loss"}
 DEFAULT_RANKING = ("accuracy", "mse")  # the first one the runs report: classification, then regression
+LEADERBOARD_FILES = ("compare.csv", "compare.md", "compare.png")
 SHOWN_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "mse", "mae", "r2", "loss")
 
 
@@ -86,11 +88,11 @@ def compare_models(compare_args: CompareArguments, model_args: ModelArguments, d
             `--output_dir` without --overwrite_output_dir.
     """
     from .splits import load_splits
-    from .training import prepare_output_dir
+    from .training import input_files, prepare_output_dir
 
     training_args = replace(training_args, do_train=True, do_eval=True, do_predict=False)
     splits = load_splits(data_args, training_args.seed)  # bad data fails here once, not once per candidate
-    root = prepare_output_dir(training_args)
+    root = prepare_output_dir(training_args, input_files(data_args), remove=remove_comparison)
     root.mkdir(parents=True, exist_ok=True)
     results = []
     for number, name in enumerate(compare_args.candidates, start=1):
@@ -102,6 +104,19 @@ def compare_models(compare_args: CompareArguments, model_args: ModelArguments, d
     board = Leaderboard(rank(results, metric), metric)
     board.files = write_leaderboard(board, root, training_args, data_args)
     return board
+
+
+def remove_comparison(root: Path) -> None:
+    """What a previous comparison wrote in `root` (--overwrite_output_dir): its leaderboard and candidate runs.
+
+    A candidate folder loses only what its run wrote, and is removed only if nothing else is left in it.
+    """
+    remove_outputs(root, LEADERBOARD_FILES)
+    for candidate in root.glob("[0-9][0-9]-*"):
+        if candidate.is_dir() and not candidate.is_symlink():
+            remove_outputs(candidate)
+            if not any(candidate.iterdir()):
+                candidate.rmdir()
 
 
 def run_candidate(name: str, run_dir: Path, model_args: ModelArguments, data_args: DataArguments,

@@ -6,6 +6,7 @@ Every default still lives in the argument dataclasses; a file only overrides.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 from pathlib import Path
@@ -38,15 +39,59 @@ def read_config_file(path: str | Path) -> dict:
     return values
 
 
-def config_to_argv(values: dict, known: set[str], source: str) -> list[str]:
-    """Turn {flag: value} into argv words, rejecting keys that are no flag of `textune train`."""
-    argv: list[str] = []
+def flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Every long flag the parser accepts, aliases and --no_ forms included, without its dashes."""
+    return {option[2:]: action for action in parser._actions for option in action.option_strings
+            if option.startswith("--") and action.dest != "help"}
+
+
+def resolve_flag(key, parser: argparse.ArgumentParser, source: str) -> tuple[str, argparse.Action]:
+    """The flag a config key names, found as argparse finds a command-line flag: exact, else a unique prefix.
+
+    So `text_column_name: text` in a file means what `--text_column_name text` means on the command line
+    (an abbreviation of --text_column_names), and a key the command line would refuse is refused here too.
+    """
+    actions = flag_actions(parser)
+    name = str(key).lstrip("-")
+    if name in actions:
+        return name, actions[name]
+    matches = sorted(option for option in actions if option.startswith(name)) if name and parser.allow_abbrev else []
+    if len(matches) == 1:
+        return matches[0], actions[matches[0]]
+    if matches:  # argparse refuses an abbreviation of several flags the same way
+        raise TextuneError(f"{source}: {name!r} is ambiguous; it could be {', '.join(matches)}")
+    primary = sorted(option for option, action in actions.items() if option == action.dest)
+    match = difflib.get_close_matches(name, primary, n=1)
+    hint = f"; did you mean {match[0]!r}?" if match else ""
+    raise TextuneError(f"{source}: {name!r} is not a flag of {parser.prog}{hint}")
+
+
+def resolve_config_keys(values: dict, parser: argparse.ArgumentParser, source: str) -> dict:
+    """{key as written: value} to {argument name: value}, keys resolved as the command line resolves flags.
+
+    A switch without a value (`--no_use_fast_tokenizer`) takes true or false: true sets it, false leaves the default.
+    """
+    resolved: dict = {}
+    given_as: dict[str, str] = {}
     for key, value in values.items():
-        key = str(key).lstrip("-")
-        if key not in known:
-            match = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"; did you mean {match[0]!r}?" if match else ""
-            raise TextuneError(f"{source}: {key!r} is not a flag of textune train{hint}")
+        option, action = resolve_flag(key, parser, source)
+        if action.nargs == 0:
+            if not isinstance(value, bool):
+                raise TextuneError(f"{source}: {key} takes true or false, not {value!r}")
+            if not value:
+                continue
+            value = action.const
+        if action.dest in resolved:
+            raise TextuneError(f"{source}: {key!r} and {given_as[action.dest]!r} both set {action.dest}; keep one")
+        resolved[action.dest] = value
+        given_as[action.dest] = str(key)
+    return resolved
+
+
+def config_to_argv(values: dict, parser: argparse.ArgumentParser, source: str) -> list[str]:
+    """Turn {flag: value} into argv words, rejecting keys the command line would refuse."""
+    argv: list[str] = []
+    for key, value in resolve_config_keys(values, parser, source).items():
         if value is None:
             continue
         if isinstance(value, bool):
@@ -60,7 +105,7 @@ def config_to_argv(values: dict, known: set[str], source: str) -> list[str]:
     return argv
 
 
-def expand_config_flag(argv: list[str], known: set[str]) -> list[str]:
+def expand_config_flag(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """Replace `--config PATH` in argv by the file's flags, placed first so the command line overrides them."""
     if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
         return argv
@@ -78,5 +123,5 @@ def expand_config_flag(argv: list[str], known: set[str]) -> list[str]:
             rest.append(word)
     expanded: list[str] = []
     for path in files:
-        expanded += config_to_argv(read_config_file(path), known, f"--config {path}")
+        expanded += config_to_argv(read_config_file(path), parser, f"--config {path}")
     return expanded + rest

@@ -57,6 +57,18 @@ def head_spec(name: str) -> HeadSpec:
     return HEADS[name]
 
 
+def head_code_outside_textune(name: str) -> str | None:
+    """The module defining a head that textune does not ship (it must be imported to load the model), else None.
+
+    A head textune does not know at all (not registered in this process) counts as outside too: "unknown".
+    """
+    spec = HEADS.get(name)
+    if spec is None:
+        return "unknown"
+    module = getattr(spec.build, "__module__", None) or "unknown"
+    return None if module == __name__ or module.startswith(__package__ + ".") else module
+
+
 def _linear(hidden: int, num_labels: int, dropout: float) -> nn.Module:
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_labels))
 

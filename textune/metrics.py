@@ -156,6 +156,11 @@ def load_metric_script(path: str | Path) -> Metric:
     raise TextuneError(f"--metric_name {path} defines neither a metric class with _compute nor a compute() function")
 
 
+def is_metric_script(metric_name: str) -> bool:
+    """Whether `--metric_name` names a script (a .py file or a folder holding one) rather than a registered name."""
+    return metric_name.endswith(".py") or Path(metric_name).exists()
+
+
 def resolve_metrics(problem_type: str, metric_name: str | None) -> dict[str, Metric]:
     """The metrics for a run: the problem type's defaults plus `metric_name` (a name or a script path)."""
     chosen = {name: METRICS[name] for name in DEFAULT_METRICS[problem_type]}
@@ -166,7 +171,7 @@ def resolve_metrics(problem_type: str, metric_name: str | None) -> dict[str, Met
         if problem_type not in metric.problem_types:
             raise TextuneError(f"--metric_name {metric_name} does not apply to {problem_type.replace('_', ' ')}")
         chosen[metric_name] = metric
-    elif metric_name.endswith(".py") or Path(metric_name).exists():
+    elif is_metric_script(metric_name):
         chosen[Path(metric_name).stem] = load_metric_script(metric_name)
     else:
         names = ", ".join(sorted(name for name, m in METRICS.items() if problem_type in m.problem_types))

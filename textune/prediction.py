@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write, write_text_atomically
 from .backends import AUTO, Backend, BackendSource, build_backend
 from .errors import TextuneError
 from .run_folder import read_run_file
@@ -168,20 +169,20 @@ def write_predictions(output_dir: str | Path, frame: pd.DataFrame, task: Task, l
     output_dir = Path(output_dir)
     written = {}
     results = output_dir / "predict_results.txt"
-    results.write_text("index\tprediction\n" + "".join(line + "\n" for line in task.result_lines(logits)),
-                      encoding="utf-8")
+    write_text_atomically(results, "index\tprediction\n" + "".join(line + "\n" for line in task.result_lines(logits)))
     written["predict_results"] = results
     table = prediction_table(frame, task, logits)
     predictions = Path(predictions_file) if predictions_file else output_dir / "predictions.csv"
-    table.to_csv(predictions, index=False)
+    with atomic_write(predictions, newline="") as handle:  # newline="": pandas writes its own line endings
+        table.to_csv(handle, index=False)
     written["predictions"] = predictions
     if task.columns.id and task.columns.id in frame.columns:
         submission = output_dir / "submission.csv"
         # Kaggle scores the raw labels (0/1), not the --label_names the other files show
         raw = getattr(task, "raw_predictions", None)
         predicted = raw(logits) if raw is not None else table["prediction"].to_numpy()
-        pd.DataFrame({task.columns.id: table[task.columns.id], task.columns.label: predicted}).to_csv(
-            submission, index=False
-        )
+        with atomic_write(submission, newline="") as handle:
+            pd.DataFrame({task.columns.id: table[task.columns.id], task.columns.label: predicted}).to_csv(
+                handle, index=False)
         written["submission"] = submission
     return written

@@ -3,21 +3,70 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+from .atomic import write_text_atomically
 from .errors import TextuneError
 
 RUN_FILE = "textune_run.json"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "vocab.json")
+# Everything a run writes into its --output_dir (Trainer's files and textune's): --overwrite_output_dir removes
+# these names and nothing else, so notes, data or anything else the user keeps in the folder survive.
+RUN_OUTPUTS = (
+    # the model and tokenizer (save_pretrained)
+    "config.json", "generation_config.json", "model.safetensors", "model-*-of-*.safetensors",
+    "model.safetensors.index.json", "pytorch_model*.bin", "pytorch_model.bin.index.json", "adapter_config.json",
+    "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+    "tokenizer.model", "chat_template.jinja",
+    # Trainer: arguments, state, metrics, checkpoints, TensorBoard logs
+    "training_args.bin", "trainer_state.json", "train_results.json", "eval_results.json", "all_results.json",
+    "checkpoint-*", "runs",
+    # textune: run record, staging, predictions, report, ONNX export
+    RUN_FILE, ".textune-staging", "predict_results.txt", "predictions.csv", "submission.csv",
+    "validation_predictions.csv", "report.html", "report.md", "plots", "model.onnx", "model_int8.onnx",
+    "model.parity.json", "model_int8.parity.json", ".*.tmp",
+)
 
 
 def write_run_file(output_dir: str | Path, record: dict) -> Path:
     """Write the run's resolved configuration next to the model (atomically: temp file, then rename)."""
-    path = Path(output_dir) / RUN_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomically(Path(output_dir) / RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_OUTPUTS) -> None:
+    """Delete what matches `names` (glob patterns) in `folder`, and nothing else; a link is removed, not followed."""
+    for pattern in names:
+        for path in folder.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def check_replaceable(output_dir: Path, input_files: list[str | Path], flag: str = "--output_dir") -> None:
+    """Refuse to replace a folder that holds more than a run: this one, one above it, home, or the data's folder.
+
+    Raises:
+        TextuneError: One line naming the flag, why, and what to pass instead.
+    """
+    folder = output_dir.expanduser().resolve()
+    here = Path.cwd().resolve()
+    reason = None
+    if folder == here:
+        reason = "is the current folder"
+    elif folder in here.parents:
+        reason = "holds the current folder"
+    elif folder == Path.home().resolve():
+        reason = "is your home folder"
+    else:
+        inside = [Path(file) for file in input_files if file and folder in Path(file).expanduser().resolve().parents]
+        if inside:
+            reason = f"holds the input file {inside[0]}"
+    if reason:
+        raise TextuneError(f"{flag} {output_dir} {reason}; --overwrite_output_dir replaces a run's folder, so give "
+                           "the run a folder of its own, e.g. runs/name")
 
 
 def read_run_file(run_dir: str | Path, flag: str = "--model") -> dict:

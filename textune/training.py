@@ -10,12 +10,12 @@ Example:
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
-from .checkpoints import StopOnSignal, checkpoint_problem, find_resumable_checkpoint, save_final_model
+from .checkpoints import (StopOnSignal, checkpoint_folders, checkpoint_problem, find_resumable_checkpoint,
+                          layout_mismatch, save_final_model)
 from .distributed import barrier
 from .errors import TextuneError, TrainingInterrupted
 from .hardware import describe_precision
@@ -25,7 +25,7 @@ from .losses import build_compute_loss, class_weights
 from .model_card import write_model_card
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
-from .run_folder import write_run_file
+from .run_folder import check_replaceable, remove_outputs, write_run_file
 from .preprocess import parse_steps
 from .large_data import encode_split, load_run_splits
 from .splits import DataInput
@@ -43,13 +43,21 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
-    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so."""
+def prepare_output_dir(training_args: TextuneTrainingArguments, input_files: list[str | Path] = (),
+                       remove=remove_outputs) -> Path:
+    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so.
+
+    --overwrite_output_dir removes what a previous run wrote there (`remove`: the names in RUN_OUTPUTS), not
+    the folder: other files are kept. A folder that is (or holds) the current folder, the home folder, or an
+    input file is refused outright.
+    """
     output_dir = Path(training_args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
-    resuming = training_args.resume or training_args.resume_from_checkpoint
-    replace = output_dir.is_dir() and any(output_dir.iterdir()) and training_args.do_train and not resuming
+    fresh = starts_afresh(training_args)
+    if fresh and training_args.overwrite_output_dir:
+        check_replaceable(output_dir, input_files)
+    replace = fresh and output_dir.is_dir() and any(output_dir.iterdir())
     if replace and not training_args.overwrite_output_dir:
         hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
         raise TextuneError(
@@ -57,30 +65,53 @@ def prepare_output_dir(training_args: TextuneTrainingArguments) -> Path:
             "or choose another folder"
         )
     # Several processes (torchrun): all have looked at the folder before one empties it (the one that writes to
-    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is gone.
+    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is done.
     barrier()
     if replace and training_args.should_save:
-        shutil.rmtree(output_dir)
+        remove(output_dir)
     barrier()
     return output_dir
 
 
+def starts_afresh(training_args: TextuneTrainingArguments) -> bool:
+    """Whether this run trains from the start in --output_dir (neither --resume nor --resume_from_checkpoint)."""
+    return training_args.do_train and not (training_args.resume or training_args.resume_from_checkpoint)
+
+
+def input_files(data_args: DataArguments) -> list[str]:
+    """The data files a run reads, which --overwrite_output_dir must never be able to remove."""
+    return [name for name in (data_args.train_file, data_args.validation_file, data_args.test_file) if name]
+
+
 def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
-    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete."""
+    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete and loadable.
+
+    Raises:
+        TextuneError: The checkpoint asked for, or every checkpoint folder --resume finds, cannot be resumed
+            (training from step 0 would silently redo the run and write over the old checkpoint numbers).
+    """
     if training_args.resume_from_checkpoint:
         path = Path(training_args.resume_from_checkpoint)
         problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
         if problem:
             raise TextuneError(f"--resume_from_checkpoint {path}: {problem}; pass --resume to use the last complete one")
-        return str(path)
-    if training_args.resume:
-        found = find_resumable_checkpoint(output_dir)
-        if found is None:
-            logger.warning("--resume: no complete checkpoint in %s; training from the start", output_dir)
+    elif training_args.resume:
+        path = find_resumable_checkpoint(output_dir)
+        if path is None:
+            folders = checkpoint_folders(output_dir)
+            if folders:
+                raise TextuneError(f"--resume: no checkpoint in {output_dir} can be resumed ({folders[0].name}: "
+                                   f"{checkpoint_problem(folders[0])}); remove the checkpoint-* folders to train "
+                                   "from the start")
+            logger.warning("--resume: no checkpoint in %s; training from the start", output_dir)
             return None
-        logger.info("resuming from %s", found)
-        return str(found)
-    return None
+        logger.info("resuming from %s", path)
+    else:
+        return None
+    mismatch = layout_mismatch(path, bool(training_args.deepspeed), bool(training_args.fsdp))
+    if mismatch:
+        raise TextuneError(f"--resume: {mismatch}")
+    return str(path)
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments, *,
@@ -103,6 +134,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     from .trainer import TextuneTrainer
 
     set_seed(training_args.seed)
+    if starts_afresh(training_args) and training_args.overwrite_output_dir:  # refused before minutes of loading
+        check_replaceable(Path(training_args.output_dir), input_files(data_args))
     # 1. Data and task: every input check happens here, before anything is written.
     splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
                          given={"train": train_data, "validation": validation_data, "test": test_data})
@@ -111,6 +144,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
                               data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
                               head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
+    task.metrics  # noqa: B018 - resolved now, so a bad --metric_name fails before anything is written
     logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
                 labels.num_labels, labels.display_names[:10], len(splits.train), len(splits.validation),
                 "no" if splits.test is None else len(splits.test))
@@ -140,7 +174,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     if push_to_hub and training_args.should_save:  # offline or no token: fail before a previous run is replaced
         check_hub_before_training(training_args, Path(training_args.output_dir))
-    output_dir = prepare_output_dir(training_args)
+    output_dir = prepare_output_dir(training_args, input_files(data_args))
     resume_from = checkpoint_to_resume(training_args, output_dir)
     stop_on_signal = StopOnSignal()
     callbacks = [stop_on_signal]
@@ -196,7 +230,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     # 6. Predict on the test file (labels optional).
     if training_args.do_predict and splits.test is not None and is_main:
-        predictor = Predictor(trainer.model, tokenizer, task, training_args.per_device_eval_batch_size)
+        # Without the mixed-precision wrapper Accelerate puts on forward: predictions.csv then holds the fp32
+        # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
+        inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        predictor = Predictor(inference_model, tokenizer, task, training_args.per_device_eval_batch_size)
         logits = predictor.logits(splits.test, progress=True)
         result.files.update(write_predictions(output_dir, splits.test, task, logits))
     elif training_args.do_predict and splits.test is None:

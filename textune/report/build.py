@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arguments import DataArguments
+from ..atomic import atomic_write, write_text_atomically
 from ..errors import TextuneError
 from ..run_folder import read_run_file
 from .data_summary import DataSummary, summarize_data
@@ -143,11 +144,12 @@ def write_report(run_dir: str | Path, splits=None, task=None, model=None, tokeni
     files: dict[str, Path] = {}
     if data.validation is not None:
         files["validation_predictions"] = run_dir / PREDICTIONS_FILE
-        data.validation.table.to_csv(files["validation_predictions"], index=False)
+        with atomic_write(files["validation_predictions"], newline="") as handle:
+            data.validation.table.to_csv(handle, index=False)
     plots = draw_plots(data, run_dir / "plots")
     sections = report_sections(data, plots)
-    files["report"] = _write_text(run_dir / "report.html", render_html(sections, data, run_dir))
-    files["report_md"] = _write_text(run_dir / "report.md", render_markdown(sections, run_dir))
+    files["report"] = write_text_atomically(run_dir / "report.html", render_html(sections, data, run_dir))
+    files["report_md"] = write_text_atomically(run_dir / "report.md", render_markdown(sections, run_dir))
     files.update({f"plot_{name}": path for name, path in plots.items()})
     return files
 
@@ -160,13 +162,6 @@ def report_after_training(run_dir: str | Path, **in_memory) -> dict[str, Path]:
         logger.warning("could not write the run report (%s: %s); retry with: textune report %s",
                        type(error).__name__, error, run_dir)
         return {}
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def headline(data: ReportData) -> dict[str, float]:

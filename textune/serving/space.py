@@ -170,6 +170,7 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     """
     run_dir, to = Path(run_dir).expanduser(), Path(to).expanduser()
     record = read_run_file(run_dir)
+    check_space_can_carry(record, run_dir)
     if not any(run_dir.glob("*.safetensors")):
         raise TextuneError(f"--model {run_dir} has no safetensors weights; a Space loads safetensors only "
                            "(retrain, or convert the weights)")
@@ -236,6 +237,23 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
         (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=examples),
                                                encoding="utf-8")
     (folder / "README.md").write_text(readme_text(service, title, license, app_file), encoding="utf-8")
+
+
+def check_space_can_carry(record: dict, run_dir: Path) -> None:
+    """Refuse a run whose model needs code a Space does not get: a Space holds textune's code and the run's files.
+
+    A metric script or registered metric needs nothing: a Space only predicts, and loading a run never resolves
+    metrics. A head registered by the user's own module does: without it the model cannot be built.
+    """
+    from ..heads import DEFAULT_HEAD, head_code_outside_textune
+
+    head = record.get("task", {}).get("head", DEFAULT_HEAD)
+    module = head_code_outside_textune(head)
+    if module is not None:
+        where = "not registered in this process" if module == "unknown" else f"defined in {module}"
+        raise TextuneError(f"--model {run_dir} uses the head {head!r} ({where}), whose code a Space does not carry; "
+                           "serve it with `textune serve` after importing that code, or retrain with a built-in --head")
+
 
 def check_license(license: str) -> None:
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):

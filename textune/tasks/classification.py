@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from ..errors import TextuneError
 from ..head_learning_rate import mark_new_parameters
 from ..heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from ..labels import MULTI, REGRESSION, LabelSpec
-from ..metrics import compute_metrics, resolve_metrics
+from ..metrics import METRICS, Metric, compute_metrics, is_metric_script, resolve_metrics
 from ..preprocess import apply_steps, parse_steps
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class ClassificationTask:
         pad_to_max_length: Pad every example to max_seq_length instead of per batch.
         metric_name: Extra metric beyond the problem type's defaults (name or script path).
         threshold: Probability above which a label is predicted in multi-label tasks.
+        run_metric_script: Whether a `metric_name` naming a script may be imported. False for a task read from a
+            saved run (`from_dict`): a run folder can come from anyone, and loading it must not run its code.
     """
 
     columns: ColumnSpec
@@ -54,11 +56,35 @@ class ClassificationTask:
     head_dropout: float = 0.1
     preprocess: list[str] = field(default_factory=list)
     name: str = "text-classification"
+    run_metric_script: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self):
-        self.metrics = resolve_metrics(self.labels.problem_type, self.metric_name)
+        self._metrics = None  # resolved on first use: only training and evaluation need them, not predict or serve
         self.pooling = self.pooling or head_spec(self.head).pooling
         self.preprocess = parse_steps(",".join(self.preprocess))
+
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        """The metrics to compute; resolving them may import a metric script, so only when metrics are needed."""
+        if self._metrics is None:
+            self._metrics = self._resolve_metrics()
+        return self._metrics
+
+    def _resolve_metrics(self) -> dict[str, Metric]:
+        name = self.metric_name
+        if name is not None and name not in METRICS and not self.run_metric_script:
+            if is_metric_script(name):
+                logger.warning("this run was trained with the metric script %s, which is not run when a saved run is "
+                               "loaded (it could hold any code); pass --metric_name %s to compute it", name, name)
+            else:
+                logger.warning("this run was trained with the metric %r, which this process has not registered; "
+                               "import the module that calls register_metric to compute it", name)
+            name = None
+        return resolve_metrics(self.labels.problem_type, name)
+
+    def with_metric(self, metric_name: str) -> "ClassificationTask":
+        """This task computing `metric_name` (a name, or a script the user passed) instead of the run's own."""
+        return replace(self, metric_name=metric_name, run_metric_script=True)
 
     @property
     def uses_transformers_head(self) -> bool:
@@ -247,6 +273,7 @@ class ClassificationTask:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ClassificationTask":
+        """Rebuild a saved run's task; a metric script it names is never imported (see `run_metric_script`)."""
         try:
             return cls(
                 columns=ColumnSpec(**data["columns"]), labels=LabelSpec.from_dict(data["labels"]),
@@ -254,6 +281,7 @@ class ClassificationTask:
                 metric_name=data.get("metric_name"), threshold=data.get("threshold", 0.5),
                 head=data.get("head", DEFAULT_HEAD), pooling=data.get("pooling"),
                 head_dropout=data.get("head_dropout", 0.1), preprocess=list(data.get("preprocess") or []),
+                run_metric_script=False,
             )
         except (KeyError, TypeError) as error:
             raise TextuneError(f"the run's task description is incomplete (missing {error}); retrain the run") from None
