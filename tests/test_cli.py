@@ -133,10 +133,12 @@ def test_overwrite_output_dir_replaces_only_what_a_run_wrote(tiny_model_dir, twe
     (out / "checkpoint-99" / "trainer_state.json").write_text("{}")
     (out / "predictions.csv").write_text("old\n")
     (out / "notes.txt").write_text("mine")  # ... and the user's own, which must survive
+    (out / "README.md").write_text("# My experiment\n")  # not a textune model card: no card replaces it
     (out / "data").mkdir()
     (out / "data" / "extra.csv").write_text("text,target\n")
     assert main(tutorial_argv(tiny_model_dir, tweets_dir, out) + ["--overwrite_output_dir"]) == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "data" / "extra.csv").exists()
+    assert (out / "README.md").read_text() == "# My experiment\n"
     assert not (out / "checkpoint-99").exists()
     assert (out / "textune_run.json").exists() and (out / "predictions.csv").read_text() != "old\n"
 

@@ -49,6 +49,11 @@ def test_config_json_and_the_run_file_name_the_classes(named_run):
     assert labels["labels"] == ["0", "1"] and labels["names"] == NAMES
 
 
+def test_the_model_card_lists_the_names(named_run):
+    card = (named_run / "README.md").read_text(encoding="utf-8")
+    assert "- `0`: not a disaster" in card and "- `1`: disaster" in card
+
+
 def test_prediction_files_show_the_names_and_submission_keeps_the_raw_labels(named_run):
     predictions = pd.read_csv(named_run / "predictions.csv")
     assert set(predictions["prediction"]) <= set(NAMES)

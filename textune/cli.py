@@ -343,7 +343,8 @@ def command_report(argv: list[str]) -> int:
     from .model_card import write_model_card
 
     files = write_report(args.run_dir, batch_size=args.batch_size)
-    files["card"] = write_model_card(args.run_dir)
+    if card := write_model_card(args.run_dir):
+        files["card"] = card
     print("\n".join(f"  {name:<24} {path}" for name, path in files.items()))
     return 0
 

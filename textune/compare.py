@@ -22,7 +22,7 @@ import pandas as pd
 
 from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 from .errors import TextuneError, TrainingInterrupted
-from .run_folder import remove_outputs
+from .run_folder import remove_outputs, remove_run_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def remove_comparison(root: Path) -> None:
     remove_outputs(root, LEADERBOARD_FILES)
     for candidate in root.glob("[0-9][0-9]-*"):
         if candidate.is_dir() and not candidate.is_symlink():
-            remove_outputs(candidate)
+            remove_run_outputs(candidate)
             if not any(candidate.iterdir()):
                 candidate.rmdir()
 

@@ -17,6 +17,7 @@ import math
 import re
 from pathlib import Path
 
+from .models import model_display_name
 from .packaged import MODEL_ALIASES
 from .run_folder import read_run_file
 
@@ -132,7 +133,7 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, name: str 
     body = BODY.format(
         name=name, kind=_kind(labels.get("problem_type")), repo=repo, example="Forest fire near La Ronge Sask. Canada",
         base=f"[{hub_base}](https://huggingface.co/{hub_base})" if hub_base else
-        f"`{Path(str(base_model)).name}` (a local model)" if base_model else "a pretrained model",
+        f"`{model_display_name(str(base_model))}` (a local model)" if base_model else "a pretrained model",
         labels=_labels_text(labels), data=_data_text(run_dir, data_args), results=_results_text(metrics),
         hyperparameters="\n".join(f"- {key}: {train_args[key]}" for key in HYPERPARAMETERS
                                   if train_args.get(key) not in (None, False, -1)) or "- (not recorded)",
@@ -141,14 +142,37 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, name: str 
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def write_model_card(run_dir: str | Path, repo_id: str | None = None, name: str | None = None) -> Path:
-    """Write (or rewrite) README.md in the run folder atomically: a temporary file, then a rename."""
+def write_model_card(run_dir: str | Path, repo_id: str | None = None, name: str | None = None,
+                     published_in: str | Path | None = None) -> Path | None:
+    """Write (or rewrite) README.md in the run folder atomically, unless a README.md of the user's is there.
+
+    Args:
+        published_in: The folder the card ends up in, when it is written elsewhere first (the staging folder of
+            the final save); default `run_dir`. A README.md there that is not a textune card is kept, and no card
+            is written (returns None).
+    """
+    from .atomic import write_text_atomically
+
     run_dir = Path(run_dir).expanduser()
-    path = run_dir / CARD_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(str(build_model_card(run_dir, repo_id, name)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    if holds_user_readme(Path(published_in or run_dir)):
+        logger.warning("%s is not a textune model card: kept as it is, and no card written (rename it to get one)",
+                       Path(published_in or run_dir) / CARD_FILE)
+        return None
+    return write_text_atomically(run_dir / CARD_FILE, str(build_model_card(run_dir, repo_id, name)))
+
+
+def holds_user_readme(folder: Path) -> bool:
+    """Whether `folder` has a README.md that textune did not write: every card textune writes has the textune tag."""
+    from huggingface_hub import metadata_load
+
+    path = folder / CARD_FILE
+    if not path.is_file():
+        return False
+    try:
+        tags = (metadata_load(path) or {}).get("tags") or []
+    except Exception:  # not YAML front matter at all: certainly not ours
+        return True
+    return "textune" not in tags
 
 
 def _kind(problem_type: str | None) -> str:
@@ -157,7 +181,7 @@ def _kind(problem_type: str | None) -> str:
 
 
 def _labels_text(labels: dict) -> str:
-    names = labels.get("labels") or []
+    names = labels.get("names") or labels.get("labels") or []  # --label_names when given, as config.json shows
     if labels.get("problem_type") == "regression" or not names:
         return "One number per text (regression)." if labels.get("problem_type") == "regression" else "(not recorded)"
     return "\n".join(f"- `{index}`: {name}" for index, name in enumerate(names))

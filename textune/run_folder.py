@@ -45,6 +45,15 @@ def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_OUTPUTS) -> None:
                 path.unlink(missing_ok=True)
 
 
+def remove_run_outputs(folder: Path) -> None:
+    """What --overwrite_output_dir removes: RUN_OUTPUTS, and README.md only when it is textune's model card."""
+    from .model_card import CARD_FILE, holds_user_readme
+
+    remove_outputs(folder)
+    if not holds_user_readme(folder):
+        (folder / CARD_FILE).unlink(missing_ok=True)
+
+
 def check_replaceable(output_dir: Path, input_files: list[str | Path], flag: str = "--output_dir") -> None:
     """Refuse to replace a folder that holds more than a run: this one, one above it, home, or the data's folder.
 

@@ -25,7 +25,7 @@ from .losses import build_compute_loss, class_weights
 from .model_card import write_model_card
 from .models import check_model_folder, resolve_model
 from .prediction import Predictor, write_predictions
-from .run_folder import check_replaceable, remove_outputs, write_run_file
+from .run_folder import check_replaceable, remove_run_outputs, write_run_file
 from .preprocess import parse_steps
 from .large_data import encode_split, load_run_splits
 from .splits import DataInput
@@ -44,11 +44,11 @@ class RunResult:
 
 
 def prepare_output_dir(training_args: TextuneTrainingArguments, input_files: list[str | Path] = (),
-                       remove=remove_outputs) -> Path:
+                       remove=remove_run_outputs) -> Path:
     """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so.
 
-    --overwrite_output_dir removes what a previous run wrote there (`remove`: the names in RUN_OUTPUTS), not
-    the folder: other files are kept. A folder that is (or holds) the current folder, the home folder, or an
+    --overwrite_output_dir removes what a previous run wrote there (`remove`: RUN_OUTPUTS and textune's model
+    card), not the folder: other files are kept. A folder that is (or holds) the current folder, the home folder, or an
     input file is refused outright.
     """
     output_dir = Path(training_args.output_dir)
@@ -226,7 +226,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         result.files["metrics"] = output_dir / "all_results.json"
 
     if training_args.do_train and is_main:  # the card again, now with the training rows and validation metrics
-        result.files["card"] = write_model_card(output_dir)
+        if card := write_model_card(output_dir):
+            result.files["card"] = card
 
     # 6. Predict on the test file (labels optional).
     if training_args.do_predict and splits.test is not None and is_main:
@@ -256,7 +257,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
     """textune's own files of the final model (record and card), written in the staging folder before the move."""
     write_run_file(folder, record)
-    write_model_card(folder, name=output_dir.resolve().name)
+    write_model_card(folder, name=output_dir.resolve().name, published_in=output_dir)
 
 
 def run_record(task, model_args: ModelArguments, data_args: DataArguments,
