@@ -41,6 +41,8 @@ from tutorial_command import DEFAULT_DATA, load_average, machine, write_section 
 
 SECTION = "## Prediction speed with the defaults (`benchmarks/predict_speed.py`)"
 BATCH_SIZE = 32
+# ORTQuantizer's default operators for dynamic quantization (optimum.onnxruntime.configuration)
+OPS = ["MatMul", "Attention", "LSTM", "Gather", "Transpose", "EmbedLayerNormalization"]
 
 
 def read_texts(data: Path, rows: int | None) -> list[str]:
@@ -101,15 +103,16 @@ def cpu_has_vnni() -> bool:
         return False
 
 
-def optimum_seconds(run: Path, texts: list[str], work: Path) -> tuple[float, str]:
-    """optimum's ORT int8 pipeline (export, quantization and load excluded), or its recipe run directly."""
+def optimum_seconds(run: Path, texts: list[str], work: Path):
+    """optimum's ORT int8 pipeline (export, quantization and load excluded), or its recipe run directly:
+    seconds, a name, and a function from texts to predicted label ids (for its agreement with fp32)."""
     try:
         from optimum.onnxruntime import ORTModelForSequenceClassification, ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
     except Exception as error:  # noqa: BLE001 - ImportError, or a transformers it was not written for
         print(f"optimum-onnx unavailable ({type(error).__name__}: {str(error).splitlines()[0]}); running its "
               "recipe with onnxruntime directly", flush=True)
-        return recipe_seconds(run, texts, work), "ONNX Runtime int8, optimum's recipe run directly"
+        return (*recipe_seconds(run, texts, work), "ONNX Runtime int8, optimum's recipe run directly")
     from transformers import AutoTokenizer, pipeline
 
     model = ORTModelForSequenceClassification.from_pretrained(run, export=True)
@@ -123,10 +126,16 @@ def optimum_seconds(run: Path, texts: list[str], work: Path) -> tuple[float, str
     pipe(texts[:BATCH_SIZE], batch_size=BATCH_SIZE, truncation=True)
     started = time.perf_counter()
     pipe(texts, batch_size=BATCH_SIZE, truncation=True)
-    return time.perf_counter() - started, "optimum ORTModel int8 pipeline"
+    seconds = time.perf_counter() - started
+
+    def labels(batch_texts):
+        answers = pipe(batch_texts, batch_size=BATCH_SIZE, truncation=True)
+        return [quantized.config.label2id[answer["label"]] for answer in answers]
+
+    return seconds, labels, "optimum ORTModel int8 pipeline"
 
 
-def recipe_seconds(run: Path, texts: list[str], work: Path) -> float:
+def recipe_seconds(run: Path, texts: list[str], work: Path):
     """ORTQuantizer's dynamic int8 settings (QInt8 symmetric weights per tensor, uint8 activations, reduce_range
     off on VNNI CPUs and on AVX2 as optimum's configs set it), on a plain torch.onnx export of the run's model."""
     import numpy as np
@@ -140,26 +149,32 @@ def recipe_seconds(run: Path, texts: list[str], work: Path) -> float:
     sample = tokenizer(texts[:2], padding=True, truncation=True, return_tensors="pt")
     names = list(sample)
     fp32, int8 = work / "recipe.onnx", work / "recipe_int8.onnx"
+    from textune.export import LogitsOnly  # binds the inputs by name (BERT's positional order differs)
+
     with torch.no_grad():
-        torch.onnx.export(model, tuple(sample[name] for name in names), str(fp32), dynamo=False, input_names=names,
+        torch.onnx.export(LogitsOnly(model, names), tuple(sample[name] for name in names), str(fp32), dynamo=False,
+                          input_names=names,
                           output_names=["logits"], opset_version=17,
                           dynamic_axes={name: {0: "batch", 1: "sequence"} for name in names})
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False,
-                     op_types_to_quantize=["MatMul", "Attention", "LSTM", "Gather", "Transpose", "EmbedLayerNormalization"])
+                     op_types_to_quantize=OPS)
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
 
     def run_all(batch_texts):
+        labels = []
         for start in range(0, len(batch_texts), BATCH_SIZE):
             batch = tokenizer(batch_texts[start:start + BATCH_SIZE], padding=True, truncation=True, return_tensors="np")
             logits = session.run(None, {name: batch[name].astype(np.int64) for name in names})[0]
             np.exp(logits - logits.max(-1, keepdims=True))  # the pipeline's softmax, so the work matches
+            labels += logits.argmax(-1).tolist()
+        return labels
 
     run_all(texts[:BATCH_SIZE])
     started = time.perf_counter()
     run_all(texts)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, run_all
 
 
 def real_token_flops(run: Path, texts: list[str]) -> float:
@@ -173,8 +188,10 @@ def real_token_flops(run: Path, texts: list[str]) -> float:
     return sum(encoder_flops(config, length) for length in lengths)
 
 
-def validation_parity(run: Path, data: Path) -> dict:
-    """F1 of torch fp32 and of what `auto` picks on val.csv, and how often their labels agree."""
+def validation_parity(run: Path, data: Path, other_labels) -> dict:
+    """F1 of torch fp32 and of what `auto` picks on val.csv, how often their labels agree, and how often the
+    int8 pipeline's (`other_labels`: texts -> label ids) agree with fp32's."""
+    import numpy as np
     import pandas as pd
     from transformers import EvalPrediction
 
@@ -186,12 +203,15 @@ def validation_parity(run: Path, data: Path) -> dict:
     frame = pd.read_csv(data / "val.csv").dropna(subset=columns.text + [columns.label]).reset_index(drop=True)
     references = fp32.task.labels.encode(frame[columns.label], where="val.csv")
     result = {"backend": auto.backend.name, "rows": len(frame)}
-    labels = {}
+    labels, ids = {}, {}
     for name, predictor in (("fp32", fp32), ("auto", auto)):
         logits = predictor.logits(frame)
         result[f"f1_{name}"] = fp32.task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))["f1"]
         labels[name] = fp32.task.decode(logits)["prediction"].to_numpy()
+        ids[name] = logits.argmax(-1)
     result["agreement"] = float((labels["fp32"] == labels["auto"]).mean())
+    # single-label classification (the tweets): the label id is the argmax of the logits
+    result["other_agreement"] = float((np.asarray(other_labels(list(columns.texts(frame)))) == ids["fp32"]).mean())
     return result
 
 
@@ -217,7 +237,8 @@ def markdown(rows: list[dict], startup: float, parity: dict, peak: float, args, 
         "", f"Start-up of `textune predict` (imports, model load, a one-row file in and out): {startup:.1f} s.", "",
         f"Backend chosen at the end of training and used by predict: {parity['backend']}. On the {parity['rows']} "
         f"validation tweets: F1 {parity['f1_auto']:.4f} against {parity['f1_fp32']:.4f} for torch fp32 "
-        f"({100 * (parity['f1_auto'] - parity['f1_fp32']):+.2f} points), label agreement {parity['agreement']:.2%}.",
+        f"({100 * (parity['f1_auto'] - parity['f1_fp32']):+.2f} points), label agreement {parity['agreement']:.2%}. "
+        f"The ONNX Runtime int8 pipeline's label agreement with fp32: {parity['other_agreement']:.2%}.",
         "", "Targets: whole-process `textune predict` at least 3x the pipeline's texts/s and at least the ONNX "
         "Runtime int8 pipeline's; F1 at most 0.5 points below fp32, agreement at least 99%.", "",
         f"Machine: {host}; load average {load[0]:.2f} before and {load[1]:.2f} after (other jobs on the cores show "
@@ -257,13 +278,13 @@ def main() -> int:
         print(json.dumps(rows[-1]), flush=True)
         rows.append({"name": "transformers pipeline, batch 32 (load excluded)", "seconds": pipeline_seconds(run, texts)})
         print(json.dumps(rows[-1]), flush=True)
-        seconds, name = optimum_seconds(run, texts, work)
+        seconds, other_labels, name = optimum_seconds(run, texts, work)
         rows.append({"name": f"{name}, batch 32 (export and load excluded)", "seconds": seconds})
         print(json.dumps(rows[-1]), flush=True)
         flops = real_token_flops(run, texts)
         for row in rows:
             row["share"] = flops / row["seconds"] / peak
-        parity = validation_parity(run, args.data)
+        parity = validation_parity(run, args.data, other_labels)
         print(json.dumps(parity), flush=True)
         text = markdown(rows, startup, parity, peak, args, machine(), (load_before, load_average()), len(texts))
     print(text)
