@@ -234,3 +234,16 @@ def test_an_unknown_inference_backend_fails_before_training(tiny_model_dir, twee
                  "--output_dir", str(tmp_path / "run")]) == 2
     assert "--inference_backends: tensorrt not known" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_export_made_after_a_record_that_did_not_measure_it_is_used_by_auto(run, validation):
+    pytest.importorskip("onnxruntime")
+    from textune.export import export_onnx
+
+    choose_run_backend(run, validation, [])  # --inference_backends none: fp32, nothing measured
+    export_onnx(run)  # the user exports later; its own parity record vouches for it
+    assert choose_backend(run) == "onnx"
+    record = json.loads((run / BACKEND_FILE).read_text())
+    rejected = {"backend": "onnx", "texts_per_s": 1.0, "passed": False, "why": "f1 0.60 points below fp32"}
+    (run / BACKEND_FILE).write_text(json.dumps(record | {"candidates": [rejected]}))
+    assert choose_backend(run) == "torch"  # the record measured that export and refused it: its verdict stands

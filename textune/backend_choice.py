@@ -238,6 +238,12 @@ def recorded_backend(run_dir: Path) -> str | None:
     return chosen
 
 
+def measured_backends(run_dir: Path) -> set[str]:
+    """The backends backend.json measured (those only skipped, e.g. for a missing package, are not among them)."""
+    record = read_backend_choice(run_dir) or {}
+    return {row.get("backend") for row in record.get("candidates", []) if "texts_per_s" in row}
+
+
 def choose_after_training(output_dir: Path, splits, candidates: str, batch_size: int = 32) -> dict[str, Path]:
     """`choose_run_backend` for the end of `train()`, at predict's default batch size: logs what it chose and
     what it cost; a failure is a warning (the model is saved and fp32 still predicts), never a failed run."""

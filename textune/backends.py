@@ -308,13 +308,13 @@ def choose_backend(run_dir: Path | None) -> str:
     """What `auto` means for this run folder on this machine.
 
     The backend training chose and recorded in backend.json (textune/backend_choice.py), while the run's weights
-    are the ones it measured, else fp32. In a run without that record (trained before it existed, or with
-    `--inference_backends none` and exported since): the fastest exported model whose parity record passed
-    (int8, then fp32) when ONNX Runtime is installed; else PyTorch fp32.
+    are the ones it measured, else fp32. Where the record chose fp32 without measuring an ONNX export that
+    `textune export` wrote since (or where there is no record: a run trained before it existed), the fastest
+    exported model whose parity record passed (int8, then fp32) when ONNX Runtime is installed; else fp32.
     """
     if run_dir is None:
         return "torch"
-    from .backend_choice import recorded_backend
+    from .backend_choice import measured_backends, recorded_backend
 
     recorded = recorded_backend(run_dir)
     if recorded in ("onnx", "onnx-int8"):
@@ -328,10 +328,11 @@ def choose_backend(run_dir: Path | None) -> str:
         if problem:
             logger.warning("backend auto: not using the recorded %s: %s; using torch fp32", recorded, problem)
             return "torch"
-    if recorded is not None:
+    if recorded not in (None, "torch"):
         return recorded
+    measured = measured_backends(run_dir) if recorded else set()  # the record's verdict on these stands
     for quantize, name in (("int8", "onnx-int8"), (None, "onnx")):
-        if not (run_dir / ONNX_FILES[quantize]).exists():
+        if name in measured or not (run_dir / ONNX_FILES[quantize]).exists():
             continue
         problem = parity_problem(run_dir, quantize, AUTO_MIN_AGREEMENT)
         if problem:
