@@ -1,8 +1,10 @@
 """Inference backends for `Predictor`: each runs a padded batch of token ids and returns float32 logits.
 
-Built in: `torch` (fp32 PyTorch, the reference), `torch-bf16` (bf16 autocast: only fast on chips with native
-bf16), `onnx` and `onnx-int8` (ONNX Runtime on the files `textune export` writes into a run folder). `auto`
-picks an exported ONNX model whose parity record shows it agrees with PyTorch, else `torch`.
+Built in: `torch` (fp32 PyTorch, the reference), `torch-int8` (dynamic int8 linear layers, no export step),
+`torch-bf16` (bf16 autocast: only fast on chips with native bf16), `onnx` and `onnx-int8` (ONNX Runtime on the
+files `textune export` writes into a run folder). `auto` uses what training measured and recorded in the run's
+backend.json (textune/backend_choice.py); in a run without that record, an exported ONNX model whose parity
+record shows it agrees with PyTorch, else `torch`.
 
 Example:
     >>> from textune import Predictor
@@ -129,8 +131,51 @@ def cpu_has_native_bf16() -> bool:
     return check()
 
 
+def _build_torch_int8(source: BackendSource) -> Backend:
+    model = source.load_torch_model()
+    if next(model.parameters()).device.type != "cpu":
+        raise TextuneError("--backend torch-int8 runs on the CPU only; use --backend torch on a GPU")
+    backend = TorchBackend(quantize_linear_int8(model))
+    backend.name = "torch-int8"
+    return backend
+
+
+def quantize_linear_int8(model):
+    """A copy of `model` whose encoder Linear layers run in dynamic int8 (weights per output channel, activations
+    quantized per batch at run time); `model` itself is left as it is.
+
+    Kept in fp32, as the ONNX int8 export keeps them (textune/export.py `quantize_int8`): the first encoder layer,
+    whose inputs straight out of the embeddings' LayerNorm have the outliers per-tensor activation scales handle
+    worst, and the pooler and classifier, small layers where int8 saves nothing and moves the logits most.
+    Needs no export step: PyTorch's eager dynamic quantization, deprecated in favour of torchao but still in
+    torch 2.13 (its deprecation warnings say nothing a user can act on, so they are silenced here).
+
+    Raises:
+        TextuneError: This PyTorch has no eager dynamic quantization any more.
+    """
+    import re
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError:
+        raise TextuneError(f"--backend torch-int8 needs torch.ao.quantization, which torch {torch.__version__} "
+                           "no longer has; use --backend onnx-int8 (textune export RUN --quantize int8)") from None
+    # Module paths: encoder.layer.N (BERT family), layers.N / layer.N elsewhere; only the encoder's blocks.
+    names = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
+             and re.search(r"(^|\.)layers?\.\d+\.", name) and not re.search(r"(^|\.)layers?\.0\.", name)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model.eval(), {name: per_channel_dynamic_qconfig for name in names},
+                                dtype=torch.qint8, inplace=False)
+
+
 register_backend(BackendSpec("torch", "PyTorch fp32 (the reference every other backend is checked against)",
                              lambda source: TorchBackend(source.load_torch_model())))
+register_backend(BackendSpec("torch-int8", "PyTorch with dynamic int8 linear layers (CPU; no export step)",
+                             _build_torch_int8))
 register_backend(BackendSpec("torch-bf16", "PyTorch under bf16 autocast (fast only with native bf16)",
                              _build_torch_bf16))
 
@@ -262,14 +307,32 @@ def parity_problem(run_dir: Path, quantize: str | None, min_agreement: float | N
 def choose_backend(run_dir: Path | None) -> str:
     """What `auto` means for this run folder on this machine.
 
-    The fastest exported model whose parity record passed (int8, then fp32) when ONNX Runtime is installed;
-    else PyTorch fp32. bf16 autocast is never chosen automatically: it changes the numbers and no parity check
-    vouches for it, and without native bf16 it is several times slower.
+    The backend training chose and recorded in backend.json (textune/backend_choice.py), while the run's weights
+    are the ones it measured, else fp32. Where the record chose fp32 without measuring an ONNX export that
+    `textune export` wrote since (or where there is no record: a run trained before it existed), the fastest
+    exported model whose parity record passed (int8, then fp32) when ONNX Runtime is installed; else fp32.
     """
     if run_dir is None:
         return "torch"
+    from .backend_choice import measured_backends, recorded_backend
+
+    recorded = recorded_backend(run_dir)
+    if recorded in ("onnx", "onnx-int8"):
+        quantize = "int8" if recorded == "onnx-int8" else None
+        problem = (f"{ONNX_FILES[quantize]} is missing" if not (run_dir / ONNX_FILES[quantize]).exists()
+                   else parity_problem(run_dir, quantize, AUTO_MIN_AGREEMENT))
+        try:
+            import_onnxruntime(recorded)
+        except TextuneError as error:
+            problem = problem or str(error)
+        if problem:
+            logger.warning("backend auto: not using the recorded %s: %s; using torch fp32", recorded, problem)
+            return "torch"
+    if recorded not in (None, "torch"):
+        return recorded
+    measured = measured_backends(run_dir) if recorded else set()  # the record's verdict on these stands
     for quantize, name in (("int8", "onnx-int8"), (None, "onnx")):
-        if not (run_dir / ONNX_FILES[quantize]).exists():
+        if name in measured or not (run_dir / ONNX_FILES[quantize]).exists():
             continue
         problem = parity_problem(run_dir, quantize, AUTO_MIN_AGREEMENT)
         if problem:

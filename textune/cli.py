@@ -174,7 +174,8 @@ def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
     from .backends import BACKENDS, backend_names
 
     parser.add_argument("--backend", default="auto", choices=backend_names(), help="Inference backend. auto: the "
-                        "run's ONNX export when its parity check passed, else torch. "
+                        "one training chose (backend.json), else the run's ONNX export when its parity check passed, "
+                        "else torch. "
                         + "; ".join(f"{name}: {spec.description}" for name, spec in BACKENDS.items()))
 
 

@@ -76,7 +76,7 @@ class ExportResult:
 
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize: str | None = None, *,
                 min_agreement: float = DEFAULT_MIN_AGREEMENT, parity_rows: int = DEFAULT_PARITY_ROWS,
-                batch_size: int = 32, allow_pickle: bool = False) -> ExportResult:
+                batch_size: int = 32, allow_pickle: bool = False, rows: pd.DataFrame | None = None) -> ExportResult:
     """Export the run's model to ONNX, compare it with PyTorch fp32 on validation rows, and write both files.
 
     Args:
@@ -89,6 +89,8 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize:
         parity_rows: At most this many validation rows are compared.
         batch_size: Texts per forward pass in the comparison.
         allow_pickle: Allow pickle weights in the run folder.
+        rows: Validation rows to compare on, in the run's columns (default: the run's, as `parity_sample` finds
+            them); training passes the ones it holds.
 
     Returns:
         The ONNX file, its parity record's path, and the record.
@@ -113,7 +115,10 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize:
     target.parent.mkdir(parents=True, exist_ok=True)
 
     reference = Predictor.from_run(run_dir, batch_size, allow_pickle, backend="torch")
-    frame, source = parity_sample(run_dir, reference, parity_rows)
+    if rows is not None and len(rows):
+        frame, source = rows.head(parity_rows).reset_index(drop=True), "validation"
+    else:
+        frame, source = parity_sample(run_dir, reference, parity_rows)
     # Everything is built in a hidden folder next to the target and renamed into place only once it passed,
     # so a failure or Ctrl-C never leaves a half-written model or a record describing another file.
     staging = Path(tempfile.mkdtemp(prefix=".textune-export-", dir=target.parent))
@@ -281,8 +286,11 @@ def parity_sample(run_dir: Path, predictor: Predictor, limit: int) -> tuple[pd.D
 
 def compare(reference: Predictor, candidate: Predictor, frame: pd.DataFrame) -> dict:
     """Probability (or value) differences and label agreement of `candidate` vs `reference` on `frame`."""
-    expected, got = reference.logits(frame), candidate.logits(frame)
-    task = reference.task
+    return compare_logits(reference.task, frame, reference.logits(frame), candidate.logits(frame))
+
+
+def compare_logits(task, frame: pd.DataFrame, expected: np.ndarray, got: np.ndarray) -> dict:
+    """`compare` on outputs already computed: `expected` from the reference, `got` from the candidate, on `frame`."""
     a, b = task.decode(expected), task.decode(got)
     probabilities = [name for name in a.columns if name.startswith("prob_")]
     if probabilities:

@@ -240,7 +240,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     elif training_args.do_predict and splits.test is None:
         logger.warning("--do_predict without --test_file: nothing to predict")
 
-    # 7. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
+    # 7. Prediction backend: the fastest that keeps the model's answers on validation, for `--backend auto`.
+    if training_args.do_train and is_main:
+        from .backend_choice import choose_after_training
+
+        result.files.update(choose_after_training(output_dir, splits, training_args.inference_backends))
+
+    # 8. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
     if training_args.do_train and is_main:
         from .report import report_after_training
 

@@ -70,7 +70,18 @@ def summary_section(data: ReportData) -> Section:
                                                    else f", {len(labels.labels)} labels")
     text = (f"{record.get('base_model')} fine-tuned for {kind} on {record.get('data_source')}. "
             f"Validation ({rows} rows): {shown or 'not evaluated'}.")
-    return Section("Summary", "summary", [text] + data.notes)
+    return Section("Summary", "summary", [text] + backend_line(data.run_dir) + data.notes)
+
+
+def backend_line(run_dir: Path) -> list[str]:
+    """The backend `textune predict` uses by default and why (from backend.json), as a one-paragraph list."""
+    from ..backend_choice import BACKEND_FILE, read_backend_choice
+
+    choice = read_backend_choice(run_dir)
+    if choice is None:
+        return []
+    return [f"Prediction backend: {choice['chosen']} ({choice.get('reason', '')}); `textune predict`, evaluate "
+            f"and serve use it by default (`--backend auto`), and {BACKEND_FILE} has every candidate's numbers."]
 
 
 def metrics_section(data: ReportData) -> Section:
