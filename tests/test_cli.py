@@ -235,7 +235,7 @@ def test_train_help_loads_training_arguments_but_no_model_data_or_report_code():
 @pytest.mark.parametrize("argv, flag", [
     (["predict", "--model", "missing/", "--input", "x.csv"], "--model missing"),
     (["evaluate", "--model", "missing/", "--input", "x.csv"], "--model missing"),
-    (["serve", "missing/"], "--model missing"),
+    (["serve", "missing/"], "textune serve missing"),
     (["serve", "--port", "70000", "missing/"], "--port 70000"),
     (["report", "missing/"], "run folder missing"),
     (["train", "--train_file", "missing.csv"], "--train_file missing.csv"),

@@ -102,8 +102,8 @@ def _text_io_calls_without_encoding(tree: ast.AST):
         if name not in ("read_text", "write_text", "open") or any(k.arg == "encoding" for k in node.keywords):
             continue
         if name == "open" and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
-                and func.value.id[:1].isupper():  # a class's own constructor (TableReader.open), not file I/O
-            continue
+                and (func.value.id[:1].isupper() or func.value.id == "os"):
+            continue  # a class's own constructor (TableReader.open) or os.open's file descriptor: no text I/O
         mode = node.args[1] if name == "open" and len(node.args) > 1 else next(
             (k.value for k in node.keywords if k.arg == "mode"), None)
         if isinstance(mode, ast.Constant) and "b" in str(mode.value):

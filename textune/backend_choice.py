@@ -203,17 +203,16 @@ def _reason(best: dict, fp32: dict, rows: list[dict], count: int) -> str:
 
 
 def write_backend_choice(run_dir: Path, choice: BackendChoice) -> BackendChoice:
-    path = Path(run_dir) / BACKEND_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(choice), indent=2) + "\n")
-    tmp.replace(path)  # never a half-written record for `auto` to read
+    from .atomic import write_text_atomically
+
+    write_text_atomically(Path(run_dir) / BACKEND_FILE, json.dumps(asdict(choice), indent=2) + "\n")
     return choice
 
 
 def read_backend_choice(run_dir: str | Path) -> dict | None:
     """backend.json as written, or None when the run has none (or it is unreadable)."""
     try:
-        record = json.loads((Path(run_dir) / BACKEND_FILE).read_text())
+        record = json.loads((Path(run_dir) / BACKEND_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     return record if isinstance(record, dict) and record.get("chosen") else None

@@ -79,7 +79,7 @@ def _deepspeed_problem(path: Path) -> str | None:
     latest = path / "latest"
     if not latest.is_file():
         return "DeepSpeed's `latest` file is missing"
-    tag = latest.read_text().strip()
+    tag = latest.read_text(encoding="utf-8").strip()
     if not tag or not (path / tag).is_dir() or not any((path / tag).iterdir()):
         return f"the DeepSpeed state {tag or '(unnamed)'}/ that `latest` names is missing or empty"
     return None

@@ -269,7 +269,7 @@ def command_serve(argv: list[str]) -> int:
     parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
     args = parser.parse_args(argv)
     config = dataclass_from_flags(ServeConfig, args)
-    read_run_file(args.run_dir)
+    read_run_file(args.run_dir, flag="textune serve")
     from .serving import serve
 
     return serve(args.run_dir, config)
