@@ -264,3 +264,18 @@ def test_the_server_answers_from_the_backend_it_is_given(fresh_run):
         answers[backend] = response.json()
     labels = {backend: [item["label"] for item in answer["predictions"]] for backend, answer in answers.items()}
     assert labels["onnx"] == labels["torch"]
+
+
+def test_onnx_threads_spin_between_runs_only_in_a_batch_job(fresh_run, tmp_path, monkeypatch):
+    from textune import backends
+    from textune.serving import ModelService
+
+    export_onnx(fresh_run)
+    built = []
+    monkeypatch.setattr(backends, "OnnxBackend", lambda *args, **kwargs: built.append(kwargs) or
+                        backends.TorchBackend(Predictor.from_run(fresh_run, backend="torch").model))
+    toy_frame(4, seed=5, with_label=False).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", "--model", str(fresh_run), "--input", str(tmp_path / "new.csv"), "--backend", "onnx"]) == 0
+    ModelService.from_run(fresh_run, backend="onnx")
+    Predictor.from_run(fresh_run, backend="onnx")
+    assert [kwargs["spinning"] for kwargs in built] == [True, False, False]  # predict; the server; a library user

@@ -53,6 +53,11 @@ class BackendSource:
 
     run_dir: Path | None
     load_torch_model: Callable[[], object]
+    # A batch job (predict or evaluate on a file) owns the cores: a backend may keep its threads spinning between
+    # runs, which ONNX Runtime does by default and which made `textune predict` ~12% faster. Elsewhere (a server,
+    # a notebook, a benchmark timing several backends in one process) spinning threads take the cores from the
+    # event loop, the tokenizer and other models, so it is off.
+    batch_job: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,7 @@ register_backend(BackendSpec("torch-bf16", "PyTorch under bf16 autocast (fast on
 class OnnxBackend:
     """An ONNX Runtime session on an exported model, on the CPU, with every graph optimization on."""
 
-    def __init__(self, path: str | Path, threads: int | None = None, name: str = "onnx"):
+    def __init__(self, path: str | Path, threads: int | None = None, name: str = "onnx", spinning: bool = False):
         ort = import_onnxruntime(f"--backend {name}")
         import torch
 
@@ -196,9 +201,10 @@ class OnnxBackend:
         # it: one knob for every backend. Hyperthreads only slow these matmul-bound kernels down.
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
-        # ONNX Runtime's threads otherwise spin after each run, taking the cores from the tokenizer, the server's
-        # threads and any PyTorch model in the same process (which made other backends look slower in turns)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning threads wait for the next run without sleeping: faster for a batch job that owns the cores, but
+        # they take the cores from the tokenizer, a server's threads and any other model in the process (which
+        # made other backends look slower in turns). See BackendSource.batch_job.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.path = Path(path)
         self.name = name
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -235,7 +241,7 @@ def _onnx_builder(quantize: str | None, name: str) -> Callable[[BackendSource], 
         if problem:
             logger.warning("--backend %s: %s (re-export: textune export %s --format onnx%s)",
                            name, problem, source.run_dir, flag)
-        return OnnxBackend(path, name=name)
+        return OnnxBackend(path, name=name, spinning=source.batch_job)
 
     return build
 

@@ -146,7 +146,9 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
 
 def _as_predictor(model: Predictor | str | Path, batch_size: int, allow_pickle: bool) -> Predictor:
     """A ready Predictor as it is, or a run folder loaded into one."""
-    return model if isinstance(model, Predictor) else Predictor.from_run(model, batch_size, allow_pickle)
+    if isinstance(model, Predictor):
+        return model
+    return Predictor.from_run(model, batch_size, allow_pickle, batch_job=True)
 
 
 @contextlib.contextmanager

@@ -191,7 +191,7 @@ def _predictor(args):
     check_data_file(args.input, "--input")
     from .prediction import Predictor
 
-    return Predictor.from_run(args.model, args.batch_size, args.allow_pickle, backend=args.backend)
+    return Predictor.from_run(args.model, args.batch_size, args.allow_pickle, backend=args.backend, batch_job=True)
 
 
 def command_predict(argv: list[str]) -> int:

@@ -32,7 +32,8 @@ class Predictor:
     """
 
     def __init__(self, model, tokenizer, task: Task, batch_size: int = 32, backend: str | Backend = AUTO,
-                 run_dir: str | Path | None = None, load_model: Callable[[], object] | None = None):
+                 run_dir: str | Path | None = None, load_model: Callable[[], object] | None = None,
+                 batch_job: bool = False):
         """
         Args:
             model: The PyTorch model, or None when `load_model` loads it (only if a backend or a caller needs it).
@@ -43,6 +44,8 @@ class Predictor:
                 built backend.
             run_dir: The run folder, where the ONNX backends find their exported model (None: a model in memory).
             load_model: Loads the PyTorch model when `model` is None.
+            batch_job: This process only predicts (a file): the backend may keep the cores busy between batches
+                (see `textune.backends.BackendSource`).
         """
         self._model = model.eval() if model is not None else None
         self._load_model = load_model
@@ -51,12 +54,12 @@ class Predictor:
         self.batch_size = batch_size
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if isinstance(backend, str):
-            backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model))
+            backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model, batch_job))
         self.backend = backend
 
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32, allow_pickle: bool = False,
-                 backend: str | Backend = AUTO) -> "Predictor":
+                 backend: str | Backend = AUTO, batch_job: bool = False) -> "Predictor":
         """Load a run folder written by `textune train`; the PyTorch model only if the backend needs it.
 
         Raises:
@@ -68,7 +71,7 @@ class Predictor:
         task = task_from_dict(record["task"])
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
         return cls(None, tokenizer, task, batch_size, backend, run_dir=Path(run_dir).expanduser(),
-                   load_model=lambda: task.load_model(run_dir, allow_pickle))
+                   load_model=lambda: task.load_model(run_dir, allow_pickle), batch_job=batch_job)
 
     @property
     def model(self):
