@@ -168,6 +168,28 @@ def test_a_record_of_other_weights_falls_back_to_fp32_with_a_warning(run, valida
     assert "other weights" in caplog.text
 
 
+def test_a_candidate_that_crashes_loses_alone_and_the_others_are_still_measured(run, validation, fixed_speeds,
+                                                                               monkeypatch):
+    def crash(model):
+        raise RuntimeError("no quantized engine on this CPU")
+
+    monkeypatch.setattr(backends, "quantize_linear_int8", crash)
+    choice = choose_run_backend(run, validation, ["torch-int8", "torch-bf16"])
+    by_name = {row["backend"]: row for row in json.loads((run / BACKEND_FILE).read_text())["candidates"]}
+    assert by_name["torch-int8"]["why"] == "RuntimeError: no quantized engine on this CPU"
+    assert choice.chosen == "torch-bf16"
+
+
+def test_a_bf16_choice_made_on_a_cpu_with_native_bf16_is_fp32_on_one_without(run, validation, fixed_speeds,
+                                                                             monkeypatch, caplog):
+    choose_run_backend(run, validation, ["torch-bf16"])
+    assert choose_backend(run) == "torch-bf16"
+    monkeypatch.setattr(backend_choice, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING):
+        assert choose_backend(run) == "torch"
+    assert "lacks" in caplog.text
+
+
 @pytest.mark.parametrize("rows,why", [(0, "no validation rows"), (20, "too few")])
 def test_runs_without_enough_validation_rows_keep_fp32(run, fixed_speeds, rows, why):
     choice = choose_run_backend(run, toy_frame(rows, seed=1) if rows else None, ["torch-int8"])

@@ -143,6 +143,27 @@ def test_overwrite_output_dir_replaces_only_what_a_run_wrote(tiny_model_dir, twe
     assert (out / "textune_run.json").exists() and (out / "predictions.csv").read_text() != "old\n"
 
 
+def test_every_file_a_run_writes_is_among_those_overwrite_replaces(tmp_path):
+    from textune.run_folder import remove_run_outputs
+
+    leftovers = ["backend.json", "model_int8.onnx", "model_int8.parity.json", ".textune-export-1a2b/model.onnx",
+                 ".textune-staging/config.json", "README.md"]
+    for name in leftovers:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("---\ntags:\n- textune\n---\n" if name == "README.md" else "{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    remove_run_outputs(tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_hub_token_typed_as_an_argument_is_refused_in_one_line(tiny_model_dir, tweets_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(tutorial_argv(tiny_model_dir, tweets_dir, out, "--hub_token", "hf_secret")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert len(errors) == 1 and "--hub_token" in errors[0] and "HF_TOKEN" in errors[0] and "hf_secret" not in errors[0]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("where", ["current folder", "parent of the current folder", "home folder",
                                    "folder of the training data"])
 def test_overwrite_output_dir_refuses_a_folder_that_holds_more_than_a_run(tiny_model_dir, tweets_dir, tmp_path,

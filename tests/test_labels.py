@@ -267,6 +267,11 @@ def test_multi_label_names_apply_to_every_label_and_encode_keeps_raw_labels():
     assert spec.encode(pd.Series(["a,c", "b"])) == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
 
 
+def test_a_multi_label_name_holding_the_label_delimiter_is_refused():
+    with pytest.raises(TextuneError, match="--label_names: the name 'fire, flood' holds ','"):
+        LabelSpec(MULTI, ["a", "b"], None).with_names(["fire, flood", "calm"])
+
+
 def test_named_spec_round_trips_through_the_run_file():
     spec = LabelSpec(MULTI, ["a", "b"], ",").with_names("a=alpha,b=beta")
 

@@ -110,7 +110,8 @@ def test_a_model_error_is_a_json_500_and_an_unexpected_one_too():
         bug = client.get("/broken")
         missing = client.get("/v1/nothing-here")
     assert model_error.status_code == 500
-    assert "ValueError: cannot tokenize poison" in model_error.json()["detail"]
+    assert "ValueError" in model_error.json()["detail"]
+    assert "poison" not in model_error.json()["detail"]  # the message stays in the log: it may hold paths or data
     assert fine.status_code == 200
     assert bug.status_code == 500 and bug.json() == {"detail": "internal server error (KeyError); see the server log"}
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}

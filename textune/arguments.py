@@ -246,6 +246,9 @@ class TextuneTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        if self.hub_token:  # Trainer pickles its arguments into training_args.bin, token included
+            raise TextuneError("--hub_token: a token given as an argument shows in ps and the shell history and is "
+                               "saved in training_args.bin; set HF_TOKEN or run `hf auth login` instead")
         if self.early_stopping_patience is not None:
             if self.early_stopping_patience < 1:
                 raise TextuneError(f"--early_stopping_patience must be at least 1, got {self.early_stopping_patience}")

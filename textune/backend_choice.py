@@ -22,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_text_atomically
 from .backends import AUTO_MIN_AGREEMENT, BACKENDS, BackendSource, build_backend, weights_fingerprint
 from .errors import TextuneError
+from .hardware import cpu_has_native_bf16
+from .run_folder import BACKEND_FILE
 
 logger = logging.getLogger(__name__)
 
-BACKEND_FILE = "backend.json"
 MIN_AGREEMENT = AUTO_MIN_AGREEMENT
 MAX_METRIC_DROP = 0.5  # points (metric x 100) a candidate may lose against fp32 on the validation rows
 MAX_ROWS = 1000  # validation rows measured: enough to see a 1% label change, seconds on a CPU
@@ -74,8 +76,6 @@ def resolve_candidates(value: str) -> list[str]:
     if value == "none":
         return []
     if value == "auto":
-        from .hardware import cpu_has_native_bf16
-
         # onnx-int8 first: at equal speed the earlier candidate wins, and it is the one `textune export` documents
         return ["onnx-int8", "torch-int8"] + (["torch-bf16"] if cpu_has_native_bf16() else [])
     names = [name.strip() for name in value.split(",") if name.strip()]
@@ -142,8 +142,9 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, expected: np.n
             export_onnx(run_dir, quantize="int8" if name == "onnx-int8" else None, min_agreement=MIN_AGREEMENT,
                         parity_rows=len(frame), batch_size=batch_size, allow_pickle=allow_pickle, rows=frame)
         backend = build_backend(name, BackendSource(run_dir, lambda: reference.model))
-    except TextuneError as error:
-        return row | {"why": str(error), "setup_s": round(time.perf_counter() - started, 1)}
+    except Exception as error:  # a candidate that cannot run (an exporter or quantizer failing on this model) loses
+        why = str(error) if isinstance(error, TextuneError) else f"{type(error).__name__}: {error}"
+        return row | {"why": why, "setup_s": round(time.perf_counter() - started, 1)}
     row["setup_s"] = round(time.perf_counter() - started, 1)
     candidate = Predictor(None, reference.tokenizer, reference.task, batch_size, backend=backend, run_dir=run_dir)
     got, row["texts_per_s"] = timed_logits(candidate, frame)
@@ -203,8 +204,6 @@ def _reason(best: dict, fp32: dict, rows: list[dict], count: int) -> str:
 
 
 def write_backend_choice(run_dir: Path, choice: BackendChoice) -> BackendChoice:
-    from .atomic import write_text_atomically
-
     write_text_atomically(Path(run_dir) / BACKEND_FILE, json.dumps(asdict(choice), indent=2) + "\n")
     return choice
 
@@ -232,6 +231,10 @@ def recorded_backend(run_dir: Path) -> str | None:
     if chosen not in BACKENDS:
         logger.warning("backend auto: %s names %r, which this textune does not know; using torch fp32",
                        BACKEND_FILE, chosen)
+        return "torch"
+    if chosen == "torch-bf16" and not cpu_has_native_bf16():  # measured on another machine: emulated bf16 is slow
+        logger.warning("backend auto: %s chose torch-bf16 on a CPU with native bf16, which this one lacks; using "
+                       "torch fp32", BACKEND_FILE)
         return "torch"
     logger.info("backend auto: %s, chosen at the end of training: %s", chosen, record.get("reason", ""))
     return chosen

@@ -211,7 +211,7 @@ def command_predict(argv: list[str]) -> int:
 def command_evaluate(argv: list[str]) -> int:
     parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
-    parser.add_argument("--metric_name", default=None, help="An extra metric: a registered name or a metric script "
+    parser.add_argument("--metric_name", default=None, help="The metric to compute (instead of the run's own): a registered name or a metric script "
                         "(.py). A metric script the run was trained with is never run from the run folder: pass it "
                         "here to compute it.")
     args = parser.parse_args(argv)

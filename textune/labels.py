@@ -169,6 +169,11 @@ class LabelSpec:
                      None)
         if clash is not None:
             raise TextuneError(f"{flag}: the name {clash!r} is another label's raw value; choose another name")
+        joiner = self.delimiter or ","  # how multi-label outputs join several names
+        split = next((name for name in names if self.problem_type == MULTI and joiner in name), None)
+        if split is not None:
+            raise TextuneError(f"{flag}: the name {split!r} holds {joiner!r}, which joins several labels in the "
+                               "outputs; choose a name without it")
         return replace(self, names=names if names != self.labels else [])
 
     @classmethod

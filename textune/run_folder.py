@@ -10,6 +10,7 @@ from .atomic import write_text_atomically
 from .errors import TextuneError
 
 RUN_FILE = "textune_run.json"
+BACKEND_FILE = "backend.json"  # the prediction backend chosen at the end of training (backend_choice.py)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "vocab.json")
 # Everything a run writes into its --output_dir (Trainer's files and textune's): --overwrite_output_dir removes
 # these names and nothing else, so notes, data or anything else the user keeps in the folder survive.
@@ -26,7 +27,7 @@ RUN_OUTPUTS = (
     # textune: run record, staging, predictions, report, ONNX export
     RUN_FILE, ".textune-staging", "predict_results.txt", "predictions.csv", "submission.csv",
     "validation_predictions.csv", "report.html", "report.md", "plots", "model.onnx", "model_int8.onnx",
-    "model.parity.json", "model_int8.parity.json", ".*.tmp",
+    "model.parity.json", "model_int8.parity.json", ".textune-export-*", BACKEND_FILE, ".*.tmp",
 )
 
 

@@ -226,7 +226,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         result.files["metrics"] = output_dir / "all_results.json"
 
     if training_args.do_train and is_main:  # the card again, now with the training rows and validation metrics
-        if card := write_model_card(output_dir):
+        if card := write_card(output_dir):
             result.files["card"] = card
 
     # 6. Predict on the test file (labels optional).
@@ -254,7 +254,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
                                                   tokenizer=tokenizer,
                                                   batch_size=training_args.per_device_eval_batch_size))
 
-    # 8. Push the finished run folder's model files and card, once.
+    # 9. Push the finished run folder's model files and card, once.
     if push_to_hub and training_args.do_train and is_main:
         logger.info("model on the Hub: %s", push_after_training(training_args, output_dir))
     return result
@@ -263,7 +263,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
     """textune's own files of the final model (record and card), written in the staging folder before the move."""
     write_run_file(folder, record)
-    write_model_card(folder, name=output_dir.resolve().name, published_in=output_dir)
+    write_card(folder, name=output_dir.resolve().name, published_in=output_dir)
+
+
+def write_card(folder: Path, **kwargs) -> Path | None:
+    """The model card is documentation: failing to build it is a warning, never a lost run."""
+    try:
+        return write_model_card(folder, **kwargs)
+    except Exception as error:  # e.g. a huggingface_hub whose card API changed
+        logger.warning("model card not written (%s: %s); `textune report RUN` tries again", type(error).__name__,
+                       error)
+        return None
 
 
 def run_record(task, model_args: ModelArguments, data_args: DataArguments,

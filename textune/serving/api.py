@@ -147,8 +147,9 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
         except RequestTimeout as error:
             raise RequestError(504, str(error)) from None
         except Exception as error:  # the batcher logged the traceback; the client gets one JSON line
-            raise RequestError(500, f"the model failed on this request ({type(error).__name__}: {error}); "
-                                    f"see the server log") from None
+            # the message stays in the log: it may hold the server's paths or data
+            raise RequestError(500, f"the model failed on this request ({type(error).__name__}); see the server "
+                                    "log") from None
         return {"model": info.name, "predictions": records}
 
     @app.api_route("/v1/predict", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -57,9 +57,10 @@ class ServeConfig:
     ui: bool = field(default=True, metadata={"help": "Serve the Gradio demo at / (--no_ui: JSON API only)."})
     title: str | None = field(default=None, metadata={"help": "Demo page title (default: the run folder's name)."})
     allow_pickle: bool = field(default=False, metadata={"help": "Allow pickle weights (unsafe)."})
-    backend: str = field(default="auto", metadata={"help": "Inference backend: auto (an exported ONNX model whose "
-                                                           "parity check passed, else torch), torch, torch-bf16, "
-                                                           "onnx, onnx-int8 (see `textune export`)."})
+    backend: str = field(default="auto", metadata={"help": "Inference backend: auto (the one chosen at the end of "
+                                                           "training, see backend.json; else an exported ONNX model "
+                                                           "whose parity check passed; else torch), torch, "
+                                                           "torch-int8, torch-bf16, onnx, onnx-int8."})
     share: bool = field(default=False, metadata={
         "help": "Also open a temporary public link via Gradio's share service (Colab/Kaggle); needs the network."})
 

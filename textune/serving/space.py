@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ..atomic import write_text_atomically
 from ..errors import TextuneError
 from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
 from ..models import hub_endpoint, model_display_name
@@ -283,11 +284,8 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
 
 
 def write_manifest(folder: Path, files: dict[str, str]) -> None:
-    path = folder / MANIFEST_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"written_by": "textune export-space", "files": files}, indent=2) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomically(folder / MANIFEST_FILE,
+                          json.dumps({"written_by": "textune export-space", "files": files}, indent=2) + "\n")
 
 
 def check_space_dir(to: Path, overwrite: bool) -> dict[str, str]:
