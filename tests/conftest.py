@@ -1,9 +1,14 @@
-"""Shared fixtures: a tiny randomly initialised BERT with a tokenizer trained on the fixture text, and toy data."""
+"""Shared fixtures and helpers: a tiny randomly initialised BERT with a tokenizer trained on the fixture text, toy
+data, the tutorial's command, one tiny trained run, and fakes of a model service and of the Hub.
+
+Test modules import helpers from here, never from each other; heavy imports stay inside the helpers.
+"""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -90,3 +95,133 @@ def restore_registries():
     for registry, copy in saved:
         registry.clear()
         registry.update(copy)
+
+
+def tutorial_argv(model_dir, data_dir, output_dir, *extra):
+    """run_classification.py's command from the tutorial, with only the program name changed."""
+    return [
+        "train", "--model_name_or_path", str(model_dir), "--train_file", f"{data_dir}/train.csv",
+        "--validation_file", f"{data_dir}/val.csv", "--test_file", f"{data_dir}/test.csv",
+        "--shuffle_train_dataset", "true", "--metric_name", "accuracy", "--text_column_name", "text",
+        "--text_column_delimiter", "\\n", "--label_column_name", "target", "--do_train", "yes", "--do_eval", "yes",
+        "--do_predict", "yes", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
+        "--learning_rate", "2e-5", "--num_train_epochs", "1", "--output_dir", str(output_dir), *extra,
+    ]
+
+
+def train_tiny_run(model_dir, tmp_path_factory):
+    """A real (2 s) textune run on toy tweets: model, metrics, and a validation file for the demo's examples.
+
+    Trained once per test session and shared by the serving, Space and browser tests, which only read it.
+    """
+    from textune.cli import main
+
+    folder = tmp_path_factory.getbasetemp() / "serving-tiny-run"
+    if not (folder / "run" / "textune_run.json").exists():
+        data = folder / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        toy_frame(64, seed=1).to_csv(data / "train.csv", index=False)
+        toy_frame(16, seed=2).to_csv(data / "val.csv", index=False)
+        toy_frame(12, seed=3, with_label=False).to_csv(data / "test.csv", index=False)
+        assert main(tutorial_argv(model_dir, data, folder / "run", "--overwrite_output_dir")) == 0
+    return folder / "run"
+
+
+def save_untrained_run(model_dir, folder, labels):
+    """A run folder for any problem type without training: the tiny model with a fresh head, and its task."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textune.data import ColumnSpec
+    from textune.labels import REGRESSION
+    from textune.run_folder import write_run_file
+    from textune.tasks import ClassificationTask
+
+    task = ClassificationTask(ColumnSpec(text=["text"], label="label"), labels, max_seq_length=64)
+    extra = {} if labels.problem_type == REGRESSION else {"id2label": labels.id2label, "label2id": labels.label2id}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=labels.num_labels, problem_type=labels.problem_type, ignore_mismatched_sizes=True,
+        **extra)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(folder)
+    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny-bert"})
+    return folder
+
+
+class FakeService:
+    """What build_app needs of a ModelService: `info` and `predict`, with a hook to fail or hang on a text."""
+
+    def __init__(self, on_text=None):
+        from textune.labels import SINGLE
+        from textune.serving.service import ModelInfo
+
+        self.info = ModelInfo(name="toy", problem_type=SINGLE, labels=["calm", "disaster"])
+        self.on_text = on_text or (lambda text: None)
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        self.calls.append(list(texts))
+        for text in texts:
+            self.on_text(text)
+        hot = [0.9 if "fire" in text else 0.1 for text in texts]
+        return [{"label": "disaster" if p > 0.5 else "calm", "scores": {"calm": 1 - p, "disaster": p}} for p in hot]
+
+
+def fake_client(service=None, raise_server_exceptions=True, **config):
+    """An in-process client of the real app around `service` (a FakeService by default); demo off unless asked."""
+    from fastapi.testclient import TestClient
+
+    from textune.serving import ServeConfig, build_app
+
+    config = {"ui": False, **config}
+    return TestClient(build_app(service or FakeService(), ServeConfig(**config)),
+                      raise_server_exceptions=raise_server_exceptions)
+
+
+class FakeHub:
+    """Stands in for `huggingface_hub.HfApi`: records repos and commits; `existing` maps repo id -> private."""
+
+    def __init__(self, existing: dict[str, bool] | None = None, on_commit=None):
+        self.existing = dict(existing or {})
+        self.created: list[dict] = []
+        self.commits: list[dict] = []
+        self.tokens: list[str] = []
+        self.on_commit = on_commit
+
+    def __call__(self, endpoint=None, token=None):  # HfApi(endpoint=..., token=...)
+        self.tokens.append(token)
+        return self
+
+    def create_repo(self, repo_id, repo_type=None, private=False, exist_ok=False, **kwargs):
+        repo_id = repo_id if "/" in repo_id else f"me/{repo_id}"  # the token's namespace
+        self.created.append(dict(kwargs, repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=exist_ok))
+        self.existing.setdefault(repo_id, bool(private))
+        return SimpleNamespace(repo_id=repo_id)
+
+    def whoami(self):
+        return {"name": "me"}
+
+    def repo_info(self, repo_id, repo_type=None):
+        return SimpleNamespace(private=self.existing[repo_id])
+
+    def create_commit(self, repo_id, repo_type, operations, commit_message):
+        files = {op.path_in_repo: Path(op.path_or_fileobj) for op in operations}
+        small = {name: path.read_bytes() for name, path in files.items() if path.suffix in (".json", ".md")}
+        commit = {"repo_id": repo_id, "repo_type": repo_type, "files": files, "contents": small}
+        if self.on_commit:
+            commit.update(self.on_commit())
+        self.commits.append(commit)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A Hub that is reachable, with HF_TOKEN set, recording what would be uploaded."""
+    import huggingface_hub
+
+    from textune import hub
+
+    fake = FakeHub()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test.sh sets it; these tests fake the Hub
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    monkeypatch.setattr(huggingface_hub, "HfApi", fake)
+    monkeypatch.setattr(hub, "check_reachable", lambda *args: None)
+    return fake

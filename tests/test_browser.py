@@ -10,7 +10,7 @@ import pytest
 
 from textune.serving import BackgroundServer, ModelService, ServeConfig, build_app
 
-from test_serving_api import train_tiny_run
+from conftest import train_tiny_run
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 TWEET = "Huge wildfire near the town, everyone evacuate now"

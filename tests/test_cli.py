@@ -12,19 +12,9 @@ import pytest
 
 from textune.cli import main
 
-from conftest import toy_frame
+from conftest import toy_frame, tutorial_argv
 
 
-def tutorial_argv(model_dir, data_dir, output_dir, *extra):
-    """run_classification.py's command from the tutorial, with only the program name changed."""
-    return [
-        "train", "--model_name_or_path", str(model_dir), "--train_file", f"{data_dir}/train.csv",
-        "--validation_file", f"{data_dir}/val.csv", "--test_file", f"{data_dir}/test.csv",
-        "--shuffle_train_dataset", "true", "--metric_name", "accuracy", "--text_column_name", "text",
-        "--text_column_delimiter", "\\n", "--label_column_name", "target", "--do_train", "yes", "--do_eval", "yes",
-        "--do_predict", "yes", "--max_seq_length", "512", "--per_device_train_batch_size", "32",
-        "--learning_rate", "2e-5", "--num_train_epochs", "1", "--output_dir", str(output_dir), *extra,
-    ]
 
 
 def test_tutorial_command_trains_evaluates_and_predicts_on_a_test_file_without_labels(tiny_model_dir, tweets_dir, tmp_path):

@@ -7,7 +7,6 @@ import io
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -15,56 +14,7 @@ from textune import hub
 from textune.cli import main
 from textune.errors import TextuneError
 
-from test_cli import tutorial_argv
-from test_serving_api import train_tiny_run
-
-
-class FakeHub:
-    """Stands in for `huggingface_hub.HfApi`: records repos and commits; `existing` maps repo id -> private."""
-
-    def __init__(self, existing: dict[str, bool] | None = None, on_commit=None):
-        self.existing = dict(existing or {})
-        self.created: list[dict] = []
-        self.commits: list[dict] = []
-        self.tokens: list[str] = []
-        self.on_commit = on_commit
-
-    def __call__(self, endpoint=None, token=None):  # HfApi(endpoint=..., token=...)
-        self.tokens.append(token)
-        return self
-
-    def create_repo(self, repo_id, repo_type=None, private=False, exist_ok=False, **kwargs):
-        repo_id = repo_id if "/" in repo_id else f"me/{repo_id}"  # the token's namespace
-        self.created.append(dict(kwargs, repo_id=repo_id, repo_type=repo_type, private=private, exist_ok=exist_ok))
-        self.existing.setdefault(repo_id, bool(private))
-        return SimpleNamespace(repo_id=repo_id)
-
-    def whoami(self):
-        return {"name": "me"}
-
-    def repo_info(self, repo_id, repo_type=None):
-        return SimpleNamespace(private=self.existing[repo_id])
-
-    def create_commit(self, repo_id, repo_type, operations, commit_message):
-        files = {op.path_in_repo: Path(op.path_or_fileobj) for op in operations}
-        small = {name: path.read_bytes() for name, path in files.items() if path.suffix in (".json", ".md")}
-        commit = {"repo_id": repo_id, "repo_type": repo_type, "files": files, "contents": small}
-        if self.on_commit:
-            commit.update(self.on_commit())
-        self.commits.append(commit)
-
-
-@pytest.fixture
-def fake_hub(monkeypatch):
-    """A Hub that is reachable, with HF_TOKEN set, recording what would be uploaded."""
-    import huggingface_hub
-
-    fake = FakeHub()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # scripts/test.sh sets it; these tests fake the Hub
-    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
-    monkeypatch.setattr(huggingface_hub, "HfApi", fake)
-    monkeypatch.setattr(hub, "check_reachable", lambda *args: None)
-    return fake
+from conftest import train_tiny_run, tutorial_argv
 
 
 @pytest.fixture(scope="module")

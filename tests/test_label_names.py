@@ -19,8 +19,7 @@ from textune.labels import MULTI, SINGLE, LabelSpec
 from textune.prediction import Predictor
 from textune.serving import ModelService, ServeConfig, build_app
 
-from conftest import toy_frame
-from test_cli import tutorial_argv
+from conftest import save_untrained_run, toy_frame, tutorial_argv
 
 NAMES = ["not a disaster", "disaster"]
 
@@ -162,7 +161,6 @@ def test_a_json_arguments_file_gives_label_names_as_a_mapping(tmp_path):
 
 
 def test_multi_label_api_names_the_predicted_labels_and_scores(tiny_model_dir, tmp_path):
-    from test_serving_api import save_untrained_run
 
     labels = LabelSpec(MULTI, ["fire", "flood", "storm"], ",").with_names("fire=wildfire,storm=windstorm")
     service = ModelService.from_run(save_untrained_run(tiny_model_dir, tmp_path, labels))

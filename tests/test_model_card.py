@@ -11,7 +11,7 @@ from textune.cli import main
 from textune.model_card import build_model_card, hub_base_model, write_model_card
 from textune.run_folder import write_run_file
 
-from test_serving_api import train_tiny_run
+from conftest import train_tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from textune import models
 from textune.models import resolve_model
 from textune.serving.space import export_space
 
-from conftest import toy_frame
-from test_serving_api import train_tiny_run
+from conftest import toy_frame, train_tiny_run
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textune"
 

@@ -8,8 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA
-from test_cli import tutorial_argv
+from conftest import SHARED_DATA, tutorial_argv
 
 from textune.cli import main
 

@@ -12,48 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from textune.cli import main
-from textune.data import ColumnSpec
 from textune.errors import TextuneError
 from textune.labels import MULTI, REGRESSION, SINGLE, LabelSpec
-from textune.run_folder import write_run_file
 from textune.serving import BackgroundServer, MicroBatcher, ModelService, QueueFull, ServeConfig, build_app
-from textune.tasks import ClassificationTask
 
-from conftest import toy_frame
-from test_cli import tutorial_argv
+from conftest import save_untrained_run, toy_frame, train_tiny_run
 
 TWEET = "Forest fire near my house, we evacuate"
-
-
-def train_tiny_run(model_dir, tmp_path_factory):
-    """A real (2 s) textune run on toy tweets: model, metrics, and a validation file for the demo's examples.
-
-    Trained once per test session and shared by the serving, Space and browser tests, which only read it.
-    """
-    folder = tmp_path_factory.getbasetemp() / "serving-tiny-run"
-    if not (folder / "run" / "textune_run.json").exists():
-        data = folder / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        toy_frame(64, seed=1).to_csv(data / "train.csv", index=False)
-        toy_frame(16, seed=2).to_csv(data / "val.csv", index=False)
-        toy_frame(12, seed=3, with_label=False).to_csv(data / "test.csv", index=False)
-        assert main(tutorial_argv(model_dir, data, folder / "run", "--overwrite_output_dir")) == 0
-    return folder / "run"
-
-
-def save_untrained_run(model_dir, folder, labels: LabelSpec):
-    """A run folder for any problem type without training: the tiny model with a fresh head, and its task."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    task = ClassificationTask(ColumnSpec(text=["text"], label="label"), labels, max_seq_length=64)
-    extra = {} if labels.problem_type == REGRESSION else {"id2label": labels.id2label, "label2id": labels.label2id}
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, num_labels=labels.num_labels, problem_type=labels.problem_type, ignore_mismatched_sizes=True,
-        **extra)
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(folder)
-    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny-bert"})
-    return folder
 
 
 @pytest.fixture(scope="module")

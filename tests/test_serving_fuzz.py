@@ -16,7 +16,7 @@ from schemathesis.config import SchemathesisConfig  # noqa: E402
 
 from textune.serving import ServeConfig, build_app  # noqa: E402
 
-from test_serving_hardening import FakeService  # noqa: E402
+from conftest import FakeService  # noqa: E402
 
 # Small limits, so generated data also crosses them (422) rather than only staying far below them.
 APP = build_app(FakeService(), ServeConfig(ui=False, max_texts_per_request=4, max_chars_per_text=50,

@@ -12,38 +12,12 @@ import socket
 import threading
 import time
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from textune.cli import main
-from textune.labels import SINGLE
 from textune.serving import BackgroundServer, MicroBatcher, ServeConfig, build_app
-from textune.serving.service import ModelInfo
 
-from test_serving_api import train_tiny_run
-
-
-class FakeService:
-    """What build_app needs of a ModelService: `info` and `predict`, with a hook to fail or hang on a text."""
-
-    def __init__(self, on_text=None):
-        self.info = ModelInfo(name="toy", problem_type=SINGLE, labels=["calm", "disaster"])
-        self.on_text = on_text or (lambda text: None)
-        self.calls: list[list[str]] = []
-
-    def predict(self, texts: list[str]) -> list[dict]:
-        self.calls.append(list(texts))
-        for text in texts:
-            self.on_text(text)
-        hot = [0.9 if "fire" in text else 0.1 for text in texts]
-        return [{"label": "disaster" if p > 0.5 else "calm", "scores": {"calm": 1 - p, "disaster": p}} for p in hot]
-
-
-def fake_client(service=None, raise_server_exceptions=True, **config) -> TestClient:
-    config = {"ui": False, **config}
-    return TestClient(build_app(service or FakeService(), ServeConfig(**config)),
-                      raise_server_exceptions=raise_server_exceptions)
+from conftest import FakeService, fake_client, train_tiny_run
 
 
 # -- 7. one body limit for the whole app ----------------------------------------------------------------------

@@ -21,8 +21,7 @@ import yaml
 from textune.cli import main
 from textune.serving import space
 
-from test_hub import fake_hub  # noqa: F401  (a fixture)
-from test_serving_api import train_tiny_run
+from conftest import save_untrained_run, train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +168,6 @@ def test_template_minimal_makes_the_space_run_app_minimal(tiny_run, tmp_path):
 def test_template_minimal_is_refused_for_a_regression_run_and_its_app_left_out(tiny_model_dir, tmp_path, capsys):
     from textune.labels import REGRESSION, LabelSpec
 
-    from test_serving_api import save_untrained_run
 
     run = save_untrained_run(tiny_model_dir, tmp_path / "run", LabelSpec(REGRESSION, []))
     assert main(["export-space", str(run), "--to", str(tmp_path / "minimal"), "--template", "minimal"]) == 2
