@@ -49,6 +49,7 @@ def test_compare_writes_a_leaderboard_with_a_row_per_candidate(comparison):
     assert ok["rank"].tolist() == [1, 2]
     assert ok["eval_accuracy"].between(0, 1).all() and ok["eval_f1"].notna().all()
     assert (ok["train_seconds"] > 0).all() and (ok["latency_ms"] > 0).all()
+    assert set(ok["backend"]) == {"torch"}  # each run's own choice: fp32 here, too few validation rows for more
     assert (ok["params_millions"] > 0).all() and ok["params_millions"].nunique() == 1  # the same tiny model twice
     # the same seed, data and budget: two copies of one model land on the same accuracy
     assert ok["eval_accuracy"].nunique() == 1

@@ -64,6 +64,7 @@ class CandidateResult:
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics without the eval_ prefix
     train_seconds: float | None = None  # Trainer's train_runtime: optimisation only, not loading or evaluation
     latency_ms: float | None = None  # median time to predict one text, batch size 1
+    backend: str | None = None  # what latency_ms ran on: the backend the run chose at the end of training
     params_m: float | None = None
     reason: str = ""
 
@@ -130,9 +131,9 @@ def run_candidate(name: str, run_dir: Path, model_args: ModelArguments, data_arg
                     replace(training_args, output_dir=str(run_dir), overwrite_output_dir=True))
         metrics = {key.removeprefix("eval_"): value for key, value in run.metrics.get("eval", {}).items()
                    if isinstance(value, (int, float))}
-        latency, params = measure_latency(run_dir, validation, latency_samples)
+        latency, backend, params = measure_latency(run_dir, validation, latency_samples)
         return CandidateResult(name, "ok", run_dir, metrics, run.metrics.get("train", {}).get("train_runtime"),
-                               latency, params)
+                               latency, backend, params)
     except (TrainingInterrupted, KeyboardInterrupt):
         raise  # the user stopped the comparison, not this candidate
     except Exception as error:  # noqa: BLE001 - a broken candidate must not stop the others
@@ -143,8 +144,10 @@ def run_candidate(name: str, run_dir: Path, model_args: ModelArguments, data_arg
         return CandidateResult(name, "failed", run_dir, reason=reason)
 
 
-def measure_latency(run_dir: Path, validation: pd.DataFrame, samples: int) -> tuple[float, float]:
-    """Median milliseconds to predict one text (batch size 1, after a warm-up), and parameters in millions."""
+def measure_latency(run_dir: Path, validation: pd.DataFrame, samples: int) -> tuple[float, str, float]:
+    """Median milliseconds to predict one text (batch size 1, after a warm-up) on the backend `textune predict`
+    would use (the run's own choice, so each candidate as it would be deployed), that backend, and parameters in
+    millions."""
     from .prediction import Predictor
 
     predictor = Predictor.from_run(run_dir, batch_size=1)
@@ -156,7 +159,7 @@ def measure_latency(run_dir: Path, validation: pd.DataFrame, samples: int) -> tu
         predictor.logits(rows.iloc[i:i + 1])
         timings.append((time.perf_counter() - start) * 1000)
     params = sum(p.numel() for p in predictor.model.parameters()) / 1e6
-    return statistics.median(timings), params
+    return statistics.median(timings), predictor.backend.name, params
 
 
 def slug(name: str) -> str:
@@ -193,7 +196,7 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
     for position, result in enumerate(board.results, start=1):
         row = {"rank": position if result.status == "ok" else None, "model": result.model, "status": result.status}
         row |= {f"eval_{name}": result.metrics.get(name) for name in shown}
-        row |= {"train_seconds": result.train_seconds, "latency_ms": result.latency_ms,
+        row |= {"train_seconds": result.train_seconds, "latency_ms": result.latency_ms, "backend": result.backend,
                 "params_millions": result.params_m, "run_dir": str(result.run_dir), "reason": result.reason}
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -225,7 +228,8 @@ def leaderboard_markdown(frame: pd.DataFrame, board: Leaderboard, training_args:
         f"learning rate {training_args.learning_rate:g}.",
         f"Ranked by validation {board.ranking_metric or '(no metric)'}"
         f"{' (lower is better)' if board.ranking_metric in LOWER_IS_BETTER else ''}. Training time is the "
-        "optimisation only; latency is the median time to predict one text (batch size 1) on this machine.", "",
+        "optimisation only; latency is the median time to predict one text (batch size 1) on this machine, on the backend each run "
+        "chose at the end of training (`backend`), as `textune predict` runs it.", "",
     ]
     shown = frame.drop(columns=["reason", "run_dir"]).copy()
     shown["report"] = [f"{Path(path).name}/report.html" if status == "ok" else "" for path, status
