@@ -58,7 +58,9 @@ def train_argv(model_dir, data_dir, out, *extra, max_steps: int = 16, label: str
             "--label_column_name", label, "--do_train", "--do_eval", "--do_predict", "--max_steps", str(max_steps),
             "--per_device_train_batch_size", str(PER_DEVICE_BATCH), "--per_device_eval_batch_size", "4",
             "--learning_rate", "3e-3", "--save_strategy", "no", "--report_to", "none", "--seed", "3",
-            "--output_dir", str(out), *extra]
+            # fp32 on every CPU: the run's metrics are compared exactly with `textune evaluate`'s fp32 ones, and
+            # bf16 autocast (--bf16 auto's pick where the CPU has native bf16) flips near-0.5 tiny-model labels
+            "--bf16", "false", "--output_dir", str(out), *extra]
 
 
 def start(command: list[str], log: Path) -> subprocess.Popen:
