@@ -23,13 +23,12 @@ import json
 import os
 import statistics
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, write_section  # noqa: E402  (shared by every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, write_section  # noqa: E402  (shared by every benchmark)
 
 SECTION = "## Inference backends"
 BATCH_SIZE = 32
@@ -189,8 +188,7 @@ def markdown(rows: list[dict], args, host: str, load: tuple[float, float]) -> st
                   "p50 at most 5 ms.", "",
               f"Machine: {host}; load average {load[0]:.2f} before and {load[1]:.2f} after (other jobs on the "
               "cores show up here).", ""]
-    return "\n".join(textwrap.fill(line, 110) if len(line) > 110 and not line.startswith("|") else line
-                     for line in lines)
+    return markdown_text(lines)
 
 
 def main() -> int:

@@ -30,14 +30,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_speed import encoder_flops, peak_matmul_flops  # noqa: E402  (shared by every benchmark)
-from tutorial_command import DEFAULT_DATA, load_average, machine, write_section  # noqa: E402
+from tutorial_command import DEFAULT_DATA, load_average, machine, markdown_text, write_section  # noqa: E402
 
 SECTION = "## Prediction speed with the defaults (`benchmarks/predict_speed.py`)"
 BATCH_SIZE = 32
@@ -243,8 +242,7 @@ def markdown(rows: list[dict], startup: float, parity: dict, peak: float, args, 
         "Runtime int8 pipeline's; F1 at most 0.5 points below fp32, agreement at least 99%.", "",
         f"Machine: {host}; load average {load[0]:.2f} before and {load[1]:.2f} after (other jobs on the cores show "
         "up here).", ""]
-    return "\n".join(textwrap.fill(line, 110) if len(line) > 110 and not line.startswith("|") else line
-                     for line in lines)
+    return markdown_text(lines)
 
 
 def main() -> int:

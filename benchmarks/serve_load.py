@@ -24,13 +24,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, write_section  # noqa: E402  (shared by every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, write_section  # noqa: E402  (shared by every benchmark)
 SECTION = "## Serving API"
 
 
@@ -207,8 +206,7 @@ def markdown(results: list[dict], args, host: str, load: tuple[float, float], ce
                       "more efficiently."]
     lines += ["", f"Machine: {host}; load average {load[0]:.2f} before and {load[1]:.2f} after (other jobs on the "
                   "2 cores show up here).", ""]
-    wrapped = [textwrap.fill(line, 110) if len(line) > 110 and not line.startswith("|") else line for line in lines]
-    return "\n".join(wrapped)
+    return markdown_text(lines)
 
 
 def model_ceiling(run_dir: Path, texts: list[str], args) -> dict:

@@ -24,6 +24,14 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "disaster-tweets"
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 
+def markdown_text(lines: list[str]) -> str:
+    """A section's lines as docs/benchmarks.md holds them: prose wrapped at 110 columns, table rows left whole."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, 110) if len(line) > 110 and not line.startswith("|") else line
+                     for line in lines)
+
+
 def write_section(section: str, text: str, path: Path = DOCS) -> None:
     """Replace (or append) one benchmark's `## ...` section of docs/benchmarks.md, leaving the others as they are.
 
