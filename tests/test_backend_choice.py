@@ -269,3 +269,19 @@ def test_an_export_made_after_a_record_that_did_not_measure_it_is_used_by_auto(r
     rejected = {"backend": "onnx", "texts_per_s": 1.0, "passed": False, "why": "f1 0.60 points below fp32"}
     (run / BACKEND_FILE).write_text(json.dumps(record | {"candidates": [rejected]}))
     assert choose_backend(run) == "torch"  # the record measured that export and refused it: its verdict stands
+
+
+def test_the_onnx_candidate_reuses_fp32s_validation_logits_instead_of_computing_them_again(run, validation,
+                                                                                          fixed_speeds, monkeypatch):
+    passes = []
+    real = Predictor.logits
+
+    def counted(self, frame, progress=False):
+        if self.backend.name == "torch":
+            passes.append(len(frame))
+        return real(self, frame, progress)
+
+    monkeypatch.setattr(Predictor, "logits", counted)
+    choose_run_backend(run, validation, ["onnx-int8"])
+    # one full fp32 pass (after timed_logits' short warm-up), for every candidate and the export's parity record
+    assert passes.count(len(validation)) == 1

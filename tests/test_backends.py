@@ -120,8 +120,8 @@ def test_int8_export_records_its_parity_and_runs(fresh_run):
 def test_export_below_min_agreement_is_one_line_exit_2_and_writes_nothing(fresh_run, monkeypatch, capsys):
     import textune.export
 
-    real = textune.export.compare
-    monkeypatch.setattr(textune.export, "compare",
+    real = textune.export.compare_logits
+    monkeypatch.setattr(textune.export, "compare_logits",
                         lambda *args: real(*args) | {"label_agreement": 0.9})  # as if 10% of labels changed
     assert main(["export", str(fresh_run), "--quantize", "int8"]) == 2
     err = error_line(capsys.readouterr().err)

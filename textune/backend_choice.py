@@ -140,7 +140,8 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, expected: np.n
             from .export import export_onnx
 
             export_onnx(run_dir, quantize="int8" if name == "onnx-int8" else None, min_agreement=MIN_AGREEMENT,
-                        parity_rows=len(frame), batch_size=batch_size, allow_pickle=allow_pickle, rows=frame)
+                        parity_rows=len(frame), batch_size=batch_size, allow_pickle=allow_pickle, rows=frame,
+                        rows_logits=expected)
         backend = build_backend(name, BackendSource(run_dir, lambda: reference.model))
     except Exception as error:  # a candidate that cannot run (an exporter or quantizer failing on this model) loses
         why = str(error) if isinstance(error, TextuneError) else f"{type(error).__name__}: {error}"

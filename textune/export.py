@@ -76,7 +76,8 @@ class ExportResult:
 
 def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize: str | None = None, *,
                 min_agreement: float = DEFAULT_MIN_AGREEMENT, parity_rows: int = DEFAULT_PARITY_ROWS,
-                batch_size: int = 32, allow_pickle: bool = False, rows: pd.DataFrame | None = None) -> ExportResult:
+                batch_size: int = 32, allow_pickle: bool = False, rows: pd.DataFrame | None = None,
+                rows_logits: np.ndarray | None = None) -> ExportResult:
     """Export the run's model to ONNX, compare it with PyTorch fp32 on validation rows, and write both files.
 
     Args:
@@ -91,6 +92,8 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize:
         allow_pickle: Allow pickle weights in the run folder.
         rows: Validation rows to compare on, in the run's columns (default: the run's, as `parity_sample` finds
             them); training passes the ones it holds.
+        rows_logits: PyTorch fp32's logits on the first `parity_rows` of `rows`, when the caller has them (the
+            backend choice at the end of training does), so they are not computed a second time.
 
     Returns:
         The ONNX file, its parity record's path, and the record.
@@ -129,7 +132,8 @@ def export_onnx(run_dir: str | Path, output: str | Path | None = None, quantize:
             exported = quantize_int8(exported, staging / "model_int8.onnx")
         candidate = Predictor(None, reference.tokenizer, reference.task, batch_size,
                               backend=OnnxBackend(exported, name="onnx-int8" if quantize else "onnx"))
-        record = compare(reference, candidate, frame) | {
+        expected = reference.logits(frame) if rows_logits is None or rows is None else rows_logits[:len(frame)]
+        record = compare_logits(reference.task, frame, expected, candidate.logits(frame)) | {
             "file": target.name, "format": "onnx", "quantize": quantize, "source": source,
             "min_agreement": min_agreement, "weights": weights_fingerprint(run_dir),
             "model_bytes": exported.stat().st_size, "versions": _versions(),
@@ -284,13 +288,9 @@ def parity_sample(run_dir: Path, predictor: Predictor, limit: int) -> tuple[pd.D
     return pd.DataFrame({columns.text[0]: FALLBACK_TEXTS[:limit]} | {c: "" for c in columns.text[1:]}), "example"
 
 
-def compare(reference: Predictor, candidate: Predictor, frame: pd.DataFrame) -> dict:
-    """Probability (or value) differences and label agreement of `candidate` vs `reference` on `frame`."""
-    return compare_logits(reference.task, frame, reference.logits(frame), candidate.logits(frame))
-
-
 def compare_logits(task, frame: pd.DataFrame, expected: np.ndarray, got: np.ndarray) -> dict:
-    """`compare` on outputs already computed: `expected` from the reference, `got` from the candidate, on `frame`."""
+    """Probability (or value) differences and label agreement of a candidate's outputs `got` against the
+    reference's `expected`, both on `frame`."""
     a, b = task.decode(expected), task.decode(got)
     probabilities = [name for name in a.columns if name.startswith("prob_")]
     if probabilities:
