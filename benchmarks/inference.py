@@ -73,7 +73,7 @@ def pipeline_contender(run_dir: Path) -> Contender | None:
 
 
 def predictor_contender(run_dir: Path, backend: str, batch_size: int) -> Contender:
-    from textune.prediction import Predictor
+    from textune.inference.prediction import Predictor
 
     predictor = Predictor.from_run(run_dir, batch_size=batch_size, backend=backend)
     return Contender(backend, predictor.predict, lambda text: predictor.predict([text]), predictor)
@@ -136,7 +136,7 @@ def validation_frame(data: Path, run_dir: Path):
 
 
 def available_backends(run_dir: Path, requested: list[str] | None) -> list[str]:
-    from textune.backends import ONNX_FILES, cpu_has_native_bf16
+    from textune.inference.backends import ONNX_FILES, cpu_has_native_bf16
 
     if requested:
         return sorted(requested, key=lambda name: name != "torch")  # torch first: the others' agreement needs it
@@ -149,8 +149,8 @@ def available_backends(run_dir: Path, requested: list[str] | None) -> list[str]:
 
 
 def export_missing(run_dir: Path) -> None:
-    from textune.backends import ONNX_FILES
-    from textune.export import export_onnx
+    from textune.inference.backends import ONNX_FILES
+    from textune.inference.export import export_onnx
 
     for quantize in (None, "int8"):
         if not (run_dir / ONNX_FILES[quantize]).exists():

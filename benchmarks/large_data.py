@@ -40,8 +40,8 @@ SYNTHETIC_WORDS = ("fire flood storm crash evacuate wildfire earthquake coffee s
 # The whole-file path `textune predict` took before it streamed, for --baseline-rows.
 WHOLE_FILE_PREDICT = """
 import sys
-from textune.data import read_table
-from textune.prediction import Predictor, prediction_table
+from textune.data.tables import read_table
+from textune.inference.prediction import Predictor, prediction_table
 predictor = Predictor.from_run(sys.argv[1])
 frame = read_table(sys.argv[2], None, "--input")
 prediction_table(frame, predictor.task, predictor.logits(frame)).to_csv(sys.argv[3], index=False)
@@ -88,8 +88,8 @@ def build_tiny_run(folder: Path, texts: list[str]) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-    from textune.data import ColumnSpec
-    from textune.labels import LabelSpec
+    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.labels import LabelSpec
     from textune.run_folder import write_run_file
     from textune.tasks import ClassificationTask
 

@@ -148,7 +148,7 @@ def recipe_seconds(run: Path, texts: list[str], work: Path):
     sample = tokenizer(texts[:2], padding=True, truncation=True, return_tensors="pt")
     names = list(sample)
     fp32, int8 = work / "recipe.onnx", work / "recipe_int8.onnx"
-    from textune.export import LogitsOnly  # binds the inputs by name (BERT's positional order differs)
+    from textune.inference.export import LogitsOnly  # binds the inputs by name (BERT's positional order differs)
 
     with torch.no_grad():
         torch.onnx.export(LogitsOnly(model, names), tuple(sample[name] for name in names), str(fp32), dynamo=False,
@@ -194,7 +194,7 @@ def validation_parity(run: Path, data: Path, other_labels) -> dict:
     import pandas as pd
     from transformers import EvalPrediction
 
-    from textune.prediction import Predictor
+    from textune.inference.prediction import Predictor
 
     fp32 = Predictor.from_run(run, backend="torch")
     auto = Predictor.from_run(run)

@@ -155,11 +155,11 @@ def throughput(data: Path, model_path: str, tutorial_steps: int) -> list[dict]:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model_path)
-    from textune.arguments import TextuneTrainingArguments
+    from textune.training.arguments import TextuneTrainingArguments
 
     textune_bf16 = TextuneTrainingArguments(output_dir=tempfile.gettempdir()).bf16
     # bf16 is emulated (slowly) on CPUs without native support: a shorter measurement is enough to show it
-    from textune.hardware import cpu_has_native_bf16
+    from textune.training.hardware import cpu_has_native_bf16
 
     bf16_size = 2048 if cpu_has_native_bf16() or torch.cuda.is_available() else 512
     peaks = {"float32": peak_matmul_flops("float32"), "bfloat16": peak_matmul_flops("bfloat16", bf16_size, 2)}
@@ -250,7 +250,7 @@ def main() -> int:
     if not (args.data / "train.csv").exists():
         print(f"skipped: no disaster tweets at {args.data}")
         return 0
-    from textune.models import resolve_model
+    from textune.models.loading import resolve_model
 
     model_path, _ = resolve_model("minilm")
     speed = [] if args.skip_throughput else throughput(args.data, model_path, args.tutorial_steps)

@@ -90,7 +90,7 @@ def tweets_dir(tmp_path) -> Path:
 @pytest.fixture
 def restore_registries():
     """Undo registrations a test makes (heads, metrics, losses, preprocessors), so tests stay independent."""
-    from textune import heads, losses, metrics, preprocess
+    from textune.tasks.classification import heads, losses, metrics, preprocess
 
     saved = [(registry, dict(registry)) for registry in
              (heads.HEADS, metrics.METRICS, losses.LOSSES, preprocess.PREPROCESSORS)]
@@ -134,8 +134,8 @@ def save_untrained_run(model_dir, folder, labels):
     """A run folder for any problem type without training: the tiny model with a fresh head, and its task."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textune.data import ColumnSpec
-    from textune.labels import REGRESSION
+    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.labels import REGRESSION
     from textune.run_folder import write_run_file
     from textune.tasks import ClassificationTask
 
@@ -154,7 +154,7 @@ class FakeService:
     """What build_app needs of a ModelService: `info` and `predict`, with a hook to fail or hang on a text."""
 
     def __init__(self, on_text=None):
-        from textune.labels import SINGLE
+        from textune.tasks.classification.labels import SINGLE
         from textune.serving.service import ModelInfo
 
         self.info = ModelInfo(name="toy", problem_type=SINGLE, labels=["calm", "disaster"])

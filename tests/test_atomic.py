@@ -11,9 +11,9 @@ import pytest
 
 from textune.atomic import atomic_write, write_text_atomically
 from textune.cli import main
-from textune.data import ColumnSpec
-from textune.labels import LabelSpec
-from textune.prediction import write_predictions
+from textune.data.tables import ColumnSpec
+from textune.tasks.classification.labels import LabelSpec
+from textune.inference.prediction import write_predictions
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask
 

@@ -224,7 +224,7 @@ def test_import_textune_loads_no_torch_and_every_public_name_resolves():
     assert set(textune.__all__) <= set(dir(textune))
     for name in textune.__all__:
         assert getattr(textune, name) is not None
-    assert textune.Predictor.__module__ == "textune.prediction"
+    assert textune.Predictor.__module__ == "textune.inference.prediction"
     with pytest.raises(AttributeError):
         textune.no_such_name
 
@@ -239,7 +239,7 @@ def test_help_and_models_answer_without_importing_torch_or_transformers(argv):
 
 def test_train_help_loads_training_arguments_but_no_model_data_or_report_code():
     code, loaded, _ = run_fresh(["train", "--help"], ["transformers", "datasets", "gradio", "matplotlib",
-                                                      "textune.training", "textune.report", "textune.heads"])
+                                                      "textune.training.train", "textune.report", "textune.tasks.classification.heads"])
     assert code == 0 and loaded == ["transformers"]
 
 

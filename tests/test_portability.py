@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from textune.cli import parse_train_args
-from textune.compare import slug
-from textune.data import check_data_file
+from textune.training.compare import slug
+from textune.data.tables import check_data_file
 from textune.errors import TextuneError
-from textune import models
-from textune.models import resolve_model
+from textune.models import loading as models
+from textune.models.loading import resolve_model
 from textune.serving.space import export_space
 
 from conftest import toy_frame, train_tiny_run

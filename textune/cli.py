@@ -33,7 +33,7 @@ DO_FLAGS = ("--do_train", "--do_eval", "--do_predict")
 
 
 def _setup_logging() -> None:
-    from .distributed import is_main_process
+    from .training.distributed import is_main_process
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
@@ -45,7 +45,7 @@ def _setup_transformers_logging() -> None:
     """transformers' warnings only, and no progress bars outside the main process (for commands that train)."""
     import transformers
 
-    from .distributed import is_main_process
+    from .training.distributed import is_main_process
 
     transformers.utils.logging.set_verbosity_warning()
     if not is_main_process():
@@ -55,7 +55,7 @@ def _setup_transformers_logging() -> None:
 def train_parser():
     from transformers import HfArgumentParser
 
-    from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+    from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 
     return HfArgumentParser((ModelArguments, DataArguments, TextuneTrainingArguments), prog="textune train",
                             description="Fine-tune a text classifier (accepts run_classification.py's flags).")
@@ -71,7 +71,7 @@ def _with_defaults(argv: list[str]) -> list[str]:
     if not given & set(DO_FLAGS):
         argv += list(DO_FLAGS)
     if not given & {"--train_file", "--dataset_name"}:
-        from .packaged import DEMO_DATA
+        from .models.packaged import DEMO_DATA
 
         for name, value in DEMO_DATA.recommended_args:
             if f"--{name}" not in given:
@@ -97,7 +97,7 @@ def check_data_flags(argv: list[str]) -> None:
 
     The run reads the same files again (with the same check) and also those named in --config or a JSON file.
     """
-    from .data import check_data_file
+    from .data.tables import check_data_file
 
     if "-h" in argv or "--help" in argv:
         return
@@ -138,8 +138,8 @@ def command_train(argv: list[str]) -> int:
     check_data_flags(argv)
     model_args, data_args, training_args = parse_train_args(argv)
     _setup_transformers_logging()
-    from .distributed import is_main_process
-    from .training import train
+    from .training.distributed import is_main_process
+    from .training.train import train
 
     result = train(model_args, data_args, training_args)
     if not is_main_process():  # under torchrun the main process reports for all
@@ -156,7 +156,7 @@ def command_train(argv: list[str]) -> int:
 
 
 def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    from .table_chunks import CHUNK_ROWS
+    from .data.table_chunks import CHUNK_ROWS
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="A run folder written by `textune train` (its --output_dir).")
@@ -171,7 +171,7 @@ def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
-    from .backends import BACKENDS, backend_names
+    from .inference.backends import BACKENDS, backend_names
 
     parser.add_argument("--backend", default="auto", choices=backend_names(), help="Inference backend. auto: the "
                         "one training chose (backend.json), else the run's ONNX export when its parity check passed, "
@@ -184,12 +184,12 @@ def _predictor(args):
 
     The run folder and the input file are checked before the model code loads, so a typo fails at once.
     """
-    from .data import check_data_file
+    from .data.tables import check_data_file
     from .run_folder import read_run_file
 
     read_run_file(args.model)
     check_data_file(args.input, "--input")
-    from .prediction import Predictor
+    from .inference.prediction import Predictor
 
     return Predictor.from_run(args.model, args.batch_size, args.allow_pickle, backend=args.backend, batch_job=True)
 
@@ -200,7 +200,7 @@ def command_predict(argv: list[str]) -> int:
                         "(default: <input>.predictions.csv next to the input).")
     args = parser.parse_args(argv)
     predictor = _predictor(args)
-    from .batch_predict import predict_file
+    from .inference.batch_predict import predict_file
 
     written = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
                            encoding=args.encoding)
@@ -219,7 +219,7 @@ def command_evaluate(argv: list[str]) -> int:
     if args.metric_name:
         predictor.task = predictor.task.with_metric(args.metric_name)
         predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
-    from .batch_predict import evaluate_file
+    from .inference.batch_predict import evaluate_file
 
     metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
     text = json.dumps(metrics, indent=2)
@@ -232,7 +232,7 @@ def command_evaluate(argv: list[str]) -> int:
 
 
 def command_export(argv: list[str]) -> int:
-    from .export import DEFAULT_MIN_AGREEMENT, DEFAULT_PARITY_ROWS, export_onnx
+    from .inference.export import DEFAULT_MIN_AGREEMENT, DEFAULT_PARITY_ROWS, export_onnx
 
     parser = argparse.ArgumentParser(prog="textune export", description="Export a run's model to ONNX, checked "
                                      "against PyTorch on the run's validation rows before it is written.")
@@ -341,7 +341,7 @@ def command_report(argv: list[str]) -> int:
 
     read_run_file(args.run_dir, flag="run folder")
     from .report import write_report
-    from .model_card import write_model_card
+    from .report.model_card import write_model_card
 
     files = write_report(args.run_dir, batch_size=args.batch_size)
     if card := write_model_card(args.run_dir):
@@ -351,7 +351,7 @@ def command_report(argv: list[str]) -> int:
 
 
 def command_models(argv: list[str]) -> int:
-    from .catalog import CATALOG_FILE, catalog_table, load_catalog
+    from .models.catalog import CATALOG_FILE, catalog_table, load_catalog
 
     parser = argparse.ArgumentParser(prog="textune models", description="Recommended backbones by task and "
                                      "language, and whether each is available offline on this machine.")
@@ -368,8 +368,8 @@ def command_compare(argv: list[str]) -> int:
     check_data_flags(argv)
     from transformers import HfArgumentParser
 
-    from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
-    from .compare import CompareArguments, compare_models, leaderboard_frame
+    from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+    from .training.compare import CompareArguments, compare_models, leaderboard_frame
 
     parser = HfArgumentParser((CompareArguments, ModelArguments, DataArguments, TextuneTrainingArguments),
                               prog="textune compare", description="Fine-tune each --models candidate with the same "

@@ -16,7 +16,7 @@ from typing import TextIO
 from urllib.parse import urlparse
 
 from .errors import TextuneError
-from .models import hub_endpoint, model_display_name
+from .models.loading import hub_endpoint, model_display_name
 from .run_folder import RUN_FILE, read_run_file
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def push_run(run_dir: str | Path, repo_id: str, token: str | None = None, privat
     """
     import tempfile
 
-    from .model_card import CARD_FILE, build_model_card
+    from .report.model_card import CARD_FILE, build_model_card
 
     run_dir = Path(run_dir).expanduser()
     check_repo_id(repo_id, namespace_optional=True)

@@ -48,7 +48,7 @@ def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_OUTPUTS) -> None:
 
 def remove_run_outputs(folder: Path) -> None:
     """What --overwrite_output_dir removes: RUN_OUTPUTS, and README.md only when it is textune's model card."""
-    from .model_card import CARD_FILE, holds_user_readme
+    from .report.model_card import CARD_FILE, holds_user_readme
 
     remove_outputs(folder)
     if not holds_user_readme(folder):

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 
 from textune import read_table
-from textune.packaged import demo_data_path
+from textune.models.packaged import demo_data_path
 
 URL = re.compile(r"https?://\S+")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arguments import DataArguments
+from ..training.arguments import DataArguments
 from ..atomic import atomic_write, write_text_atomically
 from ..errors import TextuneError
 from ..run_folder import read_run_file
@@ -53,7 +53,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
     Raises:
         TextuneError: The folder is not a textune run.
     """
-    from ..prediction import Predictor
+    from ..inference.prediction import Predictor
     from ..tasks import task_from_dict
 
     run_dir = Path(run_dir)
@@ -99,7 +99,7 @@ def training_history(run_dir: Path) -> list[dict]:
 
 
 def _rebuild_splits(record: dict):
-    from ..large_data import load_run_splits
+    from ..data.large_data import load_run_splits
 
     if record.get("data_source") in GIVEN_IN_CODE:
         raise TextuneError("the run's data was passed in code (train(..., train_data=...)), not read from files, "

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..arguments import DataArguments
-from ..data import read_table
-from ..labels import MULTI, REGRESSION
-from ..splits import Splits, load_splits
+from ..training.arguments import DataArguments
+from ..data.tables import read_table
+from ..tasks.classification.labels import MULTI, REGRESSION
+from ..data.splits import Splits, load_splits
 
 ROLES = ("train", "validation", "test")
 
@@ -79,7 +79,7 @@ def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[Spli
         uncapped = load_splits(replace(data_args, **{flag: None for flag in CAP_FLAGS.values()}), seed)
     files = {role: getattr(data_args, f"{role}_file") if from_files else None for role in ROLES}
     if splits.source.startswith("demo:") and not files["train"]:
-        from ..packaged import demo_data_path
+        from ..models.packaged import demo_data_path
 
         files["train"] = str(demo_data_path())
     rows = []
@@ -105,7 +105,7 @@ def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[Spli
 
 def drop_reasons(frame: pd.DataFrame, columns) -> tuple[int, int]:
     """Rows that training drops: (empty text, missing label but non-empty text), as data.drop_unusable_rows counts them."""
-    from ..data import drop_unusable_rows
+    from ..data.tables import drop_unusable_rows
 
     texts = pd.Series(columns.texts(frame), index=frame.index)
     empty = texts.str.strip().eq("")

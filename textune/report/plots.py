@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..labels import MULTI, REGRESSION, SINGLE
+from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
 
 LOSS_NAMES = {SINGLE: "cross-entropy", MULTI: "binary cross-entropy", REGRESSION: "mean squared error"}
 NOT_CURVES = ("eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_samples")

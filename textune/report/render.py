@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..labels import MULTI, REGRESSION, SINGLE
+from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
 from .build import ReportData, headline
 from .data_summary import length_table
 
@@ -75,7 +75,7 @@ def summary_section(data: ReportData) -> Section:
 
 def backend_line(run_dir: Path) -> list[str]:
     """The backend `textune predict` uses by default and why (from backend.json), as a one-paragraph list."""
-    from ..backend_choice import BACKEND_FILE, read_backend_choice
+    from ..inference.backend_choice import BACKEND_FILE, read_backend_choice
 
     choice = read_backend_choice(run_dir)
     if choice is None:

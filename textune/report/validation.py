@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..labels import MULTI, REGRESSION, SINGLE
+from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
 
 
 @dataclass

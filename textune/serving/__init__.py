@@ -1,6 +1,6 @@
 """Serving and deployment: a batched JSON API and Gradio demo on a run folder, and Hugging Face Spaces bundles.
 
-Everything here sits on `textune.prediction.Predictor`; nothing loads a model another way.
+Everything here sits on `textune.inference.prediction.Predictor`; nothing loads a model another way.
 """
 
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown

@@ -1,6 +1,6 @@
 """What a server serves: a `Predictor` on a run folder, its results as JSON-ready records, and what the demo shows.
 
-Everything model-related goes through `textune.prediction.Predictor`; this module only reshapes its table
+Everything model-related goes through `textune.inference.prediction.Predictor`; this module only reshapes its table
 (`prediction` plus `prob_<label>` columns) into one record per text and gathers the run's metadata.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import TextuneError
-from ..labels import MULTI, REGRESSION, SINGLE
-from ..prediction import Predictor
+from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
+from ..inference.prediction import Predictor
 from ..run_folder import read_run_file
 
 logger = logging.getLogger(__name__)
@@ -154,8 +154,8 @@ def read_examples(run_dir: Path, record: dict, predictor: Predictor, limit: int 
 
 def load_validation_frame(record: dict) -> pd.DataFrame | None:
     """The run's validation rows, rebuilt the way training built them (same files, same seeded hold-out)."""
-    from ..arguments import DataArguments
-    from ..splits import load_splits
+    from ..training.arguments import DataArguments
+    from ..data.splits import load_splits
 
     data_args = dict(record.get("data_args") or {})
     if not data_args or data_args.get("dataset_name"):

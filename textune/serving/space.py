@@ -26,7 +26,7 @@ import yaml
 from ..atomic import write_text_atomically
 from ..errors import TextuneError
 from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
-from ..models import hub_endpoint, model_display_name
+from ..models.loading import hub_endpoint, model_display_name
 from ..run_folder import RUN_FILE, read_run_file
 
 if TYPE_CHECKING:  # service loads torch; `textune export-space --help` reads TEMPLATES without it
@@ -40,7 +40,7 @@ SPACE_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy",
                   "scikit-learn", "scipy", "datasets", "accelerate", "evaluate", "pyyaml", "huggingface_hub",
                   "gradio", "fastapi", "uvicorn", "httpx")
 # textune dependencies a Space leaves out: only training imports them (lazily), and a Space never trains.
-# tests/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
+# tests/serving/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
 TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard")
 # PyTorch's CPU-only wheels. On Linux, PyPI's torch wheel depends on the CUDA libraries (gigabytes) that a CPU
 # Space never uses; on this index the same version is `X+cpu`, which `torch==X` matches (PEP 440 ignores the local
@@ -246,7 +246,7 @@ def check_space_can_carry(record: dict, run_dir: Path) -> None:
     A metric script or registered metric needs nothing: a Space only predicts, and loading a run never resolves
     metrics. A head registered by the user's own module does: without it the model cannot be built.
     """
-    from ..heads import DEFAULT_HEAD, head_code_outside_textune
+    from ..tasks.classification.heads import DEFAULT_HEAD, head_code_outside_textune
 
     head = record.get("task", {}).get("head", DEFAULT_HEAD)
     module = head_code_outside_textune(head)

@@ -11,8 +11,8 @@ from typing import Callable
 
 import gradio as gr
 
-from ..labels import MULTI, REGRESSION, SINGLE
-from ..models import model_display_name
+from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
+from ..models.loading import model_display_name
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService

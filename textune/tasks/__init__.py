@@ -1,38 +1,14 @@
 """Tasks are pluggable: each one turns frames into model inputs, builds its model, scores and decodes outputs.
 
-A new task (QA, summarization, generation) implements `Task` and calls `register_task`; the training
-flow and the predictor only speak to this protocol.
+A new task (QA, summarization, generation) is a package here that implements `Task` (`protocol.py`) and calls
+`register_task`; the engine only speaks to that protocol.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Callable
 
-import pandas as pd
-
-
-class Task(Protocol):
-    """What the training flow and the predictor need from a task."""
-
-    name: str
-
-    def encode(self, frame: pd.DataFrame, tokenizer, with_labels: bool = True, where: str = "data") -> Any:
-        """Tokenize a frame into a `datasets.Dataset` of model inputs (and targets when `with_labels`)."""
-
-    def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
-        """Load the pretrained model with this task's head."""
-
-    def load_model(self, run_dir, allow_pickle: bool = False):
-        """Reload the model a run saved (used by Predictor, so predict and serve need no loading code)."""
-
-    def compute_metrics(self, eval_prediction) -> dict[str, float]:
-        """Trainer's compute_metrics: an EvalPrediction to a dict of metric values."""
-
-    def decode(self, logits) -> pd.DataFrame:
-        """Raw model outputs to a table of predictions (one row per input)."""
-
-    def to_dict(self) -> dict:
-        """Everything needed to rebuild the task from a saved run."""
+from .protocol import Section, Task, TaskApi, TaskDemo
 
 
 TASKS: dict[str, Callable[..., Task]] = {}
@@ -53,6 +29,6 @@ def task_from_dict(data: dict) -> Task:
     return TASKS[name].from_dict(data)
 
 
-from .classification import ClassificationTask  # noqa: E402  (registers itself)
+from .classification.task import ClassificationTask  # noqa: E402  (registers itself)
 
-__all__ = ["Task", "TASKS", "register_task", "task_from_dict", "ClassificationTask"]
+__all__ = ["Section", "Task", "TaskApi", "TaskDemo", "TASKS", "register_task", "task_from_dict", "ClassificationTask"]

@@ -1,0 +1,1 @@
+"""Text classification, regression and multi-label classification: the first task."""

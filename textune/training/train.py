@@ -1,0 +1,295 @@
+"""The `train` flow: data, task, model, Trainer, save, evaluate, predict. Reads top to bottom.
+
+Example:
+    >>> from textune import train
+    >>> from textune.training.arguments import ModelArguments, DataArguments, TextuneTrainingArguments
+    >>> train(ModelArguments("minilm"), DataArguments(train_file="train.csv"),
+    ...       TextuneTrainingArguments(output_dir="runs/first", num_train_epochs=1))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+from .checkpoints import (StopOnSignal, checkpoint_folders, checkpoint_problem, find_resumable_checkpoint,
+                          layout_mismatch, save_final_model)
+from .distributed import barrier
+from ..errors import TextuneError, TrainingInterrupted
+from .hardware import describe_precision
+from ..hub import check_hub_before_training, push_after_training
+from ..tasks.classification.labels import LabelSpec
+from ..tasks.classification.losses import build_compute_loss, class_weights
+from ..report.model_card import write_model_card
+from ..models.loading import check_model_folder, resolve_model
+from ..inference.prediction import Predictor, write_predictions
+from ..run_folder import check_replaceable, remove_run_outputs, write_run_file
+from ..tasks.classification.preprocess import parse_steps
+from ..data.large_data import encode_split, load_run_splits
+from ..data.splits import DataInput
+from ..tasks import ClassificationTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a training run produced: its folder, metrics by stage, and the files it wrote."""
+
+    output_dir: Path
+    metrics: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def prepare_output_dir(training_args: TextuneTrainingArguments, input_files: list[str | Path] = (),
+                       remove=remove_run_outputs) -> Path:
+    """Refuse to mix a new run into a non-empty folder unless --overwrite_output_dir or --resume says so.
+
+    --overwrite_output_dir removes what a previous run wrote there (`remove`: RUN_OUTPUTS and textune's model
+    card), not the folder: other files are kept. A folder that is (or holds) the current folder, the home folder, or an
+    input file is refused outright.
+    """
+    output_dir = Path(training_args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TextuneError(f"--output_dir {output_dir} is a file; choose a folder")
+    fresh = starts_afresh(training_args)
+    if fresh and training_args.overwrite_output_dir:
+        check_replaceable(output_dir, input_files)
+    replace = fresh and output_dir.is_dir() and any(output_dir.iterdir())
+    if replace and not training_args.overwrite_output_dir:
+        hint = "--resume to continue it, " if any(output_dir.glob("checkpoint-*")) else ""
+        raise TextuneError(
+            f"--output_dir {output_dir} is not empty; pass {hint}--overwrite_output_dir to replace it, "
+            "or choose another folder"
+        )
+    # Several processes (torchrun): all have looked at the folder before one empties it (the one that writes to
+    # this disk: rank 0, or one per node with --save_on_each_node), and none writes into it before it is done.
+    barrier()
+    if replace and training_args.should_save:
+        remove(output_dir)
+    barrier()
+    return output_dir
+
+
+def starts_afresh(training_args: TextuneTrainingArguments) -> bool:
+    """Whether this run trains from the start in --output_dir (neither --resume nor --resume_from_checkpoint)."""
+    return training_args.do_train and not (training_args.resume or training_args.resume_from_checkpoint)
+
+
+def input_files(data_args: DataArguments) -> list[str]:
+    """The data files a run reads, which --overwrite_output_dir must never be able to remove."""
+    return [name for name in (data_args.train_file, data_args.validation_file, data_args.test_file) if name]
+
+
+def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Path) -> str | None:
+    """The checkpoint --resume or --resume_from_checkpoint asks for, checked to be complete and loadable.
+
+    Raises:
+        TextuneError: The checkpoint asked for, or every checkpoint folder --resume finds, cannot be resumed
+            (training from step 0 would silently redo the run and write over the old checkpoint numbers).
+    """
+    if training_args.resume_from_checkpoint:
+        path = Path(training_args.resume_from_checkpoint)
+        problem = checkpoint_problem(path) if path.is_dir() else "no such folder"
+        if problem:
+            raise TextuneError(f"--resume_from_checkpoint {path}: {problem}; pass --resume to use the last complete one")
+    elif training_args.resume:
+        path = find_resumable_checkpoint(output_dir)
+        if path is None:
+            folders = checkpoint_folders(output_dir)
+            if folders:
+                raise TextuneError(f"--resume: no checkpoint in {output_dir} can be resumed ({folders[0].name}: "
+                                   f"{checkpoint_problem(folders[0])}); remove the checkpoint-* folders to train "
+                                   "from the start")
+            logger.warning("--resume: no checkpoint in %s; training from the start", output_dir)
+            return None
+        logger.info("resuming from %s", path)
+    else:
+        return None
+    mismatch = layout_mismatch(path, bool(training_args.deepspeed), bool(training_args.fsdp))
+    if mismatch:
+        raise TextuneError(f"--resume: {mismatch}")
+    return str(path)
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments, *,
+          train_data: DataInput | None = None, validation_data: DataInput | None = None,
+          test_data: DataInput | None = None) -> RunResult:
+    """Fine-tune, evaluate and predict as the flags ask, writing everything under `training_args.output_dir`.
+
+    Args:
+        model_args, data_args, training_args: What `textune train` parses from its flags.
+        train_data, validation_data, test_data: Data given in code instead of files: a pandas DataFrame,
+            a `datasets.Dataset`, or a callable returning one (e.g. reading a database table).
+
+    Raises:
+        TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
+    """
+    import torch
+    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback,
+                              default_data_collator, set_seed)
+
+    from .trainer import TextuneTrainer
+
+    set_seed(training_args.seed)
+    if starts_afresh(training_args) and training_args.overwrite_output_dir:  # refused before minutes of loading
+        check_replaceable(Path(training_args.output_dir), input_files(data_args))
+    # 1. Data and task: every input check happens here, before anything is written.
+    splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
+                         given={"train": train_data, "validation": validation_data, "test": test_data})
+    labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
+                             data_args.label_delimiter, where=splits.source).with_names(data_args.label_names)
+    task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
+                              data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
+                              head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
+    task.metrics  # noqa: B018 - resolved now, so a bad --metric_name fails before anything is written
+    logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
+                labels.num_labels, labels.display_names[:10], len(splits.train), len(splits.validation),
+                "no" if splits.test is None else len(splits.test))
+
+    # 2. Model and tokenizer.
+    name_or_path, local_only = resolve_model(model_args.model_name_or_path, model_args.cache_dir,
+                                             model_args.model_revision)
+    if Path(name_or_path).is_dir():
+        check_model_folder(name_or_path, model_args.allow_pickle)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or name_or_path, use_fast=model_args.use_fast_tokenizer,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
+        trust_remote_code=model_args.trust_remote_code, local_files_only=local_only,
+    )
+    train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
+    eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
+                            data_args.preprocessing_num_workers)
+    model = task.build_model(name_or_path, model_args, local_only)
+
+    # 3. Trainer.
+    logger.info("precision: %s; training order: %s", describe_precision(training_args.bf16, training_args.fp16),
+                training_args.train_sampling_strategy)
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator; on a CPU it only warns
+    # Trainer would push from inside save_model, into output_dir before textune_run.json exists and with the staging
+    # folder: textune pushes once instead, the finished run folder, after the final move (push_after_training).
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    if push_to_hub and training_args.should_save:  # offline or no token: fail before a previous run is replaced
+        check_hub_before_training(training_args, Path(training_args.output_dir))
+    output_dir = prepare_output_dir(training_args, input_files(data_args))
+    resume_from = checkpoint_to_resume(training_args, output_dir)
+    stop_on_signal = StopOnSignal()
+    callbacks = [stop_on_signal]
+    if training_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
+    weights = class_weights(training_args.class_weights, train_set["labels"], labels.problem_type, labels.num_labels)
+    trainer = TextuneTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(tokenizer),
+        compute_metrics=task.compute_metrics,
+        compute_loss_func=build_compute_loss(training_args.loss, labels.problem_type, weights,
+                                             training_args.focal_gamma),
+        callbacks=callbacks,
+    )
+    # A classifier's loss (transformers' heads, textune's losses) is a mean over the batch's examples: Trainer must
+    # average it over --gradient_accumulation_steps, not take it as normalised by the accumulated label count.
+    trainer.loss_is_scaled_for_ga = False
+    result = RunResult(output_dir)
+    is_main = trainer.is_world_process_zero()
+
+    # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
+    if training_args.do_train:
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        if stop_on_signal.received is not None:
+            checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
+            raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
+        metrics = dict(train_output.metrics, train_samples=len(train_set))
+        record = run_record(task, model_args, data_args, training_args, splits.source)
+        save_final_model(trainer, output_dir, lambda folder: write_run_files(folder, record, output_dir))
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        result.metrics["train"] = metrics
+        if is_main:
+            result.files["run"] = output_dir / "textune_run.json"
+            result.files["model"] = output_dir
+
+    # 5. Evaluate on the validation split.
+    if training_args.do_eval:
+        metrics = trainer.evaluate()
+        metrics["eval_samples"] = len(eval_set)
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        result.metrics["eval"] = metrics
+        result.files["metrics"] = output_dir / "all_results.json"
+
+    if training_args.do_train and is_main:  # the card again, now with the training rows and validation metrics
+        if card := write_card(output_dir):
+            result.files["card"] = card
+
+    # 6. Predict on the test file (labels optional).
+    if training_args.do_predict and splits.test is not None and is_main:
+        # Without the mixed-precision wrapper Accelerate puts on forward: predictions.csv then holds the fp32
+        # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
+        inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        predictor = Predictor(inference_model, tokenizer, task, training_args.per_device_eval_batch_size)
+        logits = predictor.logits(splits.test, progress=True)
+        result.files.update(write_predictions(output_dir, splits.test, task, logits))
+    elif training_args.do_predict and splits.test is None:
+        logger.warning("--do_predict without --test_file: nothing to predict")
+
+    # 7. Prediction backend: the fastest that keeps the model's answers on validation, for `--backend auto`.
+    if training_args.do_train and is_main:
+        from ..inference.backend_choice import choose_after_training
+
+        result.files.update(choose_after_training(output_dir, splits, training_args.inference_backends))
+
+    # 8. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
+    if training_args.do_train and is_main:
+        from ..report import report_after_training
+
+        result.files.update(report_after_training(output_dir, splits=splits, task=task, model=trainer.model,
+                                                  tokenizer=tokenizer,
+                                                  batch_size=training_args.per_device_eval_batch_size))
+
+    # 9. Push the finished run folder's model files and card, once.
+    if push_to_hub and training_args.do_train and is_main:
+        logger.info("model on the Hub: %s", push_after_training(training_args, output_dir))
+    return result
+
+
+def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
+    """textune's own files of the final model (record and card), written in the staging folder before the move."""
+    write_run_file(folder, record)
+    write_card(folder, name=output_dir.resolve().name, published_in=output_dir)
+
+
+def write_card(folder: Path, **kwargs) -> Path | None:
+    """The model card is documentation: failing to build it is a warning, never a lost run."""
+    try:
+        return write_model_card(folder, **kwargs)
+    except Exception as error:  # e.g. a huggingface_hub whose card API changed
+        logger.warning("model card not written (%s: %s); `textune report RUN` tries again", type(error).__name__,
+                       error)
+        return None
+
+
+def run_record(task, model_args: ModelArguments, data_args: DataArguments,
+               training_args: TextuneTrainingArguments, source: str) -> dict:
+    """The resolved configuration saved as textune_run.json."""
+    from .. import __version__
+
+    keep = ("seed", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+            "per_device_eval_batch_size", "weight_decay", "warmup_steps", "lr_scheduler_type", "bf16", "fp16",
+            "train_sampling_strategy", "head_learning_rate", "dropout")
+    return {
+        "textune_version": __version__,
+        "task": task.to_dict(),
+        "base_model": model_args.model_name_or_path,
+        "data_source": source,
+        "model_args": {k: v for k, v in asdict(model_args).items() if k != "token"},
+        "data_args": asdict(data_args),
+        "training_args": {k: getattr(training_args, k) for k in keep},
+    }

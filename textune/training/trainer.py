@@ -1,0 +1,58 @@
+"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate` and dropout as
+`--dropout` says (by default none in a run that sees each training row once)."""
+
+from __future__ import annotations
+
+import logging
+
+from transformers import Trainer
+
+from .dropout import TrainingDropout
+from ..errors import TextuneError
+from .head_learning_rate import new_parameter_names, split_head_parameters
+
+logger = logging.getLogger(__name__)
+
+# What torch's Optimizer.load_state_dict raises when the saved parameter groups do not match the optimizer's.
+_OPTIMIZER_LAYOUT_ERRORS = ("loaded state dict has a different number of parameter groups",
+                            "loaded state dict contains a parameter group that doesn't match")
+
+
+class TextuneTrainer(Trainer):
+    """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own, and
+    which trains without dropout where `args.dropout` says so."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dropout = TrainingDropout(getattr(self.args, "dropout", "model"))  # plain TrainingArguments: "model"
+        self.add_callback(self._dropout)
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        try:
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        except ValueError as error:  # torch's Optimizer.load_state_dict, before any step is taken
+            if resume_from_checkpoint and str(error).startswith(_OPTIMIZER_LAYOUT_ERRORS):
+                raise TextuneError(
+                    f"--resume: the optimizer saved in {resume_from_checkpoint} groups its parameters differently "
+                    f"from this run (another --head_learning_rate); resume with the --head_learning_rate it was "
+                    f"trained with (--head_learning_rate {self.args.learning_rate:g} if it used one rate for all)"
+                ) from error
+            raise
+        finally:  # also when training fails: the model object keeps its own dropout rates
+            self._dropout.restore()
+
+    def create_optimizer(self, model=None):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        names = new_parameter_names(self.model)
+        rate = getattr(self.args, "head_learning_rate", self.args.learning_rate)  # plain TrainingArguments: one rate
+        if fresh and names and rate != self.args.learning_rate:
+            moved = split_head_parameters(optimizer, self.model if model is None else model, names, rate)
+            if moved:
+                logger.info("learning rate %g for %d new head parameters (%s), %g for the pretrained rest",
+                            rate, len(moved), ", ".join(moved[:4]) + (", ..." if len(moved) > 4 else ""),
+                            self.args.learning_rate)
+            else:
+                logger.warning("--head_learning_rate: the optimizer's parameters do not match the model's names; "
+                               "every parameter trains at --learning_rate %g", self.args.learning_rate)
+        return optimizer
