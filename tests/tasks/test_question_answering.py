@@ -180,10 +180,10 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
 def test_squad_v2_answers_nothing_when_the_null_score_wins_by_more_than_the_threshold():
     # one window: CLS at 0, context tokens 3..5 spanning "big fire now"
     contexts = ["big fire now"]
-    offsets = [[None, None, None, [0, 3], [4, 8], [9, 12], None]]
+    offset_start, offset_end = [np.array([-1, -1, -1, 0, 4, 9, -1])], [np.array([-1, -1, -1, 3, 8, 12, -1])]
     starts = np.array([[4.0, 0, 0, 1.0, 2.0, 0, 0]])
     ends = np.array([[4.0, 0, 0, 0, 2.5, 0, 0]])
-    kwargs = dict(contexts=contexts, example_index=[0], offsets=offsets, cls_index=[0],
+    kwargs = dict(contexts=contexts, example_index=[0], offset_start=offset_start, offset_end=offset_end, cls_index=[0],
                   start_logits=starts, end_logits=ends)
     null = postprocess_qa_predictions(**kwargs, version_2_with_negative=True)[0]
     assert (null.text, null.start, null.end) == ("", None, None)
@@ -407,3 +407,15 @@ def test_a_tiny_model_trained_through_the_protocol_learns_to_point_at_the_answer
     model.save_pretrained(tmp_path / "run")
     reloaded = task.load_model(tmp_path / "run")
     assert type(reloaded).__name__ == "BertForQuestionAnswering"
+
+
+def test_window_bookkeeping_reads_the_same_from_a_dataset_a_selection_of_it_and_plain_lists():
+    from datasets import Dataset
+
+    from textune.tasks.question_answering.task import flat_column, ragged_column
+
+    plain = {"offset_start": [[-1, 0, 4], [-1, 9], [-1, 2, 5, 7]], "example_index": [0, 0, 1]}
+    dataset = Dataset.from_dict(plain)
+    for features, order in ((plain, [0, 1, 2]), (dataset, [0, 1, 2]), (dataset.select([2, 0]), [2, 0])):
+        assert [row.tolist() for row in ragged_column(features, "offset_start")] == [plain["offset_start"][i] for i in order]
+        assert flat_column(features, "example_index").tolist() == [plain["example_index"][i] for i in order]

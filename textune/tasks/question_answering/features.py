@@ -13,8 +13,11 @@ from ...errors import TextuneError
 
 logger = logging.getLogger(__name__)
 
-# Bookkeeping that `decode` reads; never given to the model.
-EXAMPLE_INDEX, OFFSETS, CLS_INDEX = "example_index", "offset_mapping", "cls_index"
+# Bookkeeping that `decode` reads; never given to the model. Offsets are two flat int columns (-1 outside the
+# context) rather than run_qa.py's list of pairs with None: decoding reads them straight from Arrow into numpy, about
+# a hundred times faster than building Python lists of pairs.
+EXAMPLE_INDEX, OFFSET_START, OFFSET_END, CLS_INDEX = "example_index", "offset_start", "offset_end", "cls_index"
+BOOKKEEPING = (EXAMPLE_INDEX, OFFSET_START, OFFSET_END, CLS_INDEX)
 TARGETS = ("start_positions", "end_positions")
 
 
@@ -27,7 +30,8 @@ def window_length(tokenizer, max_seq_length: int) -> int:
 def encode_windows(tokenizer, questions: list[str], contexts: list[str], answers: list[dict] | None, *,
                    max_seq_length: int, doc_stride: int, pad_to_max_length: bool, where: str = "data") -> dict:
     """Windows of each (question, context): with start/end token targets when `answers` is given, else with what
-    `postprocess` needs (the example each window came from, the context's character offsets, the CLS position).
+    `postprocess` needs (the example each window came from, each token's characters in the context, -1 outside it,
+    and the CLS position).
 
     The context goes on the side the tokenizer pads (after the question, or before it for left-padding models such as
     XLNet), as run_qa.py places it; a window whose context does not hold the answer, and an unanswerable question,
@@ -48,17 +52,20 @@ def encode_windows(tokenizer, questions: list[str], contexts: list[str], answers
         padding="max_length" if pad_to_max_length else False, padding_side="right",
     )
     context_id = 1 if pad_on_right else 0
-    windows = {name: encoded[name] for name in encoded if name not in ("overflow_to_sample_mapping", OFFSETS)}
+    windows = {name: encoded[name] for name in encoded if name not in ("overflow_to_sample_mapping", "offset_mapping")}
     example_of = encoded["overflow_to_sample_mapping"]
     cls_index = [_cls_position(tokenizer, ids) for ids in encoded["input_ids"]]
     # per window: the character span of each context token, None for the question, special and pad tokens
     offsets = [
         [span if sequence == context_id else None for span, sequence in zip(spans, encoded.sequence_ids(i))]
-        for i, spans in enumerate(encoded[OFFSETS])
+        for i, spans in enumerate(encoded["offset_mapping"])
     ]
     if answers is None:
-        windows.update({EXAMPLE_INDEX: list(example_of), OFFSETS: [[list(s) if s else None for s in o] for o in offsets],
-                        CLS_INDEX: cls_index})
+        windows.update({
+            EXAMPLE_INDEX: list(example_of), CLS_INDEX: cls_index,
+            OFFSET_START: [[span[0] if span else -1 for span in spans] for spans in offsets],
+            OFFSET_END: [[span[1] if span else -1 for span in spans] for spans in offsets],
+        })
     else:
         targets = [_answer_tokens(answers[example], spans, cls)
                    for example, spans, cls in zip(example_of, offsets, cls_index)]

@@ -36,8 +36,8 @@ class Answer:
     null_odds: float | None = None
 
 
-def postprocess_qa_predictions(contexts: list[str], example_index: list[int], offsets: list[list],
-                               cls_index: list[int], start_logits: np.ndarray, end_logits: np.ndarray, *,
+def postprocess_qa_predictions(contexts: list[str], example_index, offset_start: list[np.ndarray],
+                               offset_end: list[np.ndarray], cls_index, start_logits: np.ndarray, end_logits: np.ndarray, *,
                                n_best_size: int = 20, max_answer_length: int = 30,
                                version_2_with_negative: bool = False,
                                null_score_diff_threshold: float = 0.0) -> list[Answer]:
@@ -46,7 +46,8 @@ def postprocess_qa_predictions(contexts: list[str], example_index: list[int], of
     Args:
         contexts: One context per question, in the questions' order.
         example_index: For each window, the question it belongs to.
-        offsets: For each window, each token's (start, end) characters in the context, None outside the context.
+        offset_start: For each window, each token's first character in the context (-1 outside the context).
+        offset_end: For each window, one past each token's last character (-1 outside the context).
         cls_index: For each window, the CLS token's position (the null answer).
         start_logits: Start logits, one row per window; positions past a window's length are padding.
         end_logits: End logits, the same shape.
@@ -71,27 +72,27 @@ def postprocess_qa_predictions(contexts: list[str], example_index: list[int], of
             window_null = starts_logits[cls] + ends_logits[cls]
             if null_score is None or window_null < null_score:  # run_qa keeps the lowest null score of the windows
                 null_score = window_null
-            spans.extend(_window_spans(offsets[window], starts_logits, ends_logits, n_best_size, max_answer_length))
+            spans.extend(_window_spans(offset_start[window], offset_end[window], starts_logits, ends_logits,
+                                       n_best_size, max_answer_length))
         answers.append(_choose(context, spans, null_score, n_best_size, version_2_with_negative,
                                null_score_diff_threshold))
     return answers
 
 
-def _window_spans(offsets: list, starts_logits: np.ndarray, ends_logits: np.ndarray, n_best_size: int,
-                  max_answer_length: int) -> list[tuple[float, int, int]]:
+def _window_spans(offset_start: np.ndarray, offset_end: np.ndarray, starts_logits: np.ndarray,
+                  ends_logits: np.ndarray, n_best_size: int, max_answer_length: int) -> list[tuple[float, int, int]]:
     """(score, start char, end char) of the valid spans among the window's best starts and ends."""
-    context = np.array([span is not None for span in offsets], dtype=bool)
-    if not context.any():
+    positions = np.flatnonzero(np.asarray(offset_start) >= 0)
+    if not len(positions):
         return []
-    positions = np.flatnonzero(context)
     best_starts = positions[np.argsort(starts_logits[positions], kind="stable")[::-1][:n_best_size]]
     best_ends = positions[np.argsort(ends_logits[positions], kind="stable")[::-1][:n_best_size]]
     length = best_ends[None, :] - best_starts[:, None] + 1
     valid = (length >= 1) & (length <= max_answer_length)
     rows, cols = np.nonzero(valid)
     scores = starts_logits[best_starts[rows]] + ends_logits[best_ends[cols]]
-    return [(float(score), offsets[start][0], offsets[end][1])
-            for score, start, end in zip(scores, best_starts[rows], best_ends[cols])]
+    return list(zip(scores.tolist(), np.asarray(offset_start)[best_starts[rows]].tolist(),
+                    np.asarray(offset_end)[best_ends[cols]].tolist()))
 
 
 def _choose(context: str, spans: list, null_score: float | None, n_best_size: int, version_2: bool,

@@ -37,9 +37,10 @@ def read_squad(path: str | Path, encoding: str | None = None, flag: str = "--tra
     from pandas.io.common import get_handle
 
     with get_handle(path, "r", encoding=encoding or "utf-8", compression="infer") as handle:
-        text = handle.handle.read()
-    if not text.lstrip().startswith("{"):
-        return None
+        head = handle.handle.read(1024)
+        if not head.lstrip().startswith("{"):  # a JSON array of rows: no need to read the rest here
+            return None
+        text = head + handle.handle.read()
     try:
         data = json.loads(text)
     except json.JSONDecodeError:  # JSON Lines: one object per line; the plain table reader takes it

@@ -16,7 +16,7 @@ from ...data.tables import require_columns
 from ...errors import TextuneError
 from ..protocol import Section
 from .arguments import QuestionAnsweringArguments
-from .features import CLS_INDEX, EXAMPLE_INDEX, OFFSETS, TARGETS, encode_windows
+from .features import BOOKKEEPING, CLS_INDEX, EXAMPLE_INDEX, OFFSET_END, OFFSET_START, TARGETS, encode_windows
 from .metrics import squad_metrics
 from .postprocess import postprocess_qa_predictions
 from .squad import ANSWERS, ID, id_column, normalise_answers, read_squad
@@ -155,7 +155,7 @@ class QuestionAnsweringTask:
 
     def model_inputs(self, features) -> list[str]:
         names = features.column_names if hasattr(features, "column_names") else list(features)
-        return [name for name in names if name not in (EXAMPLE_INDEX, OFFSETS, CLS_INDEX)]
+        return [name for name in names if name not in BOOKKEEPING]
 
     # -- model -------------------------------------------------------------------------------------------------
 
@@ -189,8 +189,9 @@ class QuestionAnsweringTask:
         """One record per question: id, question, answer, score, start, end (and null_odds with SQuAD v2)."""
         start_logits, end_logits = outputs
         answers = postprocess_qa_predictions(
-            rows[self.context_column].tolist(), list(features[EXAMPLE_INDEX]), list(features[OFFSETS]),
-            list(features[CLS_INDEX]), start_logits, end_logits,
+            rows[self.context_column].tolist(), flat_column(features, EXAMPLE_INDEX),
+            ragged_column(features, OFFSET_START), ragged_column(features, OFFSET_END),
+            flat_column(features, CLS_INDEX), start_logits, end_logits,
             n_best_size=self.settings.n_best_size, max_answer_length=self.settings.max_answer_length,
             version_2_with_negative=self.version_2, null_score_diff_threshold=self.settings.null_score_diff_threshold,
         )
@@ -302,6 +303,24 @@ def answer_column(settings: QuestionAnsweringArguments, rows: pd.DataFrame, wher
     return found
 
 
+def flat_column(features, name: str) -> np.ndarray:
+    """One int per window, from a `datasets.Dataset` (through Arrow) or a dict of lists."""
+    if hasattr(features, "with_format"):
+        return features.with_format("arrow")[name].to_numpy()
+    return np.asarray(features[name])
+
+
+def ragged_column(features, name: str) -> list[np.ndarray]:
+    """One int array per window (windows differ in length), without building Python lists from a Dataset."""
+    if not hasattr(features, "with_format"):
+        return [np.asarray(row) for row in features[name]]
+    column = features.with_format("arrow")[name]
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    bounds = column.offsets.to_numpy()
+    values = column.flatten().to_numpy()
+    return np.split(values, bounds[1:-1] - bounds[0])
+
+
 @dataclass
 class WindowCollator:
     """Pads a batch of windows on the right (see `features`), leaving out `decode`'s bookkeeping columns."""
@@ -312,7 +331,7 @@ class WindowCollator:
     def __call__(self, features: list[dict]):
         from transformers import default_data_collator
 
-        features = [{key: value for key, value in feature.items() if key not in (EXAMPLE_INDEX, OFFSETS, CLS_INDEX)}
+        features = [{key: value for key, value in feature.items() if key not in BOOKKEEPING}
                     for feature in features]
         if self.pad_to_max_length:
             return default_data_collator(features)
