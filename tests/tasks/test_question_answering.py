@@ -151,10 +151,11 @@ LONG_CONTEXT = " ".join(["we saw the big house in town"] * 4) + " and a wildfire
 ANSWER = "wildfire near my garden"
 
 
-@pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_logits(tokenizer, padding_side):
+@pytest.mark.parametrize("padding_side, pad_to_max_length", [("right", False), ("left", False), ("right", True)])
+def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_logits(tokenizer, padding_side,
+                                                                                      pad_to_max_length):
     tokenizer.padding_side = padding_side  # left: the context goes first, as run_qa.py does for XLNet
-    task = qa_task(max_seq_length=32, doc_stride=8, version_2_with_negative=True)
+    task = qa_task(max_seq_length=32, doc_stride=8, version_2_with_negative=True, pad_to_max_length=pad_to_max_length)
     rows = task.check_rows(pd.DataFrame({"id": ["long"], "question": ["where is the fire"], "context": [LONG_CONTEXT],
                                          "answer": [ANSWER]}), "t", with_targets=True)
     train = task.encode(rows, tokenizer, for_training=True)
@@ -167,6 +168,10 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
 
     features = task.encode(rows, tokenizer, for_training=False)
     assert list(features["example_index"]) == [0, 0]
+    # whatever side the tokenizer pads, windows are padded on the right, so output positions are token positions
+    batch = task.collator(tokenizer, pad_to_max_length)([features[0], features[1]])
+    assert set(batch) == set(task.model_inputs(features)) and batch["attention_mask"][1].tolist()[-1] == 0
+    assert batch["input_ids"][1].tolist()[:len(second["input_ids"])] == second["input_ids"]
     width = max(len(ids) for ids in features["input_ids"]) + 3  # outputs come padded past each window's end
     starts, ends = np.full((2, width), -5.0, np.float32), np.full((2, width), -5.0, np.float32)
     starts[1, second["start_positions"]], ends[1, second["end_positions"]] = 6.0, 6.0
@@ -175,6 +180,24 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
     assert records.loc[0, "answer"] == ANSWER
     assert LONG_CONTEXT[records.loc[0, "start"]:records.loc[0, "end"]] == ANSWER
     assert records.loc[0, "null_odds"] < 0 and 0.5 < records.loc[0, "score"] <= 1
+
+
+def test_a_chinese_answer_is_mapped_to_its_characters_and_recovered_exactly(tokenizer):
+    # BERT's normaliser splits Chinese into characters; the tiny vocabulary knows none of them ([UNK]), which is the
+    # hard case: the answer's text can only come back through the character offsets, never from the tokens
+    context, answer = "今天我们在城里看到了一场大火。", "一场大火"
+    task = qa_task(max_seq_length=24, doc_stride=4)
+    rows = task.check_rows(pd.DataFrame({"question": ["看到了什么"], "context": [context], "answer": [answer]}), "t",
+                           with_targets=True)
+    assert rows["answer"][0] == {"text": [answer], "answer_start": [10]}
+    window = task.encode(rows, tokenizer, for_training=True)[0]
+    assert window["end_positions"] - window["start_positions"] == len(answer) - 1  # one token per character
+    features = task.encode(rows, tokenizer, for_training=False)
+    width = len(features[0]["input_ids"])
+    starts, ends = np.zeros((1, width), np.float32), np.zeros((1, width), np.float32)
+    starts[0, window["start_positions"]], ends[0, window["end_positions"]] = 9.0, 9.0
+    records = task.decode(rows, features, (starts, ends))
+    assert records.loc[0, "answer"] == answer and (records.loc[0, "start"], records.loc[0, "end"]) == (10, 14)
 
 
 def test_squad_v2_answers_nothing_when_the_null_score_wins_by_more_than_the_threshold():
