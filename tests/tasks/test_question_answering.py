@@ -234,6 +234,13 @@ def test_a_question_too_long_for_the_window_is_cut_instead_of_aborting_the_token
         qa_task(max_seq_length=16, doc_stride=13).encode(rows, tokenizer, for_training=False)
 
 
+def test_a_slow_tokenizer_is_a_one_line_error_since_answers_need_character_offsets(tokenizer, monkeypatch):
+    monkeypatch.setattr(type(tokenizer), "is_fast", property(lambda self: False))
+    rows = qa_task().check_rows(pd.DataFrame({"question": ["q"], "context": ["fire"]}), "t", with_targets=False)
+    with pytest.raises(TextuneError, match="fast \\(Rust\\) tokenizer.*--use_fast_tokenizer"):
+        qa_task().encode(rows, tokenizer, for_training=False)
+
+
 # -- metrics ---------------------------------------------------------------------------------------------------------
 
 def test_metrics_follow_the_official_squad_normalisation():

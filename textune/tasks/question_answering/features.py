@@ -38,8 +38,13 @@ def encode_windows(tokenizer, questions: list[str], contexts: list[str], answers
     point at the CLS token.
 
     Raises:
-        TextuneError: --doc_stride leaves no room for a question in a --max_seq_length window.
+        TextuneError: The tokenizer is not a fast one (only those give character offsets), or --doc_stride leaves no
+            room for a question in a --max_seq_length window.
     """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TextuneError(f"question answering maps answers to characters through a fast (Rust) tokenizer's offsets, "
+                           f"and {type(tokenizer).__name__} is not one; drop --use_fast_tokenizer false, or pick a "
+                           "model that ships a tokenizer.json")
     pad_on_right = tokenizer.padding_side == "right"
     max_length = window_length(tokenizer, max_seq_length)
     questions = fit_questions(tokenizer, [q.lstrip() for q in questions], max_length, doc_stride, where)
