@@ -121,7 +121,11 @@ def test_question_and_context_columns_pick_the_task_and_unanswerable_rows_turn_s
     assert "question" in QuestionAnsweringTask.detect(["id", "question", "context", "answers"])
     assert QuestionAnsweringTask.detect(["text", "label"]) is None
     task = QuestionAnsweringTask.from_arguments(QuestionAnsweringArguments(), None, pd.DataFrame(FLAT), "--train_file x")
-    assert task.version_2 and task.settings.answer_column_name == "answers"
+    assert task.version_2 and task.stratify_by(task.check_rows(pd.DataFrame(FLAT), "t", True)).tolist() == [1, 1, 0]
+    # the answer column is each file's own: a run trained on SQuAD's `answers` scores a CSV's `answer`
+    csv_rows = pd.DataFrame({"question": ["where"], "context": ["fire near my house"], "answer": ["my house"]})
+    records = pd.DataFrame({"answer": ["my house"]})
+    assert task.score(task.check_rows(csv_rows, "--validation_file v.csv", True), records)["exact_match"] == 100.0
     assert "1 of 3 questions have no answer" in caplog.text
     v1 = QuestionAnsweringTask.from_arguments(None, None, pd.DataFrame(FLAT[:2]), "--train_file x")
     assert not v1.version_2

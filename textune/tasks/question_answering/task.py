@@ -31,8 +31,9 @@ class QuestionAnsweringTask:
     """Extractive QA with AutoModelForQuestionAnswering; its settings are run_qa.py's flags, resolved for the data.
 
     Attributes:
-        settings: The flags, with `answer_column_name` resolved against the training rows and
-            `version_2_with_negative` turned on when they hold unanswerable questions.
+        settings: The flags, with `version_2_with_negative` turned on when the training rows hold unanswerable
+            questions. Without `answer_column_name`, each file's own `answers` (or `answer`) column is used, so a
+            run trained on SQuAD JSON evaluates a CSV with an `answer` column.
     """
 
     settings: QuestionAnsweringArguments
@@ -68,15 +69,14 @@ class QuestionAnsweringTask:
     @classmethod
     def from_arguments(cls, task_args: QuestionAnsweringArguments | None, data_args, train_rows: pd.DataFrame,
                        where: str) -> "QuestionAnsweringTask":
-        """The task for a new run; the answer column is found, and unanswerable questions turn SQuAD v2 on.
+        """The task for a new run; unanswerable training questions turn SQuAD v2 on.
 
         Raises:
             TextuneError: The question, context or answer column is missing, or an answer is not in its context.
         """
-        settings = task_args or QuestionAnsweringArguments()
-        task = cls(replace(settings, answer_column_name=answer_column(settings, train_rows, where)))
+        task = cls(task_args or QuestionAnsweringArguments())
         rows = task.check_rows(train_rows, where, with_targets=True)
-        unanswerable = sum(1 for answers in rows[task.settings.answer_column_name] if not answers["text"])
+        unanswerable = sum(1 for answers in rows[answer_column(task.settings, rows, where)] if not answers["text"])
         if unanswerable and not task.version_2:
             logger.warning("%s: %d of %d questions have no answer, so they are treated as SQuAD v2.0 "
                            "(--version_2_with_negative): the model may answer nothing", where, unanswerable, len(rows))
@@ -131,7 +131,7 @@ class QuestionAnsweringTask:
 
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """SQuAD v2: answerable or not, so a held-out validation split keeps the share of unanswerable questions."""
-        column = self.settings.answer_column_name
+        column = answer_column(self.settings, rows, "the rows", required=False)
         if not self.version_2 or column not in rows.columns:
             return None
         return rows[column].map(lambda answers: len(answers["text"]) > 0).astype(int)
