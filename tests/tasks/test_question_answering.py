@@ -4,7 +4,6 @@ SQuAD's metrics, the prediction files, the API and demo pieces, the report, and 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -37,7 +37,8 @@ class Answer:
 
 
 def postprocess_qa_predictions(contexts: list[str], example_index, offset_start: list[np.ndarray],
-                               offset_end: list[np.ndarray], cls_index, start_logits: np.ndarray, end_logits: np.ndarray, *,
+                               offset_end: list[np.ndarray], cls_index, start_logits: np.ndarray,
+                               end_logits: np.ndarray, *,
                                n_best_size: int = 20, max_answer_length: int = 30,
                                version_2_with_negative: bool = False,
                                null_score_diff_threshold: float = 0.0) -> list[Answer]:

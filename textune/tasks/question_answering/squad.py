@@ -71,7 +71,8 @@ def _flatten_articles(articles: list[dict], where: str) -> pd.DataFrame:
                 answers = [] if qa.get("is_impossible") else qa.get("answers", [])
                 rows.append({
                     ID: str(qa.get("id", len(rows))), "title": title, QUESTION: qa["question"], CONTEXT: context,
-                    ANSWERS: {"text": [a["text"] for a in answers], "answer_start": [int(a["answer_start"]) for a in answers]},
+                    ANSWERS: {"text": [a["text"] for a in answers],
+                              "answer_start": [int(a["answer_start"]) for a in answers]},
                 })
     if not rows:
         raise TextuneError(f"{where} holds no questions (every paragraph's \"qas\" list is empty)")
