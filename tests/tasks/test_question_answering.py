@@ -452,3 +452,24 @@ def test_window_bookkeeping_reads_the_same_from_a_dataset_a_selection_of_it_and_
     for features, order in ((plain, [0, 1, 2]), (dataset, [0, 1, 2]), (dataset.select([2, 0]), [2, 0])):
         assert [row.tolist() for row in ragged_column(features, "offset_start")] == [plain["offset_start"][i] for i in order]
         assert flat_column(features, "example_index").tolist() == [plain["example_index"][i] for i in order]
+
+
+def test_an_empty_question_or_context_is_answered_422_naming_the_field():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    api = qa_task().api()
+    app = FastAPI()
+
+    def predict(body) -> dict:
+        return {"n": len(api.inputs(body))}
+
+    predict.__annotations__["body"] = api.request  # a real class: this module's annotations are strings
+    app.post("/v1/predict")(predict)
+
+    client = TestClient(app)
+    assert client.post("/v1/predict", json={"inputs": [{"question": "q", "context": "c"}]}).json() == {"n": 1}
+    for field in ("question", "context"):
+        item = {"question": "q", "context": "c", field: "  "}
+        response = client.post("/v1/predict", json={"inputs": [item]})
+        assert response.status_code == 422 and f"{field} is empty" in response.text
