@@ -344,6 +344,13 @@ def test_the_demo_highlights_the_answer_in_its_context():
     assert highlighted == [("we saw a ", None), ("big fire", "answer")] and score == 0.7
     nothing, _ = demo.show({"answer": "", "score": 0.9, "start": None, "end": None}, given)
     assert all(label is None for _, label in nothing)
+    import gradio as gr
+
+    with gr.Blocks():
+        inputs, outputs = demo.inputs(), demo.outputs()
+    assert [type(c).__name__ for c in inputs + outputs] == ["Textbox", "Textbox", "HighlightedText", "Number"]
+    shown = outputs[0].postprocess(highlighted).root
+    assert [(token.token, token.class_or_confidence) for token in shown] == highlighted
     rows = pd.DataFrame(FLAT)
     assert demo.examples(rows, 2) == [[FLAT[0]["context"], FLAT[0]["question"]], [FLAT[1]["context"], FLAT[1]["question"]]]
 
