@@ -355,7 +355,8 @@ def command_models(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="textune models", description="Recommended backbones by task and "
                                      "language, and whether each is available offline on this machine.")
-    parser.add_argument("--task", default=None, help="classification, summarization, translation, generation or chat.")
+    parser.add_argument("--task", default=None, help="classification, question-answering, summarization, translation, "
+                                                     "generation or chat.")
     parser.add_argument("--language", default=None, help="Language code, e.g. en or zh (multilingual models match all).")
     parser.add_argument("--markdown", action="store_true", help="Print a Markdown table.")
     parser.add_argument("--catalog", default=str(CATALOG_FILE), help="Another catalog file of the same format.")

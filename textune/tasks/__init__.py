@@ -30,5 +30,6 @@ def task_from_dict(data: dict) -> Task:
 
 
 from .classification.task import ClassificationTask  # noqa: E402  (registers itself)
+from .question_answering.task import QuestionAnsweringTask  # noqa: E402  (registers itself)
 
 __all__ = ["Section", "Task", "TaskApi", "TaskDemo", "TASKS", "register_task", "task_from_dict", "ClassificationTask"]

@@ -181,8 +181,9 @@ class TaskDemo(Protocol):
     def to_input(self, *values) -> Any:
         """The input components' values as one API input (what `TaskApi.rows` takes)."""
 
-    def show(self, record: dict) -> tuple:
-        """One record as the output components' values."""
+    def show(self, record: dict, given: Any = None) -> tuple:
+        """One record as the output components' values; `given` is the input it answers (`to_input`'s value), for
+        outputs that show the input too (QA highlights the answer in its context). Callers pass it."""
 
     def examples(self, rows: pd.DataFrame, limit: int) -> list[list]:
         """A few example inputs from validation rows, one value per input component."""
