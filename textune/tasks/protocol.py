@@ -170,7 +170,10 @@ class TaskApi(Protocol):
     """A task's part of the JSON API: `POST /v1/predict` validates the body with `request` and answers `records`."""
 
     request: ClassVar[type]
-    """Pydantic model of the request body (classification: {"texts": [...]}; QA: {"inputs": [{question, context}]})."""
+    """Pydantic model of the request body (classification: {"texts": [...]}; QA: {"inputs": [{question, context}]}).
+
+    Its first field holds the inputs (error messages name it); the example in its `json_schema_extra` is shown in
+    the docs and sent once at server start to warm the model up."""
 
     record: ClassVar[type]
     """Pydantic model of one prediction in the response."""
