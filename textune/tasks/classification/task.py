@@ -287,11 +287,12 @@ class ClassificationTask:
     headline_metrics = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc",
                         "mse", "mae", "r2", "pearsonr", "spearmanr")
 
-    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path) -> list:
-        """Per-class scores, confusion matrix, predicted vs true, the worst mistakes, and the labels' data."""
+    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
+                        splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list:
+        """Per-class scores, confusion matrix, predicted vs true, the worst mistakes, labels and text lengths."""
         from .report import report_sections
 
-        return report_sections(self, rows, records, plots_dir)
+        return report_sections(self, rows, records, plots_dir, splits, tokenizer)
 
     def card(self) -> dict:
         """Kind, pipeline tag, tags, labels, example, loss, minimal Space app and what loading needs."""
