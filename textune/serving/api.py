@@ -105,7 +105,7 @@ def example_body(api) -> dict:
 
 
 def inputs_field(api) -> str:
-    """The request's field holding the inputs (`texts` for classification): error messages name it."""
+    """The request's field holding the inputs (e.g. `texts`): error messages name it."""
     return next(iter(api.request.model_fields))
 
 
