@@ -70,7 +70,8 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     async def lifespan(app: FastAPI):
         await batcher.start()
         # The first forward pass pays one-off costs (allocations, kernel selection): not a user's request.
-        await batcher.submit(service.api.inputs(service.api.request(**example_body(service.api))))
+        if example_body(service.api) is not None:
+            await batcher.submit(service.api.inputs(service.api.request(**example_body(service.api))))
         logger.info("model %s ready (batching %s)", service.info.name, "on" if config.batching else "off")
         try:
             yield
@@ -99,9 +100,10 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     return app
 
 
-def example_body(api) -> dict:
-    """The request body the task's schema gives as its example (the docs show it; the warm-up sends it)."""
-    return api.request.model_config["json_schema_extra"]["examples"][0]
+def example_body(api) -> dict | None:
+    """The request body the task's schema gives as its example (the docs show it; the warm-up sends it), if any."""
+    examples = (api.request.model_config.get("json_schema_extra") or {}).get("examples") or [None]
+    return examples[0]
 
 
 def inputs_field(api) -> str:
@@ -178,10 +180,11 @@ def add_docs(app: FastAPI) -> None:
         return HTMLResponse(render_docs(app.openapi()))
 
 
-def check_limits(inputs: list, items: str, example: dict, config: ServeConfig) -> None:
+def check_limits(inputs: list, items: str, example: dict | None, config: ServeConfig) -> None:
     """Raise RequestError(422) naming the first per-request limit `inputs` break (`items`: the request's field)."""
     if not inputs:
-        raise RequestError(422, f"{items} is empty: send at least one, e.g. {json.dumps(example)}")
+        raise RequestError(422, f"{items} is empty: send at least one" + (f", e.g. {json.dumps(example)}" if example
+                                                                           else ""))
     if len(inputs) > config.max_texts_per_request:
         raise RequestError(422, f"too many {items}: {len(inputs)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
@@ -225,8 +228,8 @@ def add_error_handlers(app: FastAPI, api) -> None:
             return JSONResponse({"detail": f"the request body is not valid JSON ({reason})".replace(" ()", "")},
                                 status_code=400)
         message = "; ".join(describe_problem(problem) for problem in problems[:5])
-        return JSONResponse({"detail": f"invalid request: {message}. Expected {json.dumps(example_body(api))}"},
-                            status_code=422)
+        expected = json.dumps(example_body(api) or {inputs_field(api): ["..."]})
+        return JSONResponse({"detail": f"invalid request: {message}. Expected {expected}"}, status_code=422)
 
 
 def describe_problem(problem: dict) -> str:
