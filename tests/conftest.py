@@ -151,13 +151,18 @@ def save_untrained_run(model_dir, folder, labels):
 
 
 class FakeService:
-    """What build_app needs of a ModelService: `info` and `predict`, with a hook to fail or hang on a text."""
+    """What build_app needs of a ModelService: `task`, `api`, `info` and `predict`, with a hook to fail or hang on a
+    text."""
 
     def __init__(self, on_text=None):
-        from textune.tasks.classification.labels import SINGLE
+        from textune.data.tables import ColumnSpec
         from textune.serving.service import ModelInfo
+        from textune.tasks import ClassificationTask
+        from textune.tasks.classification.labels import SINGLE, LabelSpec
 
-        self.info = ModelInfo(name="toy", problem_type=SINGLE, labels=["calm", "disaster"])
+        self.task = ClassificationTask(ColumnSpec(text=["text"], label="label"), LabelSpec(SINGLE, ["calm", "disaster"]))
+        self.api = self.task.api()
+        self.info = ModelInfo(name="toy", headline_names=self.task.headline_metrics)
         self.on_text = on_text or (lambda text: None)
         self.calls: list[list[str]] = []
 

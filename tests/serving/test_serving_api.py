@@ -315,10 +315,11 @@ def test_demo_header_shows_metrics_and_examples_come_from_the_validation_file(se
     from textune.serving.ui import header_markdown
 
     validation = set(toy_frame(16, seed=2)["text"])
-    assert service.info.examples and set(service.info.examples) <= validation
-    labels_shown = {int(toy_frame(16, seed=2).set_index("text").loc[text, "target"]) for text in service.info.examples}
+    examples = [text for [text] in service.info.examples]  # one value per demo input: the text box
+    assert examples and set(examples) <= validation
+    labels_shown = {int(toy_frame(16, seed=2).set_index("text").loc[text, "target"]) for text in examples}
     assert labels_shown == {0, 1}  # one example of each class, taken in turn
-    header = header_markdown(service.info, "Tweets")
+    header = header_markdown(service.info, "Tweets", service.task.card())
     assert header.startswith("# Tweets") and "accuracy **" in header and "(on 16 texts)" in header
 
 

@@ -91,13 +91,13 @@ def test_api_labels_and_scores_use_the_names(named_run):
 
 
 def test_demo_label_output_and_header_use_the_names(named_run):
-    from textune.serving.ui import VIEWS, header_markdown
+    from textune.serving.ui import header_markdown
 
     service = ModelService.from_run(named_run)
     [record] = service.predict(["Forest fire near my house"])
-    [scores] = VIEWS[SINGLE].render(record, service.info)
+    [scores] = service.task.demo().show(record)
     assert set(scores) == set(NAMES)
-    assert "`not a disaster`, `disaster`" in header_markdown(service.info, "Tweets")
+    assert "`not a disaster`, `disaster`" in header_markdown(service.info, "Tweets", service.task.card())
 
 
 def test_report_tables_name_the_classes(named_run):
@@ -119,7 +119,7 @@ def test_exported_space_model_keeps_the_names(named_run, tmp_path):
     assert main(["export-space", str(named_run), "--to", str(space)]) == 0
     config = json.loads((space / "model" / "config.json").read_text())
     assert list(config["id2label"].values()) == NAMES
-    assert ModelService.from_run(space / "model").info.labels == NAMES
+    assert ModelService.from_run(space / "model").task.describe()["labels"] == NAMES
 
 
 @pytest.mark.parametrize("config_text", [

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..training.arguments import DataArguments
-from ..atomic import atomic_write, write_text_atomically
+from ..atomic import write_text_atomically
 from ..errors import TextuneError
 from ..run_folder import read_run_file
 from .data_summary import DataSummary, summarize_data
-from .validation import ValidationResults, validation_results
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "validation_predictions.csv"
+PREDICTIONS_FILE = "validation_predictions.csv"  # a task may write it beside the report (see write_report)
 GIVEN_IN_CODE = ("train_data",)  # load_splits' source name for data passed to train() as frames, not files
 
 
@@ -32,12 +32,12 @@ class ReportData:
     metrics: dict[str, float]
     history: list[dict]
     data: DataSummary | None = None
-    validation: ValidationResults | None = None
+    rows: pd.DataFrame | None = None  # the validation rows
+    records: pd.DataFrame | None = None  # the model's records for them (`Task.decode`)
+    splits: dict[str, pd.DataFrame] | None = None  # every split's rows by role, for the task's data sections
+    tokenizer: object = None
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def problem_type(self) -> str:
-        return self.task.labels.problem_type
+    task_sections: list = field(default_factory=list)  # `Task.report_sections`, filled by write_report
 
 
 def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None, tokenizer=None,
@@ -73,15 +73,15 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
         predictor = Predictor.from_run(run_dir, batch_size)
     else:
         predictor = Predictor(model, tokenizer, task, batch_size)
-    data.data = summarize_data(_data_args(record), record["training_args"].get("seed", 42), splits, task,
-                               predictor.tokenizer)
+    data.data = summarize_data(_data_args(record), record["training_args"].get("seed", 42), splits)
+    data.splits = {role: getattr(splits, role) for role in ("train", "validation", "test")
+                   if getattr(splits, role) is not None}
+    data.tokenizer = predictor.tokenizer
     if splits.validation is not None and len(splits.validation):
-        logits = predictor.logits(splits.validation)
-        data.validation = validation_results(splits.validation, task, logits)
+        data.rows = splits.validation
+        data.records = predictor.predict(splits.validation)
         if not any(key.startswith("eval_") for key in data.metrics):
-            from transformers import EvalPrediction
-
-            computed = task.compute_metrics(EvalPrediction(predictions=logits, label_ids=data.validation.references))
+            computed = task.score(data.rows, data.records)
             data.metrics.update({f"eval_{key}": value for key, value in computed.items()})
             data.notes.append("The run did not evaluate (--do_eval); the validation metrics were computed by the report.")
     return data
@@ -142,16 +142,22 @@ def write_report(run_dir: str | Path, splits=None, task=None, model=None, tokeni
     run_dir = Path(run_dir)
     data = collect_report_data(run_dir, splits, task, model, tokenizer, batch_size)
     files: dict[str, Path] = {}
-    if data.validation is not None:
-        files["validation_predictions"] = run_dir / PREDICTIONS_FILE
-        with atomic_write(files["validation_predictions"], newline="") as handle:
-            data.validation.table.to_csv(handle, index=False)
     plots = draw_plots(data, run_dir / "plots")
+    before = _modified(run_dir / PREDICTIONS_FILE)
+    data.task_sections = data.task.report_sections(data.rows, data.records, run_dir / "plots",
+                                                   splits=data.splits, tokenizer=data.tokenizer)
+    plots.update({path.stem: path for section in data.task_sections for path in section.plots})
+    if _modified(run_dir / PREDICTIONS_FILE) not in (None, before):  # the task wrote it now
+        files["validation_predictions"] = run_dir / PREDICTIONS_FILE
     sections = report_sections(data, plots)
     files["report"] = write_text_atomically(run_dir / "report.html", render_html(sections, data, run_dir))
     files["report_md"] = write_text_atomically(run_dir / "report.md", render_markdown(sections, run_dir))
     files.update({f"plot_{name}": path for name, path in plots.items()})
     return files
+
+
+def _modified(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def report_after_training(run_dir: str | Path, **in_memory) -> dict[str, Path]:
@@ -166,8 +172,7 @@ def report_after_training(run_dir: str | Path, **in_memory) -> dict[str, Path]:
 
 def headline(data: ReportData) -> dict[str, float]:
     """The validation metrics worth a first glance, in the order people read them."""
-    order = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc", "mse", "mae", "r2",
-             "pearsonr", "spearmanr", "loss")
+    order = (*data.task.headline_metrics, "loss")
     shown = {name: data.metrics[f"eval_{name}"] for name in order if f"eval_{name}" in data.metrics}
     extra = data.record["task"].get("metric_name")
     if extra and f"eval_{extra}" in data.metrics:

@@ -1,4 +1,4 @@
-"""The data half of a run report: rows per split and why rows went unused, label counts, text lengths in tokens."""
+"""The data half of a run report: rows per split and why rows went unused (the task adds its own data sections)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import contextlib
 import logging
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 
 from ..training.arguments import DataArguments
 from ..data.tables import read_table
-from ..tasks.classification.labels import MULTI, REGRESSION
 from ..data.splits import Splits, load_splits
 
 ROLES = ("train", "validation", "test")
@@ -36,10 +34,6 @@ class DataSummary:
     """What the report says about the data a run trained and was evaluated on."""
 
     rows: list[SplitRows]
-    label_counts: pd.DataFrame  # classification: one row per label, one column per split (counts)
-    label_stats: pd.DataFrame  # regression: describe() of the targets per split
-    token_lengths: dict[str, np.ndarray]  # per split, tokens per text before truncation
-    max_seq_length: int
 
 
 CAP_FLAGS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}
@@ -57,16 +51,13 @@ def quiet(name: str = "textune"):
         logger.setLevel(level)
 
 
-def summarize_data(data_args: DataArguments, seed: int, splits: Splits, task, tokenizer) -> DataSummary:
+def summarize_data(data_args: DataArguments, seed: int, splits: Splits) -> DataSummary:
     """Summarize the run's data; `splits` are the frames the run used (load_splits' output)."""
     rows = splits.row_accounting  # counted while loading, when the files are too big to read again
     if rows is None:
         with quiet():
             rows = split_rows(data_args, seed, splits)
-    frames = {role: getattr(splits, role) for role in ROLES if getattr(splits, role) is not None}
-    counts, stats = label_distribution(frames, task)
-    lengths = {role: token_lengths(frame, task, tokenizer) for role, frame in frames.items()}
-    return DataSummary(rows, counts, stats, lengths, task.max_seq_length)
+    return DataSummary(rows)
 
 
 def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[SplitRows]:
@@ -114,51 +105,3 @@ def drop_reasons(frame: pd.DataFrame, columns) -> tuple[int, int]:
     with quiet():
         kept = len(drop_unusable_rows(frame.loc[~empty], columns, "report"))
     return int(empty.sum()), int((~empty).sum()) - kept
-
-
-def label_distribution(frames: dict[str, pd.DataFrame], task) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Counts per label and split (classification), or summary statistics per split (regression)."""
-    label = task.columns.label
-    with_labels = {role: frame for role, frame in frames.items() if label in frame.columns}
-    if task.labels.problem_type == REGRESSION:
-        stats = pd.DataFrame({role: pd.to_numeric(frame[label], errors="coerce").describe()
-                              for role, frame in with_labels.items()})
-        return pd.DataFrame(), stats
-    counts = {}
-    names = task.labels.display_names
-    for role, frame in with_labels.items():
-        try:
-            encoded = np.asarray(task.labels.encode(frame[label], where=role))
-        except Exception:  # a test file's labels may hold classes training never saw; count them as given
-            counts[role] = frame[label].astype(str).value_counts()
-            continue
-        if task.labels.problem_type == MULTI:
-            counts[role] = pd.Series(encoded.sum(axis=0).astype(int), index=names)
-        else:
-            counts[role] = pd.Series(np.bincount(encoded, minlength=len(names)), index=names)
-    table = pd.DataFrame(counts).fillna(0).astype(int)
-    table.index.name = "label"
-    return table, pd.DataFrame()
-
-
-def token_lengths(frame: pd.DataFrame, task, tokenizer) -> np.ndarray:
-    """Tokens per text (special tokens included) before truncation, so the histogram shows what was cut."""
-    if len(frame) == 0:
-        return np.zeros(0, dtype=int)
-    encoded = tokenizer(task.columns.texts(frame), task.columns.pairs(frame), truncation=False, verbose=False)
-    return np.asarray([len(ids) for ids in encoded["input_ids"]])
-
-
-def length_table(summary: DataSummary) -> list[dict]:
-    """One row per split: token-length percentiles and how many texts --max_seq_length truncates."""
-    rows = []
-    for role, lengths in summary.token_lengths.items():
-        if len(lengths) == 0:
-            continue
-        truncated = int((lengths > summary.max_seq_length).sum())
-        rows.append({
-            "split": role, "texts": len(lengths), "min": int(lengths.min()),
-            "median": int(np.median(lengths)), "p95": int(np.percentile(lengths, 95)), "max": int(lengths.max()),
-            f"> {summary.max_seq_length} (truncated)": f"{truncated} ({truncated / len(lengths):.1%})",
-        })
-    return rows

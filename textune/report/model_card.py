@@ -20,6 +20,7 @@ from pathlib import Path
 from ..models.loading import model_display_name
 from ..models.packaged import MODEL_ALIASES
 from ..run_folder import read_run_file
+from ..tasks import task_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ BODY = """
 
 A {kind} fine-tuned with [textune](https://pypi.org/project/textune/) from {base}.
 
-## Labels
+## Outputs
 
-{labels}
+{outputs}
 
 ## Training data
 
@@ -57,8 +58,8 @@ With transformers:
 ```python
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model="{repo}")
-print(classifier({example!r}, top_k=None))
+pipe = pipeline("{pipeline_tag}", model="{repo}")
+print(pipe({example!r}{pipeline_kwargs}))
 ```
 
 With textune (applies the run's own text preprocessing and column layout, and batches):
@@ -110,9 +111,9 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, name: str 
 
     run_dir = Path(run_dir).expanduser()
     record = read_run_file(run_dir)
-    task, data_args = record.get("task", {}), record.get("data_args", {})
+    card = task_from_dict(record["task"]).card()
+    data_args = record.get("data_args", {})
     train_args = record.get("training_args", {})
-    labels = task.get("labels", {})
     name = name or run_dir.resolve().name
     repo = repo_id or name
     metrics = validation_metrics(run_dir)
@@ -121,23 +122,25 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, name: str 
     base_model = record.get("base_model")
     hub_base = hub_base_model(base_model)
     eval_results = [
-        EvalResult(task_type="text-classification", dataset_type=dataset or "custom", dataset_name=validation_source,
+        EvalResult(task_type=card["pipeline_tag"], dataset_type=dataset or "custom", dataset_name=validation_source,
                    dataset_split="validation", metric_type=metric, metric_value=value)
         for metric, value in metrics.items()
     ]
     data = ModelCardData(
-        base_model=hub_base, library_name="transformers", pipeline_tag="text-classification",
-        tags=["textune", "text-classification", labels.get("problem_type", "single_label_classification")],
+        base_model=hub_base, library_name="transformers", pipeline_tag=card["pipeline_tag"],
+        tags=["textune", *card.get("tags", [])],
         datasets=[dataset] if dataset else None, model_name=name, eval_results=eval_results or None,
     )
     body = BODY.format(
-        name=name, kind=_kind(labels.get("problem_type")), repo=repo, example="Forest fire near La Ronge Sask. Canada",
+        name=name, kind=card["kind"], repo=repo, example=card["example"], pipeline_tag=card["pipeline_tag"],
+        pipeline_kwargs="".join(f", {key}={value!r}" for key, value in (card.get("pipeline_kwargs") or {}).items()),
         base=f"[{hub_base}](https://huggingface.co/{hub_base})" if hub_base else
         f"`{model_display_name(str(base_model))}` (a local model)" if base_model else "a pretrained model",
-        labels=_labels_text(labels), data=_data_text(run_dir, data_args), results=_results_text(metrics),
+        outputs=card.get("outputs_list") or card["outputs"], data=_data_text(run_dir, data_args),
+        results=_results_text(metrics),
         hyperparameters="\n".join(f"- {key}: {train_args[key]}" for key in HYPERPARAMETERS
                                   if train_args.get(key) not in (None, False, -1)) or "- (not recorded)",
-        limitations=_limitations_text(run_dir, task, metrics),
+        limitations=_limitations_text(run_dir, card, metrics),
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
@@ -175,18 +178,6 @@ def holds_user_readme(folder: Path) -> bool:
     return "textune" not in tags
 
 
-def _kind(problem_type: str | None) -> str:
-    return {"multi_label_classification": "multi-label text classifier",
-            "regression": "text regression model"}.get(problem_type or "", "text classifier")
-
-
-def _labels_text(labels: dict) -> str:
-    names = labels.get("names") or labels.get("labels") or []  # --label_names when given, as config.json shows
-    if labels.get("problem_type") == "regression" or not names:
-        return "One number per text (regression)." if labels.get("problem_type") == "regression" else "(not recorded)"
-    return "\n".join(f"- `{index}`: {name}" for index, name in enumerate(names))
-
-
 def _data_text(run_dir: Path, data_args: dict) -> str:
     rows = {"train": _read_json(run_dir / "train_results.json").get("train_samples"),
             "validation": _read_json(run_dir / "eval_results.json").get("eval_samples")}
@@ -207,19 +198,12 @@ def _results_text(metrics: dict[str, float]) -> str:
     return "| metric | value |\n| --- | --- |\n" + "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
 
 
-def _limitations_text(run_dir: Path, task: dict, metrics: dict[str, float]) -> str:
-    lines = []
-    if task.get("max_seq_length"):
-        lines.append(f"- Texts longer than {task['max_seq_length']} tokens are truncated to their first "
-                     f"{task['max_seq_length']} tokens.")
+def _limitations_text(run_dir: Path, card: dict, metrics: dict[str, float]) -> str:
+    lines = list(card.get("limitations") or [])
     rows = _read_json(run_dir / "eval_results.json").get("eval_samples")
     if rows and "accuracy" in metrics:
         margin = 1.96 * math.sqrt(max(metrics["accuracy"] * (1 - metrics["accuracy"]), 1e-12) / rows)
         lines.append(f"- The validation set has {rows} rows: the accuracy is known to about ±{margin:.3f} "
                      "(95% interval).")
-    columns = task.get("columns", {})
-    if len(columns.get("text") or []) > 1 or columns.get("text_pair") or task.get("preprocess"):
-        lines.append("- Trained on joined columns or preprocessed text: the transformers pipeline above feeds the "
-                     "text as it is; textune's Predictor applies the same preparation as training.")
     lines.append("- It knows only what its training data shows: check it on your own data before relying on it.")
     return "\n".join(lines)

@@ -9,11 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
-from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
-
-LOSS_NAMES = {SINGLE: "cross-entropy", MULTI: "binary cross-entropy", REGRESSION: "mean squared error"}
 NOT_CURVES = ("eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_samples")
 DPI = 110
 
@@ -79,9 +75,10 @@ def plot_loss(data):
         _note(axes, "Too few training losses were logged to draw a curve:\n"
                     "pass --logging_steps N (e.g. 10) and --eval_strategy steps --eval_steps M.")
     _integer_steps(axes)
-    axes.set_title(f"Training and validation loss ({LOSS_NAMES[data.problem_type]})")
+    loss = data.task.card().get("loss")
+    axes.set_title("Training and validation loss" + (f" ({loss})" if loss else ""))
     axes.set_xlabel("Training step (optimizer updates)")
-    axes.set_ylabel(f"Loss ({LOSS_NAMES[data.problem_type]})")
+    axes.set_ylabel("Loss" + (f" ({loss})" if loss else ""))
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
@@ -102,93 +99,15 @@ def plot_metrics(data):
         _note(axes, "The run logged no validation metrics (pass --do_eval, or --eval_strategy steps).")
     elif len(evals) == 1:
         _note(axes, "One evaluation only: pass --eval_strategy steps --eval_steps N for a curve.")
-    classification = data.problem_type != REGRESSION
+    # scores (accuracy, F1, exact match) live in [0, 1]; errors (mse) and correlations may not
+    scores = all(0 <= entry[name] <= 1 for entry in evals for name in names if name in entry)
     _integer_steps(axes)
     axes.set_title("Validation metrics over training")
     axes.set_xlabel("Training step (optimizer updates)")
-    axes.set_ylabel("Score (0 to 1, higher is better)" if classification else "Metric value")
-    if classification:
+    axes.set_ylabel("Score (0 to 1, higher is better)" if scores else "Metric value")
+    if scores:
         axes.set_ylim(-0.02, 1.02)  # a metric stuck at 0 or 1 stays visible
     axes.grid(alpha=0.3)
     if names:
-        axes.legend(loc="lower right" if classification else "best")
-    return figure
-
-
-@register_plot("confusion_matrix")
-def plot_confusion(data):
-    """Counts of true vs predicted labels on validation; colour is the share of each true class."""
-    if data.validation is None or data.validation.confusion is None:
-        return None
-    counts = data.validation.confusion
-    names = data.task.labels.display_names
-    n = len(names)
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = min(4.5 + 0.35 * n, 14)
-    figure, axes = new_figure(size + 1.2, size)
-    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    figure.colorbar(image, ax=axes, label="Share of the true class's rows")
-    if n <= 25:
-        for i in range(n):
-            for j in range(n):
-                axes.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9 if n < 8 else 7,
-                          color="white" if shares[i, j] > 0.5 else "black")
-    short = [name if len(name) <= 18 else name[:17] + "…" for name in names]
-    axes.set_xticks(range(n), short, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
-    axes.set_yticks(range(n), short)
-    axes.set_xlabel("Predicted label")
-    axes.set_ylabel("True label")
-    axes.set_title(f"Confusion matrix (validation, {int(counts.sum())} rows)")
-    return figure
-
-
-@register_plot("predicted_vs_true")
-def plot_regression(data):
-    """Predicted against true value on validation, with the line a perfect model would lie on."""
-    if data.validation is None or data.problem_type != REGRESSION:
-        return None
-    truth, predicted = data.validation.references, data.validation.predictions
-    figure, axes = new_figure(5.5, 5.2)
-    axes.scatter(truth, predicted, s=12, alpha=0.6, label="validation rows")
-    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
-    axes.plot([low, high], [low, high], linestyle="--", color="0.4", label="perfect prediction (y = x)")
-    r2 = data.metrics.get("eval_r2")
-    title = f"Predicted vs true (validation, {len(truth)} rows"
-    axes.set_title(title + (f", R² = {r2:.3f})" if r2 is not None else ")"))
-    axes.set_xlabel(f"True value ({data.task.columns.label})")
-    axes.set_ylabel("Predicted value")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper left")
-    return figure
-
-
-@register_plot("text_length")
-def plot_text_length(data):
-    """Tokens per text in each split, and where --max_seq_length cuts them."""
-    if data.data is None:
-        return None
-    lengths = {role: values for role, values in data.data.token_lengths.items() if len(values)}
-    if not lengths:
-        return None
-    figure, axes = new_figure()
-    longest = max(int(values.max()) for values in lengths.values())
-    shortest = min(int(values.min()) for values in lengths.values())
-    cap = data.data.max_seq_length
-    top = max(longest, cap) if cap <= 1.5 * longest else longest
-    # whole-token bin widths (fractional ones alias into a comb pattern), at most ~50 bins
-    width = max(1, int(np.ceil((top - shortest + 1) / 50)))
-    bins = np.arange(shortest, top + width + 1, width) - 0.5
-    for role, values in lengths.items():
-        axes.hist(values, bins=bins, histtype="step", linewidth=1.6, label=f"{role} ({len(values)} texts)")
-    if cap <= top:
-        cut = sum(int((values > cap).sum()) for values in lengths.values())
-        axes.axvline(cap, color="crimson", linestyle="--", label=f"--max_seq_length {cap} ({cut} texts truncated)")
-    else:
-        axes.plot([], [], " ", label=f"all texts are shorter than --max_seq_length {cap}")
-    axes.set_title("Text length distribution (before truncation)")
-    axes.set_xlabel("Text length (tokens, special tokens included)")
-    axes.set_ylabel("Texts (rows)")
-    axes.set_ylim(0, axes.get_ylim()[1] * 1.3)  # headroom so the legend does not cover the peak
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper right", framealpha=0.95)
+        axes.legend(loc="lower right" if scores else "best")
     return figure

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
+import re
+
 from .build import ReportData, headline
-from .data_summary import length_table
 
 TIMING = {"runtime": "runtime (s)", "samples_per_second": "samples per second", "steps_per_second": "steps per second"}
 TEXT_CHARS = 240  # longer example texts are cut in tables; validation_predictions.csv has them whole
@@ -36,6 +36,44 @@ class Section:
     blocks: list = field(default_factory=list)  # str (a paragraph), Table or Image
 
 
+def markdown_table(headers: list, rows: list[list]) -> str:
+    """A GitHub-flavoured Markdown table (what a task's report section holds); `from_markdown` reads it back."""
+    lines = ["| " + " | ".join(_md_cell(h) for h in headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows])
+
+
+IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^)]+)\)")
+CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def from_markdown(section, run_dir: Path) -> Section:
+    """A task's report section (`textune.tasks.Section`) as blocks: paragraphs, pipe tables and image lines.
+
+    Tables are numbered for their HTML ids: the section's id, then `<id>-2`, ... Plots the Markdown does not show
+    are added at the end.
+    """
+    section_id = section.id or re.sub(r"[^a-z0-9]+", "-", section.title.lower()).strip("-")
+    blocks, tables, shown = [], 0, set()
+    for chunk in (part.strip() for part in section.markdown.split("\n\n")):
+        if not chunk:
+            continue
+        image = IMAGE.fullmatch(chunk)
+        if image:
+            path = run_dir / image["path"]
+            blocks.append(Image(path, image["alt"]))
+            shown.add(path.name)
+        elif chunk.startswith("|"):
+            lines = chunk.splitlines()
+            cells = [[cell.strip().replace("\\|", "|") for cell in CELL_SEPARATOR.split(line.strip()[1:-1])]
+                     for line in lines if not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line.strip())]
+            tables += 1
+            blocks.append(Table(cells[0], cells[1:], section_id if tables == 1 else f"{section_id}-{tables}"))
+        else:
+            blocks.append(chunk)
+    blocks += [Image(path, path.stem.replace("_", " ")) for path in section.plots if path.name not in shown]
+    return Section(section.title, section_id, blocks)
+
+
 def fmt(value) -> str:
     """A table cell: floats to 4 significant decimals, everything else as text."""
     if isinstance(value, bool):
@@ -50,26 +88,41 @@ def fmt(value) -> str:
 
 
 def report_sections(data: ReportData, plots: dict[str, Path]) -> list[Section]:
-    """The report's content, in reading order, independent of the output format."""
+    """The report's content, in reading order, independent of the output format.
+
+    The task's sections (`Task.report_sections`) come after the training curves; one titled like a section of
+    the report's own (Data, Configuration) adds to it instead.
+    """
     sections = [summary_section(data), metrics_section(data)]
     sections.append(Section("Training curves", "curves",
                             [Image(plots[name], alt) for name, alt in (("loss", "Training and validation loss"),
                                                                       ("metrics", "Validation metrics")) if name in plots]))
-    sections += errors_sections(data, plots)
-    sections.append(data_section(data, plots))
-    sections.append(configuration_section(data))
+    task_sections = [from_markdown(section, data.run_dir) for section in data.task_sections]
+    own = {"Data": data_section(data), "Configuration": configuration_section(data)}
+    for section in task_sections:
+        if section.title not in own:
+            sections.append(section)
+    for title, section in own.items():
+        for extra in (s for s in task_sections if s.title == title):
+            section.blocks += extra.blocks
+    configuration = own["Configuration"]
+    if len(configuration.blocks) > 1:  # the task's settings follow the base model, then the data and training
+        shell, *extra = configuration.blocks
+        shell.rows[1:1] = [row for table in extra if isinstance(table, Table) for row in table.rows]
+        configuration.blocks = [shell]
+    sections += own.values()
     return [section for section in sections if section.blocks]
 
 
 def summary_section(data: ReportData) -> Section:
     record = data.record
-    labels = data.task.labels
+    card = data.task.card()
     shown = ", ".join(f"{name} {value:.4f}" for name, value in list(headline(data).items())[:4])
-    rows = data.metrics.get("eval_samples") or (len(data.validation.table) if data.validation else None)
-    kind = labels.problem_type.replace("_", " ") + ("" if labels.problem_type == REGRESSION
-                                                   else f", {len(labels.labels)} labels")
-    text = (f"{record.get('base_model')} fine-tuned for {kind} on {record.get('data_source')}. "
-            f"Validation ({rows} rows): {shown or 'not evaluated'}.")
+    rows = data.metrics.get("eval_samples") or (len(data.rows) if data.rows is not None else None)
+    outputs = card.get("outputs", "").replace("`", "")
+    article = "an" if card["kind"][:1].lower() in "aeiou" else "a"
+    text = (f"{record.get('base_model')} fine-tuned as {article} {card['kind']}{f' ({outputs})' if outputs else ''} on "
+            f"{record.get('data_source')}. Validation ({rows} rows): {shown or 'not evaluated'}.")
     return Section("Summary", "summary", [text] + backend_line(data.run_dir) + data.notes)
 
 
@@ -100,43 +153,7 @@ def metrics_section(data: ReportData) -> Section:
     return Section("Metrics", "metrics", [Table(["metric", "value", "split"], rows, "metrics")] if rows else [])
 
 
-def errors_sections(data: ReportData, plots: dict[str, Path]) -> list[Section]:
-    results = data.validation
-    if results is None:
-        return []
-    sections = []
-    if not results.per_class.empty:
-        table = Table(list(results.per_class.columns),
-                      [[fmt(v) for v in row] for row in results.per_class.itertuples(index=False)], "per-class")
-        sections.append(Section("Per-class precision, recall and F1 (validation)", "per-class", [table]))
-    if results.confusion is not None:
-        names = data.task.labels.display_names
-        table = Table(["true \\ predicted"] + names,
-                      [[name] + [int(v) for v in row] for name, row in zip(names, results.confusion)], "confusion-matrix")
-        blocks = ["Rows are the true labels, columns the predicted ones; the diagonal is correct.", table]
-        if "confusion_matrix" in plots:
-            blocks.append(Image(plots["confusion_matrix"], "Confusion matrix"))
-        sections.append(Section("Confusion matrix (validation)", "confusion-matrix", blocks))
-    if "predicted_vs_true" in plots:
-        sections.append(Section("Predicted vs true (validation)", "predicted-vs-true",
-                                [Image(plots["predicted_vs_true"], "Predicted vs true values")]))
-    regression = data.problem_type == REGRESSION
-    title = "Largest validation errors" if regression else "Most confidently wrong validation examples"
-    if results.wrong.empty:
-        blocks = ["The model got every validation example right."]
-    else:
-        rows = [[_cut(str(row.text))] + [fmt(v) for v in row[1:]] for row in results.wrong.itertuples(index=False)]
-        confidence = {REGRESSION: "", SINGLE: "probability of the predicted label",
-                      MULTI: "certainty of its surest wrong label"}[data.problem_type]
-        note = ("Sorted by how far off the prediction is." if regression else
-                f"Sorted by the model's confidence in its wrong answer ({confidence}). "
-                "Confident mistakes are often label noise or a pattern the model has not learned.")
-        blocks = [note, Table(list(results.wrong.columns), rows, "wrong")]
-    sections.append(Section(title, "wrong", blocks))
-    return sections
-
-
-def data_section(data: ReportData, plots: dict[str, Path]) -> Section:
+def data_section(data: ReportData) -> Section:
     summary = data.data
     if summary is None:
         return Section("Data", "data")
@@ -147,40 +164,14 @@ def data_section(data: ReportData, plots: dict[str, Path]) -> Section:
     blocks = ["Rows per split, and why rows were not used: empty text and missing labels are dropped; "
               "\"held out\" rows of the training file became the validation (or demo test) split.",
               Table(headers, rows, "data-rows")]
-    if not summary.label_counts.empty:
-        counts = summary.label_counts
-        totals = counts.sum(axis=0)
-        label_rows = [[label] + [f"{count} ({count / max(totals[role], 1):.1%})" for role, count in row.items()]
-                      for label, row in counts.iterrows()]
-        blocks += ["Label distribution (rows per label; multi-label rows count once per label):",
-                   Table(["label"] + list(counts.columns), label_rows, "labels")]
-    if not summary.label_stats.empty:
-        stats = summary.label_stats
-        blocks += ["Target value distribution:",
-                   Table(["statistic"] + list(stats.columns),
-                         [[name] + [fmt(float(v)) for v in row] for name, row in stats.iterrows()], "labels")]
-    lengths = length_table(summary)
-    if lengths:
-        blocks += ["Text length in tokens (the model's tokenizer, before truncation):",
-                   Table(list(lengths[0]), [list(row.values()) for row in lengths], "lengths")]
-    if "text_length" in plots:
-        blocks.append(Image(plots["text_length"], "Text length histogram"))
     return Section("Data", "data", blocks)
 
 
 def configuration_section(data: ReportData) -> Section:
-    record, task = data.record, data.task
+    record = data.record
     data_args = record.get("data_args", {})
     items = [
         ("base model", record.get("base_model")),
-        ("problem type", task.labels.problem_type),
-        ("labels", ", ".join(name if name == raw else f"{name} ({raw})"  # --label_names: the raw label beside
-                             for name, raw in zip(task.labels.display_names[:30], task.labels.labels))
-         + (" …" if len(task.labels.labels) > 30 else "")),
-        ("text column(s)", ", ".join(task.columns.text)),
-        ("text pair column", task.columns.text_pair),
-        ("label column", task.columns.label),
-        ("max_seq_length", task.max_seq_length),
         ("train_file", data_args.get("train_file") or record.get("data_source")),
         ("validation_file", data_args.get("validation_file") or
          f"{data_args.get('validation_split_percentage')}% held out from train"),
@@ -194,7 +185,8 @@ def configuration_section(data: ReportData) -> Section:
     return Section("Configuration", "configuration", [Table(["setting", "value"], rows, "configuration")])
 
 
-def _cut(text: str) -> str:
+def cut(text: str) -> str:
+    """One line of at most TEXT_CHARS characters (tables cut long examples; the CSV has them whole)."""
     text = " ".join(text.split())
     return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS - 1] + "…"
 

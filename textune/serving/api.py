@@ -10,12 +10,13 @@ request, 503 shutting down, 504 no prediction within --request_timeout_s.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -25,35 +26,6 @@ from .docs_page import render_docs
 from .service import ModelService
 
 logger = logging.getLogger(__name__)
-
-
-class PredictRequest(BaseModel):
-    """Texts to classify, in the order results should come back."""
-
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"examples": [{"texts": ["Forest fire near La Ronge"]}]})
-    texts: list[StrictStr] = Field(description="The texts to classify (limits: see the endpoint description).")
-
-
-class Prediction(BaseModel):
-    """One text's result: `label` (single-label), `labels` (multi-label) or `value` (regression)."""
-
-    label: str | None = Field(None, description="Predicted class (single-label models).")
-    labels: list[str] | None = Field(None, description="Classes above the threshold (multi-label models).")
-    scores: dict[str, float] | None = Field(None, description="Probability of each class.")
-    value: float | None = Field(None, description="Predicted value (regression models).")
-
-
-class PredictResponse(BaseModel):
-    model: str
-    predictions: list[Prediction]
-
-
-class LabelsResponse(BaseModel):
-    model: str
-    problem_type: str
-    labels: list[str]
-    threshold: float | None = Field(None, description="Multi-label: probability above which a label is predicted.")
 
 
 class ErrorResponse(BaseModel):
@@ -98,7 +70,8 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     async def lifespan(app: FastAPI):
         await batcher.start()
         # The first forward pass pays one-off costs (allocations, kernel selection): not a user's request.
-        await batcher.submit(["warm up"])
+        if example_body(service.api) is not None:
+            await batcher.submit(service.api.inputs(service.api.request(**example_body(service.api))))
         logger.info("model %s ready (batching %s)", service.info.name, "on" if config.batching else "off")
         try:
             yield
@@ -108,12 +81,12 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     # docs_url/redoc_url off: FastAPI's pages load their scripts from a CDN; ours (add_docs) needs no network.
     app = FastAPI(title=f"textune: {service.info.name}", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None,
-                  description=f"Predictions of the text classifier **{service.info.name}** "
-                              f"({service.info.problem_type}). The demo page is at `/`.")
+                  description=f"Predictions of the {service.task.card()['kind']} **{service.info.name}**. "
+                              "The demo page is at `/`.")
     app.state.service, app.state.batcher, app.state.config = service, batcher, config
     app.state.draining = False
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)  # the whole app, Gradio's routes too
-    add_error_handlers(app)
+    add_error_handlers(app, service.api)
     add_routes(app, service, batcher, config)
     add_docs(app)
     if config.ui:
@@ -127,19 +100,32 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
     return app
 
 
-def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, config: ServeConfig) -> None:
-    info = service.info
-    limits = (f"Limits: at most {config.max_texts_per_request} texts per request, {config.max_chars_per_text} "
-              f"characters per text, {config.max_body_bytes} bytes per body; 429 with Retry-After when "
-              f"{config.max_queue} texts are already queued.")
+def example_body(api) -> dict | None:
+    """The request body the task's schema gives as its example (the docs show it; the warm-up sends it), if any."""
+    examples = (api.request.model_config.get("json_schema_extra") or {}).get("examples") or [None]
+    return examples[0]
 
-    @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True,
-              summary="Classify texts", description=limits,
-              responses=error_responses(400, 413, 422, 429, 500, 503, 504))
-    async def predict(request: PredictRequest):
-        check_limits(request.texts, config)
+
+def inputs_field(api) -> str:
+    """The request's field holding the inputs (e.g. `texts`): error messages name it."""
+    return next(iter(api.request.model_fields))
+
+
+def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, config: ServeConfig) -> None:
+    info, api = service.info, service.api
+    items = inputs_field(api)
+    limits = (f"Limits: at most {config.max_texts_per_request} {items} per request, {config.max_chars_per_text} "
+              f"characters per text, {config.max_body_bytes} bytes per body; 429 with Retry-After when "
+              f"{config.max_queue} {items} are already queued.")
+    # The task's schemas, under the names the API has always had (PredictResponse, LabelsResponse).
+    predict_response = create_model("PredictResponse", model=(str, ...), predictions=(list[api.record], ...))
+    labels_response = create_model("LabelsResponse", __base__=api.description, model=(str, ...))
+
+    async def predict(body):
+        inputs = api.inputs(body)
+        check_limits(inputs, items, example_body(api), config)
         try:
-            records = await batcher.submit(request.texts)
+            records = await batcher.submit(inputs)
         except QueueFull as error:
             raise RequestError(429, str(error), {"Retry-After": str(error.retry_after)}) from None
         except ShuttingDown:
@@ -152,17 +138,21 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
                                     "log") from None
         return {"model": info.name, "predictions": records}
 
+    predict.__annotations__ = {"body": api.request}  # FastAPI reads the body's schema from the annotation
+    app.post("/v1/predict", response_model=predict_response, response_model_exclude_none=True,
+             summary=f"Predict ({service.task.card()['kind']})", description=limits,
+             responses=error_responses(400, 413, 422, 429, 500, 503, 504))(predict)
+
     @app.api_route("/v1/predict", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def predict_wrong_method(request: Request):
         # Without this route the demo mounted at `/` would answer 404 for a GET of /v1/predict.
-        raise RequestError(405, f'{request.method} is not allowed on /v1/predict; POST {{"texts": [...]}} to it',
+        raise RequestError(405, f'{request.method} is not allowed on /v1/predict; POST {{"{items}": [...]}} to it',
                            {"Allow": "POST"})
 
-    @app.get("/v1/labels", response_model=LabelsResponse, response_model_exclude_none=True,
-             summary="The model's problem type and ordered labels")
+    @app.get("/v1/labels", response_model=labels_response, response_model_exclude_none=True,
+             summary="What the served task expects and answers")
     async def labels():
-        return {"model": info.name, "problem_type": info.problem_type, "labels": info.labels,
-                "threshold": info.threshold if info.problem_type == "multi_label_classification" else None}
+        return {"model": info.name} | service.task.describe()
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz():
@@ -190,20 +180,31 @@ def add_docs(app: FastAPI) -> None:
         return HTMLResponse(render_docs(app.openapi()))
 
 
-def check_limits(texts: list[str], config: ServeConfig) -> None:
-    """Raise RequestError(422) naming the first per-request limit `texts` breaks."""
-    if not texts:
-        raise RequestError(422, 'texts is empty: send at least one text, e.g. {"texts": ["some text"]}')
-    if len(texts) > config.max_texts_per_request:
-        raise RequestError(422, f"too many texts: {len(texts)} in one request; the limit is "
+def check_limits(inputs: list, items: str, example: dict | None, config: ServeConfig) -> None:
+    """Raise RequestError(422) naming the first per-request limit `inputs` break (`items`: the request's field)."""
+    if not inputs:
+        raise RequestError(422, f"{items} is empty: send at least one" + (f", e.g. {json.dumps(example)}" if example
+                                                                           else ""))
+    if len(inputs) > config.max_texts_per_request:
+        raise RequestError(422, f"too many {items}: {len(inputs)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
-    for index, text in enumerate(texts):
-        problem = config.text_problem(text, name=f"texts[{index}]")
+    for index, value in enumerate(inputs):
+        problem = input_problem(value, f"{items}[{index}]", config)
         if problem:
             raise RequestError(422, problem)
 
 
-def add_error_handlers(app: FastAPI) -> None:
+def input_problem(value, name: str, config: ServeConfig) -> str | None:
+    """The text rule (not empty, not too long) applied to an input: a text, or each text field of a record."""
+    if isinstance(value, str):
+        return config.text_problem(value, name=name)
+    if isinstance(value, dict):
+        return next((problem for key, field_value in value.items()
+                     if (problem := input_problem(field_value, f"{name}.{key}", config))), None)
+    return None
+
+
+def add_error_handlers(app: FastAPI, api) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError):
         return JSONResponse({"detail": error.message}, status_code=error.status, headers=error.headers)
@@ -227,8 +228,8 @@ def add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": f"the request body is not valid JSON ({reason})".replace(" ()", "")},
                                 status_code=400)
         message = "; ".join(describe_problem(problem) for problem in problems[:5])
-        return JSONResponse({"detail": f'invalid request: {message}. Expected {{"texts": ["some text", ...]}}'},
-                            status_code=422)
+        expected = json.dumps(example_body(api) or {inputs_field(api): ["..."]})
+        return JSONResponse({"detail": f"invalid request: {message}. Expected {expected}"}, status_code=422)
 
 
 def describe_problem(problem: dict) -> str:

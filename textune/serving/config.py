@@ -85,9 +85,9 @@ class ServeConfig:
                                f"{self.max_queue}; raise --max_queue or lower --max_texts_per_request")
 
     def text_problem(self, text: str, name: str = "the text") -> str | None:
-        """What is wrong with one text to classify, or None: the rule the API (422) and the demo share."""
+        """What is wrong with one text of a request, or None: the rule the API (422) and the demo share."""
         if not text.strip():
-            return f"{name} is empty or only whitespace; send some words to classify"
+            return f"{name} is empty or only whitespace; send some words"
         if len(text) > self.max_chars_per_text:
             return (f"{name} has {len(text)} characters; the limit is {self.max_chars_per_text} per text "
                     f"(--max_chars_per_text)")

@@ -1,7 +1,9 @@
-"""What a server serves: a `Predictor` on a run folder, its results as JSON-ready records, and what the demo shows.
+"""What a server serves: a `Predictor` on a run folder, its results as the task's JSON-ready records, and what the
+demo shows.
 
-Everything model-related goes through `textune.inference.prediction.Predictor`; this module only reshapes its table
-(`prediction` plus `prob_<label>` columns) into one record per text and gathers the run's metadata.
+Everything model-related goes through `textune.inference.prediction.Predictor`; this module turns API inputs into
+the task's rows (`TaskApi.rows`), the predictor's records into the API's (`TaskApi.to_records`), and gathers the
+run's metadata.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import TextuneError
-from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
 from ..inference.prediction import Predictor
 from ..run_folder import read_run_file
 
@@ -22,44 +22,34 @@ logger = logging.getLogger(__name__)
 
 EXAMPLES_FILE = "textune_examples.json"  # written by export-space, where the validation file does not travel
 METRICS_FILE = "eval_results.json"
-# Metrics shown on the demo page, in this order, when the run computed them.
-HEADLINE_METRICS = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc",
-                    "mse", "mae", "r2", "pearsonr", "spearmanr")
 NUM_EXAMPLES = 6
 
 
 @dataclass
 class ModelInfo:
-    """What the demo page and `/v1/labels` say about the model.
+    """What the demo page, the Space's README and the API say about the model (the task says the rest).
 
     Attributes:
         name: Display name (the run folder's name unless a title is given).
-        problem_type: single_label_classification, multi_label_classification or regression.
-        labels: Ordered label names (empty for regression).
-        threshold: Probability above which a label is predicted (multi-label).
         base_model: The model the run was fine-tuned from.
         metrics: Validation metrics of the run, without the `eval_` prefix.
-        examples: A few validation texts to try.
+        examples: A few validation examples to try, one value per demo input component.
+        headline_names: The task's `headline_metrics`: which metrics are shown first, in order.
     """
 
     name: str
-    problem_type: str
-    labels: list[str]
-    threshold: float = 0.5
     base_model: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    examples: list[str] = field(default_factory=list)
+    examples: list[list] = field(default_factory=list)
+    headline_names: tuple[str, ...] = ()
 
     @property
     def headline_metrics(self) -> dict[str, float]:
-        return {name: self.metrics[name] for name in HEADLINE_METRICS if name in self.metrics}
+        return {name: self.metrics[name] for name in self.headline_names if name in self.metrics}
 
 
 class ModelService:
-    """A predictor plus its metadata, answering one JSON-ready record per text.
-
-    Records: single-label `{"label": str, "scores": {label: prob}}`; multi-label
-    `{"labels": [str], "scores": {label: prob}}`; regression `{"value": float}`.
+    """A predictor plus its metadata, answering one JSON-ready record (the task's `TaskApi.record`) per input.
 
     Example:
         >>> service = ModelService.from_run("experiments/")
@@ -68,10 +58,13 @@ class ModelService:
     """
 
     def __init__(self, predictor: Predictor, info: ModelInfo):
-        if predictor.columns.text_pair is not None:
-            raise TextuneError("this run classifies text pairs; serving takes single texts only (not supported yet)")
         self.predictor = predictor
         self.info = info
+        self.api = self.task.api()  # a task may refuse to serve a run here (one-line TextuneError)
+
+    @property
+    def task(self):
+        return self.predictor.task
 
     @classmethod
     def from_run(cls, run_dir: str | Path, batch_size: int = 32, allow_pickle: bool = False,
@@ -81,42 +74,22 @@ class ModelService:
         predictor = Predictor.from_run(run_dir, batch_size=batch_size, allow_pickle=allow_pickle, backend=backend)
         return cls(predictor, read_model_info(run_dir, predictor, name))
 
-    def predict(self, texts: list[str]) -> list[dict]:
-        """One record per text, in order (blocking; the server calls it from its batching thread)."""
-        if not texts:
+    def predict(self, inputs: list) -> list[dict]:
+        """One record per input, in order (blocking; the server calls it from its batching thread)."""
+        if not inputs:
             return []
-        return table_to_records(self.predictor.predict(list(texts)), self.info)
-
-
-def table_to_records(table: pd.DataFrame, info: ModelInfo) -> list[dict]:
-    """Reshape Predictor.predict's table into the API's per-text records."""
-    if info.problem_type == REGRESSION:
-        return [{"value": float(value)} for value in table["prediction"]]
-    probabilities = table[[f"prob_{name}" for name in info.labels]].to_numpy()
-    records = []
-    for predicted, row in zip(table["prediction"], probabilities):
-        scores = {name: float(p) for name, p in zip(info.labels, row)}
-        if info.problem_type == MULTI:
-            # The task predicts a label when its probability is strictly above the threshold.
-            records.append({"labels": [name for name in info.labels if scores[name] > info.threshold],
-                            "scores": scores})
-        else:
-            records.append({"label": str(predicted), "scores": scores})
-    return records
+        return self.api.to_records(self.predictor.predict(self.api.rows(list(inputs))))
 
 
 def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None) -> ModelInfo:
-    """The run's name, labels, validation metrics and example texts (missing pieces are left empty)."""
+    """The run's name, validation metrics and examples (missing pieces are left empty)."""
     record = read_run_file(run_dir)
-    labels = predictor.task.labels
     return ModelInfo(
         name=name or run_dir.resolve().name,
-        problem_type=labels.problem_type,
-        labels=list(labels.display_names) if labels.problem_type != REGRESSION else [],
-        threshold=getattr(predictor.task, "threshold", 0.5),
         base_model=record.get("base_model"),
         metrics=read_metrics(run_dir),
         examples=read_examples(run_dir, record, predictor),
+        headline_names=tuple(predictor.task.headline_metrics),
     )
 
 
@@ -133,14 +106,15 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
             if isinstance(value, (int, float)) and key.startswith("eval_")}
 
 
-def read_examples(run_dir: Path, record: dict, predictor: Predictor, limit: int = NUM_EXAMPLES) -> list[str]:
-    """Example texts: the Space's examples file, else a few rows of the run's validation split."""
+def read_examples(run_dir: Path, record: dict, predictor: Predictor, limit: int = NUM_EXAMPLES) -> list[list]:
+    """Example inputs, one value per demo input: the Space's examples file, else from the run's validation rows."""
     path = run_dir / EXAMPLES_FILE
     if path.exists():
         try:
-            return [str(text) for text in json.loads(path.read_text(encoding="utf-8"))][:limit]
+            return [example if isinstance(example, list) else [example]
+                    for example in json.loads(path.read_text(encoding="utf-8"))][:limit]
         except (json.JSONDecodeError, TypeError):
-            logger.warning("%s is not a JSON list of texts; the demo shows no examples", path)
+            logger.warning("%s is not a JSON list of examples; the demo shows no examples", path)
             return []
     try:
         validation = load_validation_frame(record)
@@ -149,7 +123,12 @@ def read_examples(run_dir: Path, record: dict, predictor: Predictor, limit: int 
         return []
     if validation is None or validation.empty:
         return []
-    return pick_examples(validation, predictor, limit)
+    return predictor.task.demo().examples(validation, limit)
+
+
+def examples_json(examples: list[list]) -> list:
+    """Examples as EXAMPLES_FILE holds them: a demo with one input keeps bare values (a list of texts)."""
+    return [example[0] if len(example) == 1 else example for example in examples]
 
 
 def load_validation_frame(record: dict) -> pd.DataFrame | None:
@@ -166,21 +145,3 @@ def load_validation_frame(record: dict) -> pd.DataFrame | None:
     arguments = DataArguments(**{key: value for key, value in data_args.items() if key in known})
     seed = (record.get("training_args") or {}).get("seed", 42)
     return load_splits(arguments, seed).validation
-
-
-def pick_examples(frame: pd.DataFrame, predictor: Predictor, limit: int) -> list[str]:
-    """Up to `limit` distinct texts; for single-label runs, taken in turn from each label so all classes show."""
-    columns = predictor.columns
-    texts = pd.Series(columns.texts(frame), index=frame.index)
-    if predictor.task.labels.problem_type == SINGLE and columns.label in frame.columns:
-        groups = [group.tolist() for _, group in texts.groupby(frame[columns.label].astype(str), sort=True)]
-        ordered = [group[i] for i in range(max(map(len, groups), default=0)) for group in groups if i < len(group)]
-    else:
-        ordered = texts.tolist()
-    picked: list[str] = []
-    for text in ordered:
-        if text.strip() and text not in picked:
-            picked.append(text)
-        if len(picked) == limit:
-            break
-    return picked

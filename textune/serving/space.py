@@ -28,6 +28,7 @@ from ..errors import TextuneError
 from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
 from ..models.loading import hub_endpoint, model_display_name
 from ..run_folder import RUN_FILE, read_run_file
+from ..tasks import task_from_dict
 
 if TYPE_CHECKING:  # service loads torch; `textune export-space --help` reads TEMPLATES without it
     from .service import ModelService
@@ -74,42 +75,6 @@ if __name__ == "__main__":
     raise SystemExit(serve(MODEL_DIR, config))
 '''
 
-MINIMAL_APP_TEMPLATE = '''"""A minimal Gradio demo of {title}: a transformers pipeline and gr.Interface, to edit.
-
-Written by `textune export-space`; run it with `python app_minimal.py`, then open http://127.0.0.1:7860.
-It gives each text to the model as it is; app.py (the full app) also applies the run's text preparation,
-batches requests and serves a JSON API.
-"""
-
-from pathlib import Path
-
-import gradio as gr
-from transformers import pipeline
-
-MODEL_DIR = Path(__file__).resolve().parent / "model"
-EXAMPLES = {examples}
-
-classifier = pipeline("text-classification", model=str(MODEL_DIR))
-
-
-def predict(text):
-    """Every label with its probability, the mapping gr.Label shows."""
-    scores = classifier(text, top_k=None, truncation=True)
-    return {{item["label"]: float(item["score"]) for item in scores}}
-
-
-demo = gr.Interface(
-    fn=predict,
-    inputs=gr.Textbox(lines=3, label="Text"),
-    outputs=gr.Label(label="Prediction"),
-    title={title!r},
-    examples=[[text] for text in EXAMPLES],
-)
-
-if __name__ == "__main__":
-    demo.launch()
-'''
-
 README_TEMPLATE = '''{front_matter}
 # {title}
 
@@ -132,7 +97,7 @@ version to edit. The front matter's `app_file` names the one the Space runs.
 JSON API (app.py):
 
 ```
-curl -s http://127.0.0.1:7860/v1/predict -H 'content-type: application/json' -d '{{"texts": ["{example}"]}}'
+curl -s http://127.0.0.1:7860/v1/predict -H 'content-type: application/json' -d '{body}'
 ```
 
 With `gradio_client` (also works with the Space's id instead of the URL):
@@ -141,7 +106,7 @@ With `gradio_client` (also works with the Space's id instead of the URL):
 from gradio_client import Client
 
 client = Client("http://127.0.0.1:7860/")
-print(client.predict({example!r}, api_name="/predict"))
+print(client.predict({arguments}, api_name="/predict"))
 ```
 '''
 
@@ -171,13 +136,17 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     """
     run_dir, to = Path(run_dir).expanduser(), Path(to).expanduser()
     record = read_run_file(run_dir)
-    check_space_can_carry(record, run_dir)
+    card = task_from_dict(record["task"]).card()
+    if card.get("needs_code"):
+        raise TextuneError(f"--model {run_dir} {card['needs_code']}; a Space does not carry that code: serve it "
+                           "with `textune serve` after importing it")
     if not any(run_dir.glob("*.safetensors")):
         raise TextuneError(f"--model {run_dir} has no safetensors weights; a Space loads safetensors only "
                            "(retrain, or convert the weights)")
     if template not in TEMPLATES:
         raise TextuneError(f"--template {template!r}: use one of {', '.join(TEMPLATES)}")
-    no_minimal_app = minimal_app_problem(record)
+    no_minimal_app = None if card.get("minimal_app") else (
+        card.get("minimal_app_problem") or f"the {card['kind']} has no minimal app")
     if template == "minimal" and no_minimal_app:
         raise TextuneError(f"--template minimal: {no_minimal_app}; use --template full")
     title = title or run_dir.resolve().name
@@ -191,7 +160,7 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     if staging.exists():
         shutil.rmtree(staging)  # left by an export that was interrupted; only export-space writes this name
     try:
-        write_space_files(staging, run_dir, service, title, license, TEMPLATES[template], not no_minimal_app)
+        write_space_files(staging, run_dir, service, title, license, TEMPLATES[template])
         written = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
         check_no_foreign_files(to, written, previous)
         remove_previous_export(to, previous)
@@ -205,18 +174,8 @@ def export_space(run_dir: str | Path, to: str | Path, title: str | None = None, 
     return to
 
 
-def minimal_app_problem(record: dict) -> str | None:
-    """Why app_minimal.py (transformers' pipeline, probabilities per label) cannot serve this run, if it cannot."""
-    task = record.get("task", {})
-    if (task.get("head") or "linear") != "linear":
-        return f"transformers' pipeline cannot build textune's --head {task['head']}"
-    if task.get("labels", {}).get("problem_type") == "regression":
-        return "a regression model has no labels to show probabilities for"
-    return None
-
-
 def write_space_files(folder: Path, run_dir: Path, service: ModelService, title: str, license: str,
-                      app_file: str, minimal_app: bool) -> None:
+                      app_file: str) -> None:
     model_dir = folder / "model"
     model_dir.mkdir(parents=True)
     for pattern in MODEL_FILE_PATTERNS:
@@ -226,34 +185,19 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
     # and the Space reads these files as UTF-8
     (model_dir / RUN_FILE).write_text(json.dumps(shareable_run_record(run_dir), indent=2, default=str) + "\n",
                                       encoding="utf-8")
-    from .service import EXAMPLES_FILE
+    from .service import EXAMPLES_FILE, examples_json
 
-    (model_dir / EXAMPLES_FILE).write_text(json.dumps(service.info.examples, indent=2, ensure_ascii=False) + "\n",
+    examples = examples_json(service.info.examples)
+    (model_dir / EXAMPLES_FILE).write_text(json.dumps(examples, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
     copy_package(folder / "textune")
     (folder / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
     (folder / "app.py").write_text(APP_TEMPLATE.format(title=title), encoding="utf-8")
+    minimal_app = service.task.card().get("minimal_app")
     if minimal_app:  # else it is left out rather than written broken
-        examples = json.dumps(service.info.examples[:3], indent=4, ensure_ascii=False)  # a list of str: valid Python
-        (folder / "app_minimal.py").write_text(MINIMAL_APP_TEMPLATE.format(title=title, examples=examples),
-                                               encoding="utf-8")
+        shown = json.dumps(examples[:3], indent=4, ensure_ascii=False)  # JSON lists of str: valid Python
+        (folder / "app_minimal.py").write_text(minimal_app.format(title=title, examples=shown), encoding="utf-8")
     (folder / "README.md").write_text(readme_text(service, title, license, app_file), encoding="utf-8")
-
-
-def check_space_can_carry(record: dict, run_dir: Path) -> None:
-    """Refuse a run whose model needs code a Space does not get: a Space holds textune's code and the run's files.
-
-    A metric script or registered metric needs nothing: a Space only predicts, and loading a run never resolves
-    metrics. A head registered by the user's own module does: without it the model cannot be built.
-    """
-    from ..tasks.classification.heads import DEFAULT_HEAD, head_code_outside_textune
-
-    head = record.get("task", {}).get("head", DEFAULT_HEAD)
-    module = head_code_outside_textune(head)
-    if module is not None:
-        where = "not registered in this process" if module == "unknown" else f"defined in {module}"
-        raise TextuneError(f"--model {run_dir} uses the head {head!r} ({where}), whose code a Space does not carry; "
-                           "serve it with `textune serve` after importing that code, or retrain with a built-in --head")
 
 
 def check_license(license: str) -> None:
@@ -362,10 +306,8 @@ def requirements_text() -> str:
 
 
 def readme_text(service: ModelService, title: str, license: str, app_file: str = "app.py") -> str:
-    info = service.info
-    kinds = {"single_label_classification": "text classifier", "multi_label_classification":
-             "multi-label text classifier", "regression": "text regression model"}
-    description = f"{kinds.get(info.problem_type, 'text model')} fine-tuned with textune"
+    info, card = service.info, service.task.card()
+    description = f"{card['kind']} fine-tuned with textune"
     front = {
         "title": title, "emoji": "🏷️", "colorFrom": "blue", "colorTo": "indigo", "sdk": "gradio",
         "sdk_version": pinned_version("gradio") or "6.0.0",
@@ -378,14 +320,26 @@ def readme_text(service: ModelService, title: str, license: str, app_file: str =
     if info.base_model:
         summary += f" from `{model_display_name(str(info.base_model))}`"
     summary += "."
-    if info.labels:
-        summary += " Labels: " + ", ".join(f"`{name}`" for name in info.labels) + "."
+    if card.get("outputs"):
+        summary += f" {card['outputs'][0].upper()}{card['outputs'][1:]}."
     if info.headline_metrics:
         summary += " Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in info.headline_metrics.items()) + "."
-    example = (info.examples[0] if info.examples else "Forest fire near La Ronge Sask. Canada")[:80]
-    example = example.replace("'", "").replace('"', "").replace("\\", "").replace("\n", " ")
-    return README_TEMPLATE.format(front_matter=front_matter, title=title, summary=summary, example=example,
-                                  app_file=app_file)
+    example = info.examples[0] if info.examples else [card["example"]]
+    # quotes, backslashes and newlines would break the shell and Python lines the README shows
+    example = [safe_example(value) for value in example]
+    api_input = service.task.demo().to_input(*example)
+    from .api import inputs_field
+
+    body = json.dumps({inputs_field(service.api): [api_input]}, ensure_ascii=False)
+    return README_TEMPLATE.format(front_matter=front_matter, title=title, summary=summary, body=body,
+                                  arguments=", ".join(repr(value) for value in example), app_file=app_file)
+
+
+def safe_example(value):
+    """An example value cut to 80 characters, without the characters that would break the README's commands."""
+    if not isinstance(value, str):
+        return value
+    return value[:80].replace("'", "").replace('"', "").replace("\\", "").replace("\n", " ")
 
 
 def push_space(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,

@@ -1,18 +1,15 @@
-"""The Gradio demo: a text box, the prediction with a probability per class, examples and the run's metrics.
+"""The Gradio demo: the task's inputs and outputs (`Task.demo()`), a header with the run's facts, and examples.
 
 Its predict function goes through the same batcher as the JSON API, so demo users and API clients share
-batches and limits. The outputs depend on the problem type; each type is one entry of `VIEWS`.
+batches and limits. What the inputs and outputs are, and how a record fills them, is the task's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import gradio as gr
 
-from ..tasks.classification.labels import MULTI, REGRESSION, SINGLE
 from ..models.loading import model_display_name
+from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService
@@ -21,45 +18,14 @@ from .service import ModelInfo, ModelService
 THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
-@dataclass(frozen=True)
-class View:
-    """How one problem type is shown: which output components, and how a record fills them."""
-
-    build: Callable[[ModelInfo], list[gr.components.Component]]
-    render: Callable[[dict, ModelInfo], tuple]
-
-
-def _label_outputs(info: ModelInfo) -> list:
-    return [gr.Label(label="Prediction", num_top_classes=min(len(info.labels), 10), elem_id="prediction")]
-
-
-def _multi_label_outputs(info: ModelInfo) -> list:
-    return [gr.Textbox(label=f"Predicted labels (probability above {info.threshold})", elem_id="prediction"),
-            gr.Label(label="Probability per label", num_top_classes=min(len(info.labels), 10), elem_id="scores")]
-
-
-def _regression_outputs(info: ModelInfo) -> list:
-    return [gr.Number(label="Predicted value", elem_id="prediction")]
-
-
-VIEWS: dict[str, View] = {
-    SINGLE: View(_label_outputs, lambda record, info: (record["scores"],)),
-    MULTI: View(_multi_label_outputs,
-                lambda record, info: (", ".join(record["labels"]) or "(none)", record["scores"])),
-    REGRESSION: View(_regression_outputs, lambda record, info: (record["value"],)),
-}
-
-
-def header_markdown(info: ModelInfo, title: str) -> str:
-    """Title, base model, problem type and the validation metrics as Markdown."""
-    kinds = {SINGLE: "single-label classification", MULTI: "multi-label classification", REGRESSION: "regression"}
+def header_markdown(info: ModelInfo, title: str, card: dict) -> str:
+    """Title, the kind of model, its base model, what it answers (`card`: the task's `card()`) and its metrics."""
     lines = [f"# {title}", ""]
-    facts = [kinds.get(info.problem_type, info.problem_type)]
+    facts = [card["kind"]]
     if info.base_model:
         facts.append(f"fine-tuned from `{model_display_name(str(info.base_model))}`")
-    if info.labels:
-        facts.append(f"{len(info.labels)} labels: " + ", ".join(f"`{name}`" for name in info.labels[:20])
-                     + (" ..." if len(info.labels) > 20 else ""))
+    if card.get("outputs") and "\n" not in card["outputs"]:
+        facts.append(card["outputs"])
     lines.append(" · ".join(facts))
     if info.headline_metrics:
         shown = " · ".join(f"{name} **{value:.3f}**" for name, value in info.headline_metrics.items())
@@ -68,42 +34,56 @@ def header_markdown(info: ModelInfo, title: str) -> str:
     return "\n".join(lines)
 
 
+def demo_input_problem(value, config: ServeConfig) -> str | None:
+    """The API's text rule for a demo input: "the text is empty ...", or "the question is empty ..." per field."""
+    if isinstance(value, dict):
+        return next((problem for key, text in value.items() if isinstance(text, str)
+                     and (problem := config.text_problem(text, name=f"the {key}"))), None)
+    return config.text_problem(value or "") if isinstance(value, str) or value is None else None
+
+
 def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig) -> gr.Blocks:
     """The demo page; mount it with `gr.mount_gradio_app` next to the API (as `build_app` does)."""
-    info = service.info
-    view = VIEWS[info.problem_type]
+    info, demo_parts = service.info, service.task.demo()
     title = config.title or info.name
+    card = service.task.card()
 
-    async def predict(text: str):
+    async def predict(*values):
         # A user's mistake or a busy server is a message on the page, not a traceback in the log.
-        problem = config.text_problem(text or "")
+        value = demo_parts.to_input(*values)
+        problem = demo_input_problem(value, config)
         if problem:
             raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
         try:
-            [record] = await batcher.submit([text])
+            [record] = await batcher.submit([value])
         except (QueueFull, RequestTimeout) as error:
             raise gr.Error(str(error), print_exception=False) from None
         except ShuttingDown:
             raise gr.Error("The server is shutting down; try again in a moment.", print_exception=False) from None
-        values = view.render(record, info)
-        return values if len(values) > 1 else values[0]  # Gradio wants a bare value for one output
+        shown = demo_parts.show(record)
+        return shown if len(shown) > 1 else shown[0]  # Gradio wants a bare value for one output
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
-        gr.Markdown(header_markdown(info, title))
+        gr.Markdown(header_markdown(info, title, card))
         with gr.Row():
             with gr.Column():
-                text = gr.Textbox(label="Text", lines=3, placeholder="Type or paste a text, e.g. a tweet",
-                                  max_length=config.max_chars_per_text, elem_id="text")
+                inputs = demo_parts.inputs()
+                for component in inputs:
+                    if hasattr(component, "max_length"):  # the browser stops typing at the API's limit
+                        component.max_length = config.max_chars_per_text
                 button = gr.Button("Predict", variant="primary", elem_id="predict")
             with gr.Column():
-                outputs = view.build(info)
+                outputs = demo_parts.outputs()
         if info.examples:
-            gr.Examples(examples=[[example] for example in info.examples], inputs=text,
-                        label="Examples from the validation data")
-        gr.Markdown('JSON API: `POST /v1/predict` with `{"texts": [...]}`; OpenAPI docs at [/docs](/docs).')
+            gr.Examples(examples=info.examples, inputs=inputs, label="Examples from the validation data")
+        gr.Markdown(f'JSON API: `POST /v1/predict` with `{{"{inputs_field(service.api)}": [...]}}`; '
+                    "OpenAPI docs at [/docs](/docs).")
         # Our batcher bounds the load, so Gradio's per-event concurrency limit (default 1) would only serialize.
-        button.click(predict, inputs=text, outputs=outputs, api_name="predict", concurrency_limit=None)
-        text.submit(predict, inputs=text, outputs=outputs, api_visibility="undocumented", concurrency_limit=None)
+        button.click(predict, inputs=inputs, outputs=outputs, api_name="predict", concurrency_limit=None)
+        for component in inputs:
+            if isinstance(component, gr.Textbox) and len(inputs) == 1:
+                component.submit(predict, inputs=inputs, outputs=outputs, api_visibility="undocumented",
+                                 concurrency_limit=None)
     return demo
 
 

@@ -33,11 +33,14 @@ class Section:
         title: Heading of the section.
         markdown: Its text (Markdown; tables allowed), shown in report.md and rendered into report.html.
         plots: PNG files the section shows, already written under the report's `plots/` folder.
+        id: Its anchor in report.html (tables in it get `<id>-table`); default: made from the title. A section
+            titled like one of the report's own ("Data") adds to that section instead of making a new one.
     """
 
     title: str
     markdown: str
     plots: list[Path] = field(default_factory=list)
+    id: str = ""
 
 
 class Task(Protocol):
@@ -143,21 +146,40 @@ class Task(Protocol):
 
     # -- report and card ---------------------------------------------------------------------------------------
 
-    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path) -> list[Section]:
-        """The report's task-specific sections from the validation rows and their records (None: not computed)."""
+    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
+                        splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list[Section]:
+        """The report's task-specific sections from the validation rows and their records (None: not computed).
+
+        `splits` holds every split's rows by role (train, validation, test) and `tokenizer` is the run's, for
+        sections about the data (target distribution, input lengths); both None when the data could not be read.
+        """
 
     def card(self) -> dict:
-        """Model-card facts: `kind` ("text classifier"), `pipeline_tag`, `tags`, `outputs` (one line), `example`."""
+        """Model-card facts, also used by the demo header, the Space's README and the report.
+
+        Keys: `kind` ("text classifier"), `pipeline_tag`, `tags`, `outputs` (one line: what the model answers),
+        `example` (one API input), `loss` (the training loss's name, for plots). Optional: `outputs_list`
+        (Markdown, the card's Outputs section), `pipeline_kwargs` (for the card's transformers example),
+        `limitations` (Markdown lines), `minimal_app` (source of a short transformers + Gradio app, formatted with
+        `title` and `examples`) or `minimal_app_problem` (why there is none), `needs_code` (what the model needs
+        beyond textune's code, e.g. "uses the head 'x' (defined in my_module)"; a Space refuses such a run).
+        """
 
 
 class TaskApi(Protocol):
     """A task's part of the JSON API: `POST /v1/predict` validates the body with `request` and answers `records`."""
 
     request: ClassVar[type]
-    """Pydantic model of the request body (classification: {"texts": [...]}; QA: {"inputs": [{question, context}]})."""
+    """Pydantic model of the request body (classification: {"texts": [...]}; QA: {"inputs": [{question, context}]}).
+
+    Its first field holds the inputs (error messages name it); the example in its `json_schema_extra` is shown in
+    the docs and sent once at server start to warm the model up."""
 
     record: ClassVar[type]
     """Pydantic model of one prediction in the response."""
+
+    description: ClassVar[type]
+    """Pydantic model of `Task.describe()`'s answer (the `GET /v1/labels` body, without `model`)."""
 
     def inputs(self, body) -> list:
         """The request's inputs, one per prediction (what the micro-batcher queues)."""

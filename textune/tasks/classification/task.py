@@ -263,7 +263,42 @@ class ClassificationTask:
 
     # -- serving ----------------------------------------------------------------------------------------------
 
+    def api(self):
+        """`POST /v1/predict` takes `{"texts": [...]}` and answers a label and scores (or a value) per text."""
+        from .serving import ClassificationApi
+
+        return ClassificationApi(self)
+
+    def demo(self):
+        """A text box in; gr.Label (or the labels, or a number) out."""
+        from .serving import ClassificationDemo
+
+        return ClassificationDemo(self)
+
+    def describe(self) -> dict:
+        """`GET /v1/labels`: problem_type, labels, and threshold for a multi-label model."""
+        from .serving import describe
+
+        return describe(self)
+
     # -- report and card ------------------------------------------------------------------------------------
+
+    # Metrics shown first (demo page, Space README), in this order, when the run computed them.
+    headline_metrics = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc",
+                        "mse", "mae", "r2", "pearsonr", "spearmanr")
+
+    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
+                        splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list:
+        """Per-class scores, confusion matrix, predicted vs true, the worst mistakes, labels and text lengths."""
+        from .report import report_sections
+
+        return report_sections(self, rows, records, plots_dir, splits, tokenizer)
+
+    def card(self) -> dict:
+        """Kind, pipeline tag, tags, labels, example, loss, minimal Space app and what loading needs."""
+        from .report import card_facts
+
+        return card_facts(self)
 
     # -- persistence ------------------------------------------------------------------------------------------
 
