@@ -60,7 +60,7 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
             raise gr.Error(str(error), print_exception=False) from None
         except ShuttingDown:
             raise gr.Error("The server is shutting down; try again in a moment.", print_exception=False) from None
-        shown = demo_parts.show(record)
+        shown = demo_parts.show(record, value)
         return shown if len(shown) > 1 else shown[0]  # Gradio wants a bare value for one output
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:

@@ -142,7 +142,7 @@ class ClassificationDemo:
     def to_input(self, *values) -> str:
         return values[0] or ""
 
-    def show(self, record: dict) -> tuple:
+    def show(self, record: dict, given=None) -> tuple:
         return self.view.render(record)
 
     def examples(self, rows: pd.DataFrame, limit: int) -> list[list]:

@@ -44,6 +44,20 @@ class AnswerRecord(BaseModel):
     end: int | None = Field(None, description="One past its last character; null for no answer.")
 
 
+class QuestionAnsweringDescription(BaseModel):
+    """What a QA model takes and answers, and how it picks answers (`GET /v1/labels`)."""
+
+    task: str
+    inputs: dict[str, str] = Field(description="Each input's fields and what they hold.")
+    outputs: dict[str, str] = Field(description="Each answer's fields and what they hold.")
+    version_2_with_negative: bool = Field(description="Whether the model may answer nothing (SQuAD v2.0).")
+    null_score_diff_threshold: float | None = Field(None, description="SQuAD v2: how much more likely no answer "
+                                                                      "must be than the best span to be chosen.")
+    max_seq_length: int
+    doc_stride: int
+    max_answer_length: int
+
+
 @dataclass
 class QuestionAnsweringApi:
     """`POST /v1/predict` for QA: `{"inputs": [{"question", "context"}]}` in, one answer record per input out."""
@@ -51,6 +65,7 @@ class QuestionAnsweringApi:
     task: Any
     request: ClassVar[type] = QuestionAnsweringRequest
     record: ClassVar[type] = AnswerRecord
+    description: ClassVar[type] = QuestionAnsweringDescription
 
     def inputs(self, body: QuestionAnsweringRequest) -> list[dict]:
         return [{"question": item.question, "context": item.context} for item in body.inputs]

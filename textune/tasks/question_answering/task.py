@@ -266,7 +266,8 @@ class QuestionAnsweringTask:
 
     # -- report and card ---------------------------------------------------------------------------------------
 
-    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path) -> list[Section]:
+    def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
+                        splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list[Section]:
         if rows is None or records is None:
             return []
         from .report import report_sections
@@ -283,6 +284,8 @@ class QuestionAnsweringTask:
             "tags": ["question-answering", "extractive-qa", "squad_v2" if self.version_2 else "squad"],
             "outputs": "the span of the context that answers the question, its score and character offsets",
             "example": {"question": "Where was the fire?", "context": "Forest fire near La Ronge Sask. Canada"},
+            "loss": "cross-entropy of the answer's start and end positions",
+            "minimal_app_problem": "the minimal template is a text classifier's; use the default template",
         }
 
 
