@@ -76,7 +76,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
     data.data = summarize_data(_data_args(record), record["training_args"].get("seed", 42), splits, task,
                                predictor.tokenizer)
     if splits.validation is not None and len(splits.validation):
-        logits = predictor.logits(splits.validation)
+        logits = predictor.outputs(splits.validation)[0]
         data.validation = validation_results(splits.validation, task, logits)
         if not any(key.startswith("eval_") for key in data.metrics):
             from transformers import EvalPrediction

@@ -45,7 +45,7 @@ def validation_results(frame: pd.DataFrame, task, logits: np.ndarray, top: int =
     if task.labels.names:  # --label_names: true labels named as the predictions are
         true = task.label_strings(references, task.labels.names)
     table = pd.DataFrame({"text": _texts(frame, task), "label": true})
-    table = pd.concat([table, task.decode(logits).reset_index(drop=True)], axis=1)
+    table = pd.concat([table, task.decode_logits(logits).reset_index(drop=True)], axis=1)
 
     per_class, confusion = pd.DataFrame(), None
     if problem == REGRESSION:

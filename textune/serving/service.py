@@ -68,7 +68,7 @@ class ModelService:
     """
 
     def __init__(self, predictor: Predictor, info: ModelInfo):
-        if predictor.columns.text_pair is not None:
+        if predictor.task.columns.text_pair is not None:
             raise TextuneError("this run classifies text pairs; serving takes single texts only (not supported yet)")
         self.predictor = predictor
         self.info = info
@@ -170,7 +170,7 @@ def load_validation_frame(record: dict) -> pd.DataFrame | None:
 
 def pick_examples(frame: pd.DataFrame, predictor: Predictor, limit: int) -> list[str]:
     """Up to `limit` distinct texts; for single-label runs, taken in turn from each label so all classes show."""
-    columns = predictor.columns
+    columns = predictor.task.columns
     texts = pd.Series(columns.texts(frame), index=frame.index)
     if predictor.task.labels.problem_type == SINGLE and columns.label in frame.columns:
         groups = [group.tolist() for _, group in texts.groupby(frame[columns.label].astype(str), sort=True)]
