@@ -209,7 +209,8 @@ def command_predict(argv: list[str]) -> int:
 
 
 def command_evaluate(argv: list[str]) -> int:
-    parser = _io_parser("textune evaluate", "Score a trained run on a file with references, e.g. labels or answers (streamed in chunks).")
+    parser = _io_parser("textune evaluate", "Score a trained run on a file with references, e.g. labels or answers "
+                        "(streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
     parser.add_argument("--metric_name", default=None, help="The metric to compute (instead of the run's own): a registered name or a metric script "
                         "(.py). A metric script the run was trained with is never run from the run folder: pass it "

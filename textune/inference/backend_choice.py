@@ -2,8 +2,8 @@
 run's own validation rows against PyTorch fp32, and the fastest that keeps the model's answers is recorded.
 
 The record, backend.json in the run folder, lists every candidate (rows/s on this machine as texts_per_s,
-agreement of its answers with fp32's, metric change, or why it was skipped), the one chosen and why. `--backend auto` (predict, evaluate,
-serve, `Predictor.from_run`) uses it while the run's weights are the ones it was measured on; fp32 otherwise.
+agreement of its answers with fp32's, metric change, or why it was skipped), the one chosen and why.
+`--backend auto` (predict, evaluate, serve, `Predictor.from_run`) uses it while the run's weights are the ones it was measured on; fp32 otherwise.
 
 Example:
     >>> from textune.inference.backend_choice import choose_run_backend
@@ -93,7 +93,8 @@ def choose_run_backend(run_dir: str | Path, frame, candidates: list[str] | None 
     """Measure `candidates` against PyTorch fp32 on `frame` (validation rows), write backend.json, return it.
 
     A candidate passes when it gives fp32's answer (`task.agreement` of their records) on at least 99% of the
-    rows and no watched metric (accuracy, F1, exact match, ...) drops by more than 0.5 points; the fastest passing one (fp32 included) is chosen.
+    rows and no watched metric (accuracy, F1, exact match, ...) drops by more than 0.5 points; the fastest
+    passing one (fp32 included) is chosen.
     With fewer than 100 validation rows fp32 is chosen: nothing could vouch for another backend.
 
     Args:

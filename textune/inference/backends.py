@@ -41,7 +41,7 @@ INSTALL_ONNX = "pip install 'textune[onnx]' (or: pip install onnxruntime onnx)"
 class Backend(Protocol):
     """Runs one padded batch: int64 arrays (input_ids, attention_mask, token_type_ids when the model uses
     them), each (batch, sequence), to the model's outputs: a tuple of float32 arrays, batch first, in the order
-    of the task's `output_names` (`logits` (batch, classes); `start_logits`, `end_logits` (batch, sequence))."""
+    of the task's `output_names` (one (batch, classes) array, or a span task's (batch, sequence) pair)."""
 
     name: str
 
@@ -308,7 +308,7 @@ def parity_problem(run_dir: Path, quantize: str | None, min_agreement: float | N
     Args:
         run_dir: The run folder holding the export.
         quantize: None for model.onnx, "int8" for model_int8.onnx.
-        min_agreement: Agreement of the answers required on top of the record passing its own export threshold.
+        min_agreement: Agreement of the answers required on top of the record passing its own export minimum.
     """
     path = run_dir / ONNX_FILES[quantize]
     record = read_parity(path)

@@ -35,8 +35,8 @@ class FilePredictions:
 
     Attributes:
         output: The predictions CSV.
-        rows: Rows predicted (every input row the task keeps: classification keeps empty texts, so every id gets
-            a prediction).
+        rows: Rows predicted: every row the task's `check_rows` keeps (without references it drops none, so
+            every id gets a prediction).
         seconds: Wall time, reading and writing included.
     """
 
@@ -55,10 +55,9 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
                  allow_pickle: bool = False, progress: bool = True) -> FilePredictions:
     """Predict every row of a csv, tsv, json, jsonl or parquet file and write predictions.csv's columns.
 
-    The output is the task's `prediction_table` (classification: the id column when the run has one, the text,
-    the prediction and its probabilities): what `Predictor` gives on the whole table, written `chunk_rows` rows at
-    a time (identical bytes with `batch_size=1`; otherwise other batches pad differently, which moves outputs in
-    the last float32 digits).
+    The output is the task's `prediction_table` of the rows and their records: what `Predictor` gives on the
+    whole table, written `chunk_rows` rows at a time (identical bytes with `batch_size=1`; otherwise other
+    batches pad differently, which moves outputs in the last float32 digits).
 
     Args:
         model: A `Predictor`, or a run folder written by `textune train`.
@@ -101,9 +100,9 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
                   progress: bool = True) -> dict[str, float]:
     """Metrics of a run on a file with references, reading it in chunks and keeping only rows and records.
 
-    Rows the task cannot score (classification: an empty text or a missing label) are left out, as training
-    leaves them out. The result is `Predictor.evaluate`'s on the whole file: keys prefixed `eval_` like Trainer's,
-    plus `eval_samples`. The task scores every row at once (`task.score`), so the rows and their records are
+    Rows the task cannot score (its `check_rows` drops them, e.g. an empty input or no reference) are left out,
+    as training leaves them out. The result is `Predictor.evaluate`'s on the whole file: keys prefixed `eval_`
+    like Trainer's, plus `eval_samples`. The task scores every row at once (`task.score`), so the rows and their records are
     held, not the model's outputs.
 
     Raises:

@@ -2,8 +2,8 @@
 
 The exported file goes into the run folder (`model.onnx`, `model_int8.onnx`) with a parity record next to it
 (`model.parity.json`): how far its outputs are from PyTorch fp32 and how often its answers (the task's records)
-agree, on the run's validation rows. `Predictor(backend="auto")`, and so predict, evaluate and serve, use an export only when
-that record passed.
+agree, on the run's validation rows. `Predictor(backend="auto")`, and so predict, evaluate and serve, use an
+export only when that record passed.
 
 Example:
     >>> from textune.inference.export import export_onnx
@@ -239,9 +239,9 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
     Kept in fp32: the embedding tables, every layer after the blocks (pooler, the task's output layers: small, and
     where int8 moves the outputs most), and the first block, whose inputs (embeddings straight out of their
-    LayerNorm) have the outliers that per-tensor activation quantization handles worst. Weights are scaled per output channel, in 7 bits (`reduce_range`) so the u8 x s8
-    multiply-adds of CPUs without VNNI cannot saturate. On MiniLM fine-tuned on the disaster tweets, agreement
-    with fp32 went from 98.4% (every MatMul, 8 bits) to 99.1% of validation and 99.5% of test labels, at about
+    LayerNorm) have the outliers that per-tensor activation quantization handles worst. Weights are scaled per
+    output channel, in 7 bits (`reduce_range`) so the u8 x s8 multiply-adds of CPUs without VNNI cannot saturate. On MiniLM fine-tuned on the disaster tweets, agreement
+    with fp32 went from 98.4% (every MatMul, 8 bits) to 99.1% of validation and 99.5% of test predictions, at about
     1.5x the throughput of fp32 ONNX on one AVX2 core, as quantizing every MatMul gave (within noise).
     """
     import onnx
