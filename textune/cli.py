@@ -161,7 +161,8 @@ def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="A run folder written by `textune train` (its --output_dir).")
     parser.add_argument("--input", required=True, help="A csv, tsv, json, jsonl or parquet file.")
-    parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument("--batch_size", type=int, default=32,
+                        help="Features (texts, or a question's context windows) per forward pass.")
     parser.add_argument("--encoding", default=None, help="Text encoding of --input (default utf-8).")
     parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
     parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS,
