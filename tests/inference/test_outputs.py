@@ -193,3 +193,23 @@ def test_onnx_export_of_a_two_output_model_names_both_with_dynamic_axes_and_pass
         assert a.shape == b.shape and a.shape[0] > len(rows)
         np.testing.assert_allclose(a, b, atol=1e-4)
     pd.testing.assert_frame_equal(torch_predictor.predict(rows)[["answer"]], onnx_predictor.predict(rows)[["answer"]])
+
+
+def test_int8_export_keeps_a_tasks_output_layer_fp32_without_naming_it(tiny_model_dir, qa_model, tmp_path,
+                                                                       monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from textune.inference.export import export_onnx
+
+    monkeypatch.setitem(TASKS, SpanTask.name, SpanTask)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, run)
+    qa_model.save_pretrained(run)
+    write_run_file(run, {"task": SpanTask().to_dict()})
+    result = export_onnx(run, quantize="int8", min_agreement=0.0, parity_rows=12)
+    nodes = onnx.load(str(result.model)).graph.node
+    quantized = [node.name for node in nodes if node.op_type == "MatMulInteger"]
+    fp32 = [node.name for node in nodes if node.op_type == "MatMul"]
+    assert quantized and all("/layer.1/" in name for name in quantized)  # the encoder's blocks after the first
+    assert any("qa_outputs" in name for name in fp32)  # QA's span layer (a MatMul on 3-D input) stays fp32
