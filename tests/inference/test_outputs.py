@@ -54,14 +54,15 @@ class SpanTask:
 
     def decode(self, rows, features, outputs) -> pd.DataFrame:
         start, end = outputs
-        best = {}
+        best, windows = {}, {}
         # no rows: the engine passes features {} (a tokenizer cannot encode nothing)
         for i, (owner, ids) in enumerate(zip(features.get("row", []), features.get("input_ids", []))):
             n = len(ids)  # only the feature's own tokens: the rest is padding
             s, e = int(start[i, :n].argmax()), int(end[i, :n].argmax())
             score = float(start[i, s] + end[i, e])
+            window = windows[owner] = windows.get(owner, -1) + 1  # the row's own window number
             if owner not in best or score > best[owner][0]:
-                best[owner] = (score, f"{i}:{s}:{e}")
+                best[owner] = (score, f"{window}:{s}:{e}")
         return pd.DataFrame({"answer": [best[row][1] for row in range(len(rows))],
                              "score": [best[row][0] for row in range(len(rows))]})
 
@@ -75,6 +76,15 @@ class SpanTask:
         if "reference" not in rows.columns:
             raise TextuneError("no references")
         return {"exact_match": float((rows["reference"].to_numpy() == records["answer"].to_numpy()).mean())}
+
+    def api(self):
+        class Api:  # the part of the JSON API Predictor.predict uses for a list of inputs
+            @staticmethod
+            def rows(inputs: list) -> pd.DataFrame:
+                return pd.DataFrame({"question": [i["question"] for i in inputs],
+                                     "context": [i["context"] for i in inputs]})
+
+        return Api()
 
     def saved_rows(self, run_dir, limit):
         return None
@@ -132,6 +142,9 @@ def test_predict_and_evaluate_decode_and_score_per_row_whatever_the_features(tin
     records = batched.predict(rows)
     assert list(records.columns) == ["answer", "score"] and len(records) == len(rows)
     pd.testing.assert_frame_equal(records, alone)  # batching and sorting change no record
+    # API inputs (no fast path in this task) become rows through its api(), with the same records
+    pd.testing.assert_frame_equal(batched.predict(rows.to_dict("records")), records)
+    pd.testing.assert_frame_equal(batched.predict(rows.iloc[1].to_dict()), records.iloc[[1]].reset_index(drop=True))
     references = rows.assign(reference=[records["answer"][0], "none", records["answer"][2]])
     assert batched.evaluate(references) == {"eval_exact_match": pytest.approx(2 / 3), "eval_samples": 3}
     empty = batched.predict(rows.head(0))
