@@ -113,11 +113,11 @@ def accuracy_row(predictor, validation) -> dict:
     from transformers import EvalPrediction
 
     task = predictor.task
-    logits = predictor.logits(validation)
+    (logits,) = predictor.outputs(validation)
     references = task.labels.encode(validation[task.columns.label], where="validation")
     metrics = task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))
     return {"accuracy": round(metrics["accuracy"], 4), "f1": round(metrics["f1"], 4),
-            "labels": task.decode(logits)["prediction"].tolist()}
+            "labels": task.decode_logits(logits)["prediction"].tolist()}
 
 
 def validation_frame(data: Path, run_dir: Path):
@@ -155,7 +155,7 @@ def export_missing(run_dir: Path) -> None:
     for quantize in (None, "int8"):
         if not (run_dir / ONNX_FILES[quantize]).exists():
             result = export_onnx(run_dir, quantize=quantize, min_agreement=0.0)
-            print(json.dumps({"exported": str(result.model), "label_agreement": result.parity["label_agreement"],
+            print(json.dumps({"exported": str(result.model), "agreement": result.parity["agreement"],
                               "max_abs_diff": result.parity["max_abs_diff"]}), flush=True)
 
 

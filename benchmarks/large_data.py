@@ -41,10 +41,10 @@ SYNTHETIC_WORDS = ("fire flood storm crash evacuate wildfire earthquake coffee s
 WHOLE_FILE_PREDICT = """
 import sys
 from textune.data.tables import read_table
-from textune.inference.prediction import Predictor, prediction_table
+from textune.inference.prediction import Predictor
 predictor = Predictor.from_run(sys.argv[1])
 frame = read_table(sys.argv[2], None, "--input")
-prediction_table(frame, predictor.task, predictor.logits(frame)).to_csv(sys.argv[3], index=False)
+predictor.task.prediction_table(frame, predictor.predict(frame)).to_csv(sys.argv[3], index=False)
 """
 
 

@@ -198,15 +198,15 @@ def validation_parity(run: Path, data: Path, other_labels) -> dict:
 
     fp32 = Predictor.from_run(run, backend="torch")
     auto = Predictor.from_run(run)
-    columns = fp32.columns
+    columns = fp32.task.columns
     frame = pd.read_csv(data / "val.csv").dropna(subset=columns.text + [columns.label]).reset_index(drop=True)
     references = fp32.task.labels.encode(frame[columns.label], where="val.csv")
     result = {"backend": auto.backend.name, "rows": len(frame)}
     labels, ids = {}, {}
     for name, predictor in (("fp32", fp32), ("auto", auto)):
-        logits = predictor.logits(frame)
+        (logits,) = predictor.outputs(frame)
         result[f"f1_{name}"] = fp32.task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))["f1"]
-        labels[name] = fp32.task.decode(logits)["prediction"].to_numpy()
+        labels[name] = fp32.task.decode_logits(logits)["prediction"].to_numpy()
         ids[name] = logits.argmax(-1)
     result["agreement"] = float((labels["fp32"] == labels["auto"]).mean())
     # single-label classification (the tweets): the label id is the argmax of the logits

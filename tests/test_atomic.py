@@ -13,7 +13,6 @@ from textune.atomic import atomic_write, write_text_atomically
 from textune.cli import main
 from textune.data.tables import ColumnSpec
 from textune.tasks.classification.labels import LabelSpec
-from textune.inference.prediction import write_predictions
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask
 
@@ -48,13 +47,14 @@ def test_atomic_write_publishes_only_a_complete_file(tmp_path):
 def test_a_failure_writing_predictions_keeps_the_previous_files(tmp_path, monkeypatch):
     frame = toy_frame(6, seed=3, with_label=False)
     logits = np.random.default_rng(0).normal(size=(len(frame), 2)).astype(np.float32)
+    records = TASK.decode(frame, None, (logits,))
     old = {name: f"previous {name}\n" for name in ("predict_results.txt", "predictions.csv", "submission.csv")}
     for name, text in old.items():
         (tmp_path / name).write_text(text)
 
     fail_on_fsync(monkeypatch)
     with pytest.raises(OSError):
-        write_predictions(tmp_path, frame, TASK, logits)
+        TASK.write_predictions(tmp_path, frame, records)
     for name, text in old.items():
         assert (tmp_path / name).read_text() == text
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
@@ -68,7 +68,7 @@ def test_a_failure_writing_predictions_keeps_the_previous_files(tmp_path, monkey
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", write_half_then_fail)
     with pytest.raises(OSError):
-        write_predictions(tmp_path, frame, TASK, logits)
+        TASK.write_predictions(tmp_path, frame, records)
     # each file is whole: predict_results.txt (written first) is the complete new one, the CSVs the old ones
     assert len((tmp_path / "predict_results.txt").read_text().splitlines()) == 1 + len(frame)
     for name in ("predictions.csv", "submission.csv"):
@@ -76,7 +76,7 @@ def test_a_failure_writing_predictions_keeps_the_previous_files(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
 
     monkeypatch.undo()
-    written = write_predictions(tmp_path, frame, TASK, logits)
+    written = TASK.write_predictions(tmp_path, frame, records)
     assert len(pd.read_csv(written["predictions"])) == len(pd.read_csv(written["submission"])) == 6
 
 

@@ -161,7 +161,8 @@ def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--model", required=True, help="A run folder written by `textune train` (its --output_dir).")
     parser.add_argument("--input", required=True, help="A csv, tsv, json, jsonl or parquet file.")
-    parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument("--batch_size", type=int, default=32,
+                        help="Features (texts, or a question's context windows) per forward pass.")
     parser.add_argument("--encoding", default=None, help="Text encoding of --input (default utf-8).")
     parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
     parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS,
@@ -195,7 +196,7 @@ def _predictor(args):
 
 
 def command_predict(argv: list[str]) -> int:
-    parser = _io_parser("textune predict", "Predict labels for a file with a trained run (streamed in chunks).")
+    parser = _io_parser("textune predict", "Predict every row of a file with a trained run (streamed in chunks).")
     parser.add_argument("--output", default=None, help="Where to write the predictions CSV "
                         "(default: <input>.predictions.csv next to the input).")
     args = parser.parse_args(argv)
@@ -209,7 +210,8 @@ def command_predict(argv: list[str]) -> int:
 
 
 def command_evaluate(argv: list[str]) -> int:
-    parser = _io_parser("textune evaluate", "Score a trained run on a labelled file (streamed in chunks).")
+    parser = _io_parser("textune evaluate", "Score a trained run on a file with references, e.g. labels or answers "
+                        "(streamed in chunks).")
     parser.add_argument("--output", default=None, help="Also write the metrics to this JSON file.")
     parser.add_argument("--metric_name", default=None, help="The metric to compute (instead of the run's own): a registered name or a metric script "
                         "(.py). A metric script the run was trained with is never run from the run folder: pass it "
@@ -217,6 +219,8 @@ def command_evaluate(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     predictor = _predictor(args)
     if args.metric_name:
+        if not hasattr(predictor.task, "with_metric"):
+            raise TextuneError(f"--metric_name: the {predictor.task.name} task computes its own metrics; leave it out")
         predictor.task = predictor.task.with_metric(args.metric_name)
         predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
     from .inference.batch_predict import evaluate_file
@@ -243,7 +247,7 @@ def command_export(argv: list[str]) -> int:
     parser.add_argument("--output", default=None, help="The .onnx file to write (default: model.onnx or "
                         "model_int8.onnx in the run folder, where --backend auto finds it).")
     parser.add_argument("--min_agreement", type=float, default=DEFAULT_MIN_AGREEMENT, help="Refuse the export "
-                        "if it predicts PyTorch's label on fewer rows than this share.")
+                        "if it gives PyTorch's answer on fewer rows than this share.")
     parser.add_argument("--parity_rows", type=int, default=DEFAULT_PARITY_ROWS, help="Validation rows compared.")
     parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
     args = parser.parse_args(argv)
@@ -251,7 +255,7 @@ def command_export(argv: list[str]) -> int:
                          parity_rows=args.parity_rows, allow_pickle=args.allow_pickle)
     parity = result.parity
     print(f"ONNX model: {result.model}\nParity with PyTorch fp32 on {parity['rows']} {parity['source']} rows: "
-          f"label agreement {parity['label_agreement']:.2%}, max {parity['compared']} difference "
+          f"agreement {parity['agreement']:.2%}, max {parity['compared']} difference "
           f"{parity['max_abs_diff']:.2e} ({result.parity_file})")
     for name, values in parity.get("metrics", {}).items():
         print(f"  {name:<9} " + ", ".join(f"{key} {value:.4f}" for key, value in values.items()))

@@ -56,13 +56,13 @@ def validation():
 
 @pytest.fixture
 def fixed_speeds(monkeypatch):
-    real = backend_choice.timed_logits
+    real = backend_choice.timed_outputs
 
-    def timed(predictor, frame):
-        logits, _ = real(predictor, frame)
-        return logits, SPEEDS[predictor.backend.name]
+    def timed(predictor, frame, features):
+        outputs, _ = real(predictor, frame, features)
+        return outputs, SPEEDS[predictor.backend.name]
 
-    monkeypatch.setattr(backend_choice, "timed_logits", timed)
+    monkeypatch.setattr(backend_choice, "timed_outputs", timed)
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_torch_int8_quantizes_the_encoder_linears_but_the_first_layer_and_head_a
     assert {"bert.encoder.layer.1.attention.self.query", "bert.encoder.layer.1.output.dense"} <= quantized
     assert not {"bert.encoder.layer.0.attention.self.query", "classifier", "bert.pooler.dense"} & quantized
     assert not isinstance(fp32.model.bert.encoder.layer[1].output.dense, int8_linear)  # the original is untouched
-    assert np.abs(int8.logits(validation) - fp32.logits(validation)).max() < 0.05
+    assert np.abs(int8.outputs(validation)[0] - fp32.outputs(validation)[0]).max() < 0.05
 
 
 def test_the_fastest_candidate_that_keeps_the_answers_is_recorded_and_auto_uses_it(run, validation, fixed_speeds):
@@ -99,7 +99,7 @@ def test_the_fastest_candidate_that_keeps_the_answers_is_recorded_and_auto_uses_
     assert record["chosen"] == "torch-int8" and record["rows"] == 120
     by_name = {row["backend"]: row for row in record["candidates"]}
     assert list(by_name) == ["torch", "torch-int8", "torch-bf16"]
-    assert by_name["torch-int8"]["passed"] and by_name["torch-int8"]["label_agreement"] >= 0.99
+    assert by_name["torch-int8"]["passed"] and by_name["torch-int8"]["agreement"] >= 0.99
     assert by_name["torch-int8"]["metric_drop"][0] in ("accuracy", "f1")
     assert choose_backend(run) == "torch-int8"
 
@@ -129,8 +129,8 @@ def test_an_int8_candidate_that_disagrees_with_fp32_falls_back_to_fp32(run, vali
     choice = choose_run_backend(run, validation, ["torch-int8"])
     assert choice.chosen == "torch" and "failed parity" in choice.reason
     failed = choice.candidates[1]
-    assert failed["backend"] == "torch-int8" and not failed["passed"] and failed["label_agreement"] < 0.99
-    assert "label agreement" in failed["why"]
+    assert failed["backend"] == "torch-int8" and not failed["passed"] and failed["agreement"] < 0.99
+    assert "agreement" in failed["why"]
     assert Predictor.from_run(run).backend.name == "torch"
 
 
@@ -138,15 +138,15 @@ def test_a_candidate_losing_more_than_half_a_point_of_metric_fails_even_at_99_pe
         run, validation, fixed_speeds, monkeypatch):
     import textune.inference.export
 
-    real = textune.inference.export.compare_logits
+    real = textune.inference.export.compare_outputs
 
-    def slightly_worse(task, frame, expected, got):
-        record = real(task, frame, expected, got)
-        if record.get("metrics") and not np.array_equal(expected, got):
+    def slightly_worse(task, frame, features, expected, got):
+        record = real(task, frame, features, expected, got)
+        if record.get("metrics") and not all(np.array_equal(a, b) for a, b in zip(expected, got)):
             record["metrics"]["exported"]["f1"] = record["metrics"]["torch"]["f1"] - 0.006
         return record
 
-    monkeypatch.setattr(textune.inference.export, "compare_logits", slightly_worse)
+    monkeypatch.setattr(textune.inference.export, "compare_outputs", slightly_worse)
     choice = choose_run_backend(run, validation, ["torch-int8"])
     assert choice.chosen == "torch" and choice.candidates[1]["why"] == "f1 0.60 points below fp32"
 
@@ -274,14 +274,14 @@ def test_an_export_made_after_a_record_that_did_not_measure_it_is_used_by_auto(r
 def test_the_onnx_candidate_reuses_fp32s_validation_logits_instead_of_computing_them_again(run, validation,
                                                                                           fixed_speeds, monkeypatch):
     passes = []
-    real = Predictor.logits
+    real = Predictor.run
 
-    def counted(self, frame, progress=False):
+    def counted(self, features, progress=False):
         if self.backend.name == "torch":
-            passes.append(len(frame))
-        return real(self, frame, progress)
+            passes.append(len(features))
+        return real(self, features, progress)
 
-    monkeypatch.setattr(Predictor, "logits", counted)
+    monkeypatch.setattr(Predictor, "run", counted)
     choose_run_backend(run, validation, ["onnx-int8"])
-    # one full fp32 pass (after timed_logits' short warm-up), for every candidate and the export's parity record
+    # one full fp32 pass (after timed_outputs' short warm-up), for every candidate and the export's parity record
     assert passes.count(len(validation)) == 1

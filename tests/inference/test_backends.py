@@ -82,7 +82,7 @@ def test_onnx_export_matches_pytorch_and_the_onnx_backend_predicts_the_same(tiny
     result = export_onnx(run)
     assert result.model == run / "model.onnx" and result.parity_file == run / "model.parity.json"
     record = json.loads(result.parity_file.read_text())
-    assert record["passed"] and record["label_agreement"] == 1.0 and record["max_abs_diff"] < 1e-4
+    assert record["passed"] and record["agreement"] == 1.0 and record["max_abs_diff"] < 1e-4
     assert record["rows"] == 40 and record["source"] == "validation" and record["quantize"] is None
     texts = toy_frame(25, seed=9)["text"].tolist() + ["", "fire " * 80]  # empty, and longer than max_seq_length
     expected = Predictor.from_run(run, backend="torch").predict(texts)
@@ -99,16 +99,16 @@ def test_onnx_export_matches_pytorch_and_the_onnx_backend_predicts_the_same(tiny
 def test_export_cli_writes_the_model_and_its_parity_record(fresh_run, capsys):
     assert main(["export", str(fresh_run), "--format", "onnx"]) == 0
     out = capsys.readouterr().out
-    assert "label agreement 100.00%" in out and "model.onnx" in out
+    assert "agreement 100.00%" in out and "model.onnx" in out
     record = json.loads((fresh_run / "model.parity.json").read_text())
-    assert {"rows", "max_abs_diff", "label_agreement", "passed", "weights", "metrics"} <= set(record)
+    assert {"rows", "max_abs_diff", "agreement", "passed", "weights", "metrics"} <= set(record)
     assert record["metrics"]["torch"] == record["metrics"]["exported"]
 
 
 def test_int8_export_records_its_parity_and_runs(fresh_run):
     result = export_onnx(fresh_run, quantize="int8", min_agreement=0.0)
     assert result.model.name == "model_int8.onnx" and parity_path(result.model).exists()
-    assert result.parity["quantize"] == "int8" and 0.0 <= result.parity["label_agreement"] <= 1.0
+    assert result.parity["quantize"] == "int8" and 0.0 <= result.parity["agreement"] <= 1.0
     import onnx
 
     quantized = {node.name for node in onnx.load(str(result.model)).graph.node if node.op_type == "MatMulInteger"}
@@ -120,9 +120,9 @@ def test_int8_export_records_its_parity_and_runs(fresh_run):
 def test_export_below_min_agreement_is_one_line_exit_2_and_writes_nothing(fresh_run, monkeypatch, capsys):
     import textune.inference.export
 
-    real = textune.inference.export.compare_logits
-    monkeypatch.setattr(textune.inference.export, "compare_logits",
-                        lambda *args: real(*args) | {"label_agreement": 0.9})  # as if 10% of labels changed
+    real = textune.inference.export.compare_outputs
+    monkeypatch.setattr(textune.inference.export, "compare_outputs",
+                        lambda *args: real(*args) | {"agreement": 0.9})  # as if 10% of labels changed
     assert main(["export", str(fresh_run), "--quantize", "int8"]) == 2
     err = error_line(capsys.readouterr().err)
     assert "90.0%" in err and "--min_agreement" in err and "nothing was written" in err
@@ -163,9 +163,9 @@ def test_auto_uses_onnx_only_while_its_parity_record_vouches_for_it(fresh_run, c
 def test_auto_skips_an_int8_model_kept_below_99_percent_agreement(fresh_run):
     export_onnx(fresh_run)
     int8 = export_onnx(fresh_run, quantize="int8", min_agreement=0.0)
-    assert choose_backend(fresh_run) == ("onnx-int8" if int8.parity["label_agreement"] >= 0.99 else "onnx")
+    assert choose_backend(fresh_run) == ("onnx-int8" if int8.parity["agreement"] >= 0.99 else "onnx")
     record_file = int8.parity_file
-    record_file.write_text(json.dumps(json.loads(record_file.read_text()) | {"label_agreement": 0.95}))
+    record_file.write_text(json.dumps(json.loads(record_file.read_text()) | {"agreement": 0.95}))
     assert choose_backend(fresh_run) == "onnx"
 
 
@@ -188,7 +188,7 @@ def test_torch_logits_equal_one_text_at_a_time(run_dir):
     """Sorting, batching and padding change nothing: each row's logits are those of the text run alone."""
     predictor = Predictor.from_run(run_dir, batch_size=4, backend="torch")
     frame = toy_frame(11, seed=3)
-    batched = predictor.logits(frame)
+    (batched,) = predictor.outputs(frame)
     model, tokenizer = predictor.model, predictor.tokenizer
     with torch.inference_mode():
         alone = np.concatenate([model(**tokenizer([text], return_tensors="pt")).logits.numpy()
@@ -198,8 +198,8 @@ def test_torch_logits_equal_one_text_at_a_time(run_dir):
 
 def test_bf16_backend_runs_and_stays_close_to_fp32(run_dir):
     frame = toy_frame(8, seed=2)
-    fp32 = Predictor.from_run(run_dir, backend="torch").logits(frame)
-    bf16 = Predictor.from_run(run_dir, backend="torch-bf16").logits(frame)
+    (fp32,) = Predictor.from_run(run_dir, backend="torch").outputs(frame)
+    (bf16,) = Predictor.from_run(run_dir, backend="torch-bf16").outputs(frame)
     assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).max() < 0.1
 
 
@@ -239,10 +239,10 @@ def test_predicting_plain_texts_skips_the_frame_with_identical_results(run_dir, 
     predictor = Predictor.from_run(run_dir, backend="torch")
     predictor.task.columns = ColumnSpec(text=text_columns, label="target", delimiter=" | ")
     texts = ["Forest fire near La Ronge", "", "  spaces  ", "émoji 🔥 ünïcode", "fire " * 100]
+    rows = predictor.task.input_rows(texts)
     assert predictor.task.tokenize_texts(predictor.tokenizer, texts) == \
-        predictor.task.tokenize(predictor.tokenizer, predictor._as_frame(texts))
-    pd.testing.assert_frame_equal(predictor.predict(texts), predictor.task.decode(
-        predictor.logits(predictor._as_frame(texts))))
+        predictor.task.tokenize(predictor.tokenizer, rows)
+    pd.testing.assert_frame_equal(predictor.predict(texts), predictor.records(rows))
     assert predictor.predict("one text").shape[0] == 1 and predictor.predict([]).shape[0] == 0
     assert predictor.task.tokenize_texts(predictor.tokenizer, ["a", None]) is None  # the frame cleans None
 
@@ -273,7 +273,7 @@ def test_onnx_threads_spin_between_runs_only_in_a_batch_job(fresh_run, tmp_path,
     export_onnx(fresh_run)
     built = []
     monkeypatch.setattr(backends, "OnnxBackend", lambda *args, **kwargs: built.append(kwargs) or
-                        backends.TorchBackend(Predictor.from_run(fresh_run, backend="torch").model))
+                        backends.TorchBackend(Predictor.from_run(fresh_run, backend="torch").model, ("logits",)))
     toy_frame(4, seed=5, with_label=False).to_csv(tmp_path / "new.csv", index=False)
     assert main(["predict", "--model", str(fresh_run), "--input", str(tmp_path / "new.csv"), "--backend", "onnx"]) == 0
     ModelService.from_run(fresh_run, backend="onnx")

@@ -13,7 +13,7 @@ from textune.inference.batch_predict import evaluate_file, predict_file
 from textune.cli import main
 from textune.data.tables import ColumnSpec, read_table, require_columns
 from textune.tasks.classification.labels import LabelSpec
-from textune.inference.prediction import Predictor, prediction_table
+from textune.inference.prediction import Predictor
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask
 
@@ -58,19 +58,22 @@ def write(frame: pd.DataFrame, path) -> None:
 def whole_file_predictions(predictor: Predictor, path, output) -> None:
     """What `textune predict` did before streaming: read everything, predict everything, write once."""
     frame = read_table(path, None, "--input")
-    require_columns(frame, predictor.columns.text, "--input", f"--input {path}")
-    prediction_table(frame, predictor.task, predictor.logits(frame)).to_csv(output, index=False)
+    require_columns(frame, predictor.task.columns.text, "--input", f"--input {path}")
+    predictor.task.prediction_table(frame, predictor.predict(frame)).to_csv(output, index=False)
 
 
 @pytest.mark.parametrize("name", ["in.csv", "in.tsv", "in.csv.gz", "in.jsonl", "in.json", "in.parquet"])
-def test_chunked_output_is_byte_identical_to_the_whole_file_output(run_dir, tmp_path, name):
+def test_chunked_output_is_byte_identical_to_the_whole_file_output(run_dir, tmp_path, name, caplog):
     # one text per forward pass, so padding cannot differ between the two ways and bytes must match exactly
     predictor = Predictor.from_run(run_dir, batch_size=1)
     source = tmp_path / name
     write(rows(), source)
     whole_file_predictions(predictor, source, tmp_path / "whole.csv")
     written = predict_file(predictor, source, tmp_path / "chunked.csv", chunk_rows=7, progress=False)
-    assert written.rows == 30 and written.empty_text == 1
+    assert written.rows == 30
+    # the empty text is kept, so every row gets a prediction, and said once
+    assert [m for m in caplog.messages if "empty text" in m] == \
+        [f"--input {source}: 1 rows have empty text; they are kept so every row gets a prediction"]
     assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     table = pd.read_csv(tmp_path / "chunked.csv", keep_default_na=False)
     assert table["text"].tolist()[3:6] == ["", "NA", "12345"]
@@ -105,15 +108,15 @@ def test_a_crash_midway_leaves_no_output_and_no_temporary_file(run_dir, tmp_path
     output.parent.mkdir()
     output.write_text("previous predictions\n")
     calls = []
-    real_logits = predictor.logits
+    real_records = predictor.records
 
     def fail_on_second_chunk(frame, progress=False):
         calls.append(len(frame))
         if len(calls) == 2:
             raise failure("boom")  # sigterm() raises nothing itself: the signal handler does
-        return real_logits(frame, progress)
+        return real_records(frame, progress)
 
-    monkeypatch.setattr(predictor, "logits", fail_on_second_chunk)
+    monkeypatch.setattr(predictor, "records", fail_on_second_chunk)
     with pytest.raises(raised):
         predict_file(predictor, tmp_path / "in.csv", output, chunk_rows=7, progress=False)
     assert output.read_text() == "previous predictions\n"  # the old file is untouched, not half-replaced
@@ -175,7 +178,7 @@ def test_streamed_evaluation_equals_evaluating_the_whole_frame(run_dir, tmp_path
     frame.loc[7, "target"] = None
     write(frame, tmp_path / "labelled.csv")
     predictor = Predictor.from_run(run_dir, batch_size=1)
-    whole = drop_unusable_rows(read_table(tmp_path / "labelled.csv"), predictor.columns, "evaluate")
+    whole = drop_unusable_rows(read_table(tmp_path / "labelled.csv"), predictor.task.columns, "evaluate")
     expected = predictor.evaluate(whole)
     streamed = evaluate_file(predictor, tmp_path / "labelled.csv", chunk_rows=6, progress=False)
     assert streamed["eval_samples"] == expected["eval_samples"] == 38

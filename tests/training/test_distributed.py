@@ -115,7 +115,7 @@ def assert_one_run_over_two_processes(out: Path, data_dir: Path, tmp_path: Path)
     predictor = Predictor.from_run(out)
     frame = pd.read_csv(data_dir / "val.csv")
     labels = torch.tensor(predictor.task.labels.encode(frame["target"], where="val.csv"))
-    loss = torch.nn.functional.cross_entropy(torch.from_numpy(predictor.logits(frame)), labels).item()
+    loss = torch.nn.functional.cross_entropy(torch.from_numpy(predictor.outputs(frame)[0]), labels).item()
     assert metrics["eval_loss"] == pytest.approx(loss, rel=0.05)
 
 

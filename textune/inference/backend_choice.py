@@ -1,15 +1,15 @@
 """Choosing a run's prediction backend once, at the end of training: each faster candidate is measured on the
 run's own validation rows against PyTorch fp32, and the fastest that keeps the model's answers is recorded.
 
-The record, backend.json in the run folder, lists every candidate (texts/s on this machine, label agreement
-with fp32, metric change, or why it was skipped), the one chosen and why. `--backend auto` (predict, evaluate,
-serve, `Predictor.from_run`) uses it while the run's weights are the ones it was measured on; fp32 otherwise.
+The record, backend.json in the run folder, lists every candidate (rows/s on this machine as texts_per_s,
+agreement of its answers with fp32's, metric change, or why it was skipped), the one chosen and why.
+`--backend auto` (predict, evaluate, serve, `Predictor.from_run`) uses it while the run's weights are the ones it was measured on; fp32 otherwise.
 
 Example:
     >>> from textune.inference.backend_choice import choose_run_backend
     >>> choice = choose_run_backend("runs/tweets", validation_frame)
     >>> choice.chosen, choice.reason
-    ('torch-int8', '1.9x the texts/s of fp32 on 761 validation rows, label agreement 99.6%, f1 -0.12 points')
+    ('torch-int8', '1.9x the texts/s of fp32 on 761 validation rows, agreement 99.6%, f1 -0.12 points')
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ logger = logging.getLogger(__name__)
 
 MIN_AGREEMENT = AUTO_MIN_AGREEMENT
 MAX_METRIC_DROP = 0.5  # points (metric x 100) a candidate may lose against fp32 on the validation rows
-MAX_ROWS = 1000  # validation rows measured: enough to see a 1% label change, seconds on a CPU
-# Fewer rows cannot tell 99% agreement from chance (one changed label is already >1%), and a run that small is a
+MAX_ROWS = 1000  # validation rows measured: enough to see a 1% change of answers, seconds on a CPU
+# Fewer rows cannot tell 99% agreement from chance (one changed answer is already >1%), and a run that small is a
 # trial run: fp32 it is, without the seconds of measuring and exporting.
 MIN_ROWS = 100
-# Metrics where higher is better, so a drop is a loss; a task's other metrics (losses, errors) are not compared.
-WATCHED_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "r2", "pearsonr", "spearmanr")
+# Metrics (of any task) where higher is better, so a drop is a loss; others (losses, errors) are not compared.
+WATCHED_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "r2", "pearsonr", "spearmanr",
+                   "exact_match", "exact")
 CHOICES = ("auto", "none")
 
 
@@ -48,8 +49,9 @@ class BackendChoice:
     Attributes:
         chosen: The backend `--backend auto` uses for this run.
         reason: One line on why, for the log and the report.
-        candidates: One dict per backend measured (fp32 first): texts_per_s, label_agreement, metric_drop
-            (points; None without labels), passed, and `why` when it was skipped or failed.
+        candidates: One dict per backend measured (fp32 first): texts_per_s (rows/s), agreement (share of rows
+            whose records agree with fp32's), metric_drop (points; None without references), passed, and `why`
+            when it was skipped or failed.
         rows: Validation rows measured on.
         weights: Fingerprint of the weights measured; another one means the record no longer applies.
         seconds: What measuring took (added to the training run).
@@ -90,15 +92,16 @@ def choose_run_backend(run_dir: str | Path, frame, candidates: list[str] | None 
                        allow_pickle: bool = False) -> BackendChoice:
     """Measure `candidates` against PyTorch fp32 on `frame` (validation rows), write backend.json, return it.
 
-    A candidate passes when it predicts fp32's label on at least 99% of the rows and no watched metric
-    (accuracy, F1, ...) drops by more than 0.5 points; the fastest passing one (fp32 included) is chosen.
+    A candidate passes when it gives fp32's answer (`task.agreement` of their records) on at least 99% of the
+    rows and no watched metric (accuracy, F1, exact match, ...) drops by more than 0.5 points; the fastest
+    passing one (fp32 included) is chosen.
     With fewer than 100 validation rows fp32 is chosen: nothing could vouch for another backend.
 
     Args:
         run_dir: A run folder written by `textune train`.
-        frame: Validation rows in the run's columns (labels optional), or None.
+        frame: Validation rows in the run's columns (references optional), or None.
         candidates: Backend names; default `resolve_candidates("auto")`.
-        batch_size: Texts per forward pass, as predict's default.
+        batch_size: Features per forward pass, as predict's default.
         allow_pickle: Allow pickle weights in the run folder.
     """
     from .prediction import Predictor
@@ -110,16 +113,17 @@ def choose_run_backend(run_dir: str | Path, frame, candidates: list[str] | None 
     if not candidates or rows < MIN_ROWS:
         why = ("no faster candidate was asked for (--inference_backends none)" if not candidates
                else "the run has no validation rows to check a faster backend on" if not rows
-               else f"{rows} validation rows are too few to check 99% label agreement (at least {MIN_ROWS})")
+               else f"{rows} validation rows are too few to check 99% agreement (at least {MIN_ROWS})")
         return write_backend_choice(run_dir, BackendChoice("torch", f"fp32: {why}",
                                                            weights=weights_fingerprint(run_dir)))
     frame = frame.head(MAX_ROWS).reset_index(drop=True)
     reference = Predictor.from_run(run_dir, batch_size, allow_pickle, backend="torch")
-    expected, speed = timed_logits(reference, frame)
-    rows = [{"backend": "torch", "texts_per_s": speed, "label_agreement": 1.0, "metric_drop": 0.0,
-             "passed": True}]
+    features = reference.features(frame)
+    expected, speed = timed_outputs(reference, frame, features)
+    rows = [{"backend": "torch", "texts_per_s": speed, "agreement": 1.0, "metric_drop": 0.0, "passed": True}]
     for name in candidates:
-        rows.append(measure_candidate(name, run_dir, reference, frame, expected, batch_size, allow_pickle))
+        rows.append(measure_candidate(name, run_dir, reference, frame, features, expected, batch_size,
+                                      allow_pickle))
         logger.info("backend candidate %s", _describe(rows[-1]))
     best = max((row for row in rows if row["passed"]), key=lambda row: row["texts_per_s"])
     choice = BackendChoice(best["backend"], _reason(best, rows[0], rows, len(frame)), rows, len(frame),
@@ -127,10 +131,11 @@ def choose_run_backend(run_dir: str | Path, frame, candidates: list[str] | None 
     return write_backend_choice(run_dir, choice)
 
 
-def measure_candidate(name: str, run_dir: Path, reference, frame, expected: np.ndarray, batch_size: int,
-                      allow_pickle: bool) -> dict:
-    """One candidate's texts/s and parity with `expected` (fp32's logits on `frame`), or why it cannot run."""
-    from .export import compare_logits
+def measure_candidate(name: str, run_dir: Path, reference, frame, features, expected: tuple[np.ndarray, ...],
+                      batch_size: int, allow_pickle: bool) -> dict:
+    """One candidate's rows/s and parity with `expected` (fp32's outputs for `features`, the features of
+    `frame`), or why it cannot run."""
+    from .export import compare_outputs
     from .prediction import Predictor
 
     started = time.perf_counter()
@@ -141,20 +146,20 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, expected: np.n
 
             export_onnx(run_dir, quantize="int8" if name == "onnx-int8" else None, min_agreement=MIN_AGREEMENT,
                         parity_rows=len(frame), batch_size=batch_size, allow_pickle=allow_pickle, rows=frame,
-                        rows_logits=expected)
-        backend = build_backend(name, BackendSource(run_dir, lambda: reference.model))
+                        rows_outputs=expected)
+        backend = build_backend(name, BackendSource(run_dir, lambda: reference.model, reference.task.output_names))
     except Exception as error:  # a candidate that cannot run (an exporter or quantizer failing on this model) loses
         why = str(error) if isinstance(error, TextuneError) else f"{type(error).__name__}: {error}"
         return row | {"why": why, "setup_s": round(time.perf_counter() - started, 1)}
     row["setup_s"] = round(time.perf_counter() - started, 1)
     candidate = Predictor(None, reference.tokenizer, reference.task, batch_size, backend=backend, run_dir=run_dir)
-    got, row["texts_per_s"] = timed_logits(candidate, frame)
-    parity = compare_logits(reference.task, frame, expected, got)
-    row |= {"label_agreement": parity["label_agreement"], "max_abs_diff": parity["max_abs_diff"],
+    got, row["texts_per_s"] = timed_outputs(candidate, frame, features)
+    parity = compare_outputs(reference.task, frame, features, expected, got)
+    row |= {"agreement": parity["agreement"], "max_abs_diff": parity["max_abs_diff"],
             "metric_drop": metric_drop(parity.get("metrics"))}
     problems = []
-    if row["label_agreement"] < MIN_AGREEMENT:
-        problems.append(f"label agreement {row['label_agreement']:.1%} < {MIN_AGREEMENT:.0%}")
+    if row["agreement"] < MIN_AGREEMENT:
+        problems.append(f"agreement {row['agreement']:.1%} < {MIN_AGREEMENT:.0%}")
     if row["metric_drop"] is not None and row["metric_drop"][1] > MAX_METRIC_DROP:
         problems.append(f"{row['metric_drop'][0]} {row['metric_drop'][1]:.2f} points below fp32")
     row["passed"] = not problems
@@ -163,18 +168,20 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, expected: np.n
     return row
 
 
-def timed_logits(predictor, frame) -> tuple[np.ndarray, float]:
-    """The predictor's logits on `frame` and its texts/s (after a warm-up pass on the first rows, which pays
-    one-time costs: thread pools, lazy kernels, the tokenizer's caches)."""
-    predictor.logits(frame.head(2 * predictor.batch_size))
+def timed_outputs(predictor, frame, features) -> tuple[tuple[np.ndarray, ...], float]:
+    """The predictor's outputs for `features` (those of `frame`) and its rows/s, encoding included (after a
+    warm-up pass on the first rows, which pays one-time costs: thread pools, lazy kernels, the tokenizer's
+    caches)."""
+    predictor.outputs(frame.head(2 * predictor.batch_size))
     started = time.perf_counter()
-    logits = predictor.logits(frame)
-    return logits, round(len(frame) / max(time.perf_counter() - started, 1e-9), 1)
+    predictor.features(frame)  # timed as predict pays it; the features themselves are the caller's, the same
+    outputs = predictor.run(features)
+    return outputs, round(len(frame) / max(time.perf_counter() - started, 1e-9), 1)
 
 
 def metric_drop(metrics: dict | None) -> tuple[str, float] | None:
     """The watched metric the candidate loses most on, and by how many points (negative: it gains); None
-    without labels."""
+    without references."""
     if not metrics:
         return None
     reference, candidate = metrics["torch"], metrics["exported"]
@@ -189,7 +196,7 @@ def _describe(row: dict) -> str:
     drop = row.get("metric_drop")
     metric = f", {drop[0]} {-drop[1]:+.2f} points" if drop else ""
     verdict = "passed" if row["passed"] else f"failed: {row['why']}"
-    return (f"{row['backend']}: {row['texts_per_s']} texts/s, label agreement {row['label_agreement']:.1%}"
+    return (f"{row['backend']}: {row['texts_per_s']} texts/s, agreement {row['agreement']:.1%}"
             f"{metric} ({verdict})")
 
 
@@ -201,7 +208,7 @@ def _reason(best: dict, fp32: dict, rows: list[dict], count: int) -> str:
     drop = best.get("metric_drop")
     metric = f", {drop[0]} {-drop[1]:+.2f} points" if drop else ""
     return (f"{best['texts_per_s'] / fp32['texts_per_s']:.1f}x the texts/s of fp32 on {count} validation rows, "
-            f"label agreement {best['label_agreement']:.1%}{metric}")
+            f"agreement {best['agreement']:.1%}{metric}")
 
 
 def write_backend_choice(run_dir: Path, choice: BackendChoice) -> BackendChoice:

@@ -1,4 +1,5 @@
-"""Inference backends for `Predictor`: each runs a padded batch of token ids and returns float32 logits.
+"""Inference backends for `Predictor`: each runs a padded batch of token ids and returns the model's outputs, one
+float32 array per name in the task's `output_names`, in that order.
 
 Built in: `torch` (fp32 PyTorch, the reference), `torch-int8` (dynamic int8 linear layers, no export step),
 `torch-bf16` (bf16 autocast: only fast on chips with native bf16), `onnx` and `onnx-int8` (ONNX Runtime on the
@@ -29,8 +30,8 @@ from ..errors import TextuneError
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
-# auto trusts an exported model only at this label agreement with PyTorch, whatever threshold it was exported
-# with: a model kept with a lower `--min_agreement` is used only when asked for by name.
+# auto trusts an exported model only at this agreement with PyTorch's answers (records), whatever threshold it was
+# exported with: a model kept with a lower `--min_agreement` is used only when asked for by name.
 AUTO_MIN_AGREEMENT = 0.99
 # Exported files inside a run folder, by quantization (None: fp32). Each has a parity record next to it.
 ONNX_FILES = {None: "model.onnx", "int8": "model_int8.onnx"}
@@ -39,11 +40,12 @@ INSTALL_ONNX = "pip install 'textune[onnx]' (or: pip install onnxruntime onnx)"
 
 class Backend(Protocol):
     """Runs one padded batch: int64 arrays (input_ids, attention_mask, token_type_ids when the model uses
-    them), each (batch, sequence), to float32 logits (batch, num_labels)."""
+    them), each (batch, sequence), to the model's outputs: a tuple of float32 arrays, batch first, in the order
+    of the task's `output_names` (one (batch, classes) array, or a span task's (batch, sequence) pair)."""
 
     name: str
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]: ...
 
 
 @dataclass
@@ -53,6 +55,8 @@ class BackendSource:
 
     run_dir: Path | None
     load_torch_model: Callable[[], object]
+    # The task's `output_names`: the outputs a backend returns, in this order.
+    output_names: tuple[str, ...]
     # A batch job (predict or evaluate on a file) owns the cores: a backend may keep its threads spinning between
     # runs, which ONNX Runtime does by default and which made `textune predict` ~12% faster. Elsewhere (a server,
     # a notebook, a benchmark timing several backends in one process) spinning threads take the cores from the
@@ -98,20 +102,23 @@ def backend_spec(name: str) -> BackendSpec:
 
 
 class TorchBackend:
-    """The model itself, without autograd; optionally under bf16 autocast."""
+    """The model itself, without autograd; optionally under bf16 autocast. Returns the model output's fields named
+    by `output_names`."""
 
-    def __init__(self, model, bf16: bool = False):
+    def __init__(self, model, output_names: tuple[str, ...], bf16: bool = False):
         self.model = model.eval()
         self.bf16 = bf16
+        self.output_names = tuple(output_names)
         self.name = "torch-bf16" if bf16 else "torch"
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
         import torch
 
         device = next(self.model.parameters()).device
         inputs = {key: torch.from_numpy(value).to(device) for key, value in batch.items()}
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model(**inputs).logits.float().cpu().numpy()
+            output = self.model(**inputs)
+            return tuple(output[name].float().cpu().numpy() for name in self.output_names)
 
 
 def _build_torch_bf16(source: BackendSource) -> Backend:
@@ -126,7 +133,7 @@ def _build_torch_bf16(source: BackendSource) -> Backend:
                        "several times slower than --backend torch")
     elif not on_cpu and not torch.cuda.is_bf16_supported():
         logger.warning("--backend torch-bf16: this GPU has no native bf16; expect it to be slower than fp32")
-    return TorchBackend(model, bf16=True)
+    return TorchBackend(model, source.output_names, bf16=True)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -140,7 +147,7 @@ def _build_torch_int8(source: BackendSource) -> Backend:
     model = source.load_torch_model()
     if next(model.parameters()).device.type != "cpu":
         raise TextuneError("--backend torch-int8 runs on the CPU only; use --backend torch on a GPU")
-    backend = TorchBackend(quantize_linear_int8(model))
+    backend = TorchBackend(quantize_linear_int8(model), source.output_names)
     backend.name = "torch-int8"
     return backend
 
@@ -149,9 +156,11 @@ def quantize_linear_int8(model):
     """A copy of `model` whose encoder Linear layers run in dynamic int8 (weights per output channel, activations
     quantized per batch at run time); `model` itself is left as it is.
 
-    Kept in fp32, as the ONNX int8 export keeps them (textune/export.py `quantize_int8`): the first encoder layer,
-    whose inputs straight out of the embeddings' LayerNorm have the outliers per-tensor activation scales handle
-    worst, and the pooler and classifier, small layers where int8 saves nothing and moves the logits most.
+    Only the Linear layers inside the numbered blocks of the encoder (`layer.N` / `layers.N`) are quantized, as the
+    ONNX int8 export does (textune/inference/export.py `quantize_int8`). Kept in fp32: the first block, whose
+    inputs straight out of the embeddings' LayerNorm have the outliers per-tensor activation scales handle
+    worst, and every layer after the blocks (pooler, the task's output layers), small ones where int8 saves
+    nothing and moves the outputs most.
     Needs no export step: PyTorch's eager dynamic quantization, deprecated in favour of torchao but still in
     torch 2.13 (its deprecation warnings say nothing a user can act on, so they are silenced here).
 
@@ -178,7 +187,7 @@ def quantize_linear_int8(model):
 
 
 register_backend(BackendSpec("torch", "PyTorch fp32 (the reference every other backend is checked against)",
-                             lambda source: TorchBackend(source.load_torch_model())))
+                             lambda source: TorchBackend(source.load_torch_model(), source.output_names)))
 register_backend(BackendSpec("torch-int8", "PyTorch with dynamic int8 linear layers (CPU; no export step)",
                              _build_torch_int8))
 register_backend(BackendSpec("torch-bf16", "PyTorch under bf16 autocast (fast only with native bf16)",
@@ -191,7 +200,8 @@ register_backend(BackendSpec("torch-bf16", "PyTorch under bf16 autocast (fast on
 class OnnxBackend:
     """An ONNX Runtime session on an exported model, on the CPU, with every graph optimization on."""
 
-    def __init__(self, path: str | Path, threads: int | None = None, name: str = "onnx", spinning: bool = False):
+    def __init__(self, path: str | Path, output_names: tuple[str, ...], threads: int | None = None, name: str = "onnx",
+                 spinning: bool = False):
         ort = import_onnxruntime(f"--backend {name}")
         import torch
 
@@ -209,14 +219,20 @@ class OnnxBackend:
         self.name = name
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [node.name for node in self.session.get_inputs()]
+        exported = [node.name for node in self.session.get_outputs()]
+        missing = [name for name in output_names if name not in exported]
+        if missing:
+            raise TextuneError(f"{self.path} has no output {missing[0]!r} of this run's task (it has "
+                               f"{', '.join(exported)}); export it again: textune export RUN_DIR --format onnx")
+        self.output_names = list(output_names)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
         missing = [name for name in self.inputs if name not in batch]
         if missing:
             raise TextuneError(f"{self.path} expects inputs {missing} that the run's tokenizer does not produce; "
                                "export it again from this run: textune export RUN_DIR --format onnx")
         feed = {name: batch[name].astype(np.int64, copy=False) for name in self.inputs}
-        return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
+        return tuple(np.asarray(value, dtype=np.float32) for value in self.session.run(self.output_names, feed))
 
 
 def import_onnxruntime(needed_by: str):
@@ -241,7 +257,7 @@ def _onnx_builder(quantize: str | None, name: str) -> Callable[[BackendSource], 
         if problem:
             logger.warning("--backend %s: %s (re-export: textune export %s --format onnx%s)",
                            name, problem, source.run_dir, flag)
-        return OnnxBackend(path, name=name, spinning=source.batch_job)
+        return OnnxBackend(path, source.output_names, name=name, spinning=source.batch_job)
 
     return build
 
@@ -292,7 +308,7 @@ def parity_problem(run_dir: Path, quantize: str | None, min_agreement: float | N
     Args:
         run_dir: The run folder holding the export.
         quantize: None for model.onnx, "int8" for model_int8.onnx.
-        min_agreement: Label agreement required on top of the record passing its own export threshold.
+        min_agreement: Agreement of the answers required on top of the record passing its own export minimum.
     """
     path = run_dir / ONNX_FILES[quantize]
     record = read_parity(path)
@@ -304,10 +320,16 @@ def parity_problem(run_dir: Path, quantize: str | None, min_agreement: float | N
         return f"{path.name} is not the file its parity record describes"
     if record.get("weights") != weights_fingerprint(run_dir):
         return f"{path.name} was exported from other weights than the run's current ones"
-    if min_agreement is not None and record.get("label_agreement", 0.0) < min_agreement:
-        return (f"{path.name} agrees with PyTorch on {record.get('label_agreement', 0.0):.1%} of labels, "
-                f"below {min_agreement:.0%}")
+    agreement = record_agreement(record)
+    if min_agreement is not None and agreement < min_agreement:
+        return f"{path.name} agrees with PyTorch on {agreement:.1%} of answers, below {min_agreement:.0%}"
     return None
+
+
+def record_agreement(record: dict) -> float:
+    """A parity record's agreement with PyTorch (0 when it has none)."""
+    # records written before tasks other than classification named it after labels
+    return record.get("agreement", record.get("label_agreement", 0.0))
 
 
 def choose_backend(run_dir: Path | None) -> str:

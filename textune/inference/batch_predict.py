@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from ..atomic import atomic_write
-from ..data.tables import require_columns, unusable_rows
 from ..errors import TextuneError
-from .prediction import Predictor, prediction_table
+from .prediction import Predictor
 from ..data.table_chunks import CHUNK_ROWS, TableReader
 
 logger = logging.getLogger(__name__)
@@ -36,14 +35,13 @@ class FilePredictions:
 
     Attributes:
         output: The predictions CSV.
-        rows: Rows predicted (every input row, empty texts included, so every id gets a prediction).
-        empty_text: Rows whose text was empty.
+        rows: Rows predicted: every row the task's `check_rows` keeps (without references it drops none, so
+            every id gets a prediction).
         seconds: Wall time, reading and writing included.
     """
 
     output: Path
     rows: int
-    empty_text: int
     seconds: float
 
 
@@ -57,91 +55,81 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
                  allow_pickle: bool = False, progress: bool = True) -> FilePredictions:
     """Predict every row of a csv, tsv, json, jsonl or parquet file and write predictions.csv's columns.
 
-    The output has the input's id column (when the run has one), the text, the prediction and one `prob_<label>`
-    column per class: what `Predictor` gives on the whole table, written `chunk_rows` rows at a time (identical
-    bytes with `batch_size=1`; otherwise other batches pad differently, which moves probabilities in the last
-    float32 digits).
+    The output is the task's `prediction_table` of the rows and their records: what `Predictor` gives on the
+    whole table, written `chunk_rows` rows at a time (identical bytes with `batch_size=1`; otherwise other
+    batches pad differently, which moves outputs in the last float32 digits).
 
     Args:
         model: A `Predictor`, or a run folder written by `textune train`.
-        input_path: The rows to predict; the run's text column(s) must be there, a label column is not needed.
+        input_path: The rows to predict, in the run's input columns (references are not needed).
         output_path: The CSV to write (replaced only once complete). Default: `<input>.predictions.csv`.
         chunk_rows: Rows read, predicted and written at a time; memory grows with it, not with the file.
         encoding: Text encoding of the input; utf-8 (with a cp1252 fallback) when None.
-        batch_size: Texts per forward pass, when `model` is a run folder.
+        batch_size: Features per forward pass, when `model` is a run folder.
         allow_pickle: Allow pickle weights, when `model` is a run folder.
         progress: Show a progress bar over rows on stderr.
 
     Returns:
-        The output path, the rows written, how many had an empty text, and the wall time.
+        The output path, the rows written, and the wall time.
 
     Raises:
-        TextuneError: The run folder or input file is unusable, or a text column is missing (nothing is written).
+        TextuneError: The run folder or input file is unusable, or an input column is missing (nothing is
+            written).
     """
     started = time.perf_counter()
     predictor = _as_predictor(model, batch_size, allow_pickle)
     reader = TableReader.open(input_path, encoding, "--input")
     output = Path(output_path) if output_path else default_output(input_path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    columns = predictor.columns
-    needed = columns.text + ([columns.text_pair] if columns.text_pair else [])
-    rows = empty = 0
+    task = predictor.task
+    rows = 0
     # newline="": pandas writes its own line endings, as it does when given a path
     with _stop_on_sigterm(), _ProgressBar(reader, progress, "Predicting") as bar, \
             atomic_write(output, newline="") as sink:
         for chunk in reader.chunks(chunk_rows):
-            if rows == 0:
-                require_columns(chunk, needed, "--input (retrain with other --text_column_names)",
-                                f"--input {input_path}")
-            table = prediction_table(chunk, predictor.task, predictor.logits(chunk))
+            chunk = task.check_rows(chunk, f"--input {input_path}", with_targets=False).reset_index(drop=True)
+            table = task.prediction_table(chunk, predictor.records(chunk))
             table.to_csv(sink, index=False, header=rows == 0)
-            empty += int(unusable_rows(chunk, columns, with_label=False)[0].sum())
             rows += len(chunk)
             bar.update(len(chunk))
-    if empty:
-        logger.warning("predict: %d rows have empty text; they are kept so every row gets a prediction", empty)
-    return FilePredictions(output, rows, empty, time.perf_counter() - started)
+    return FilePredictions(output, rows, time.perf_counter() - started)
 
 
 def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
                   encoding: str | None = None, batch_size: int = 32, allow_pickle: bool = False,
                   progress: bool = True) -> dict[str, float]:
-    """Metrics of a run on a labelled file, reading it in chunks and keeping only logits and labels.
+    """Metrics of a run on a file with references, reading it in chunks and keeping only rows and records.
 
-    Rows with an empty text or a missing label are left out, as training leaves them out. The result is
-    `Predictor.evaluate`'s on the whole file: keys prefixed `eval_` like Trainer's, plus `eval_samples`.
+    Rows the task cannot score (its `check_rows` drops them, e.g. an empty input or no reference) are left out,
+    as training leaves them out. The result is `Predictor.evaluate`'s on the whole file: keys prefixed `eval_`
+    like Trainer's, plus `eval_samples`. The task scores every row at once (`task.score`), so the rows and their records are
+    held, not the model's outputs.
 
     Raises:
-        TextuneError: The input lacks the text or label column, a label never occurs in training, or no row
-            is usable.
+        TextuneError: The input lacks a column the task needs, a reference is unusable, or no row is usable.
     """
     predictor = _as_predictor(model, batch_size, allow_pickle)
     reader = TableReader.open(input_path, encoding, "--input")
-    columns, task = predictor.columns, predictor.task
+    task = predictor.task
     where = f"--input {input_path}"
-    logits, references = [], []
-    read = empty_text = missing_label = 0
+    kept, records = [], []
+    read = 0
     with _ProgressBar(reader, progress, "Evaluating") as bar:
-        # the label keeps its own type (not text), so labels read as they do in training
-        for chunk in reader.chunks(chunk_rows, typed=[columns.label]):
-            if read == 0:
-                require_columns(chunk, columns.text + [columns.label], "--input", where)
-            empty, missing = unusable_rows(chunk, columns)
-            keep = ~(empty | missing)
-            read, empty_text = read + len(chunk), empty_text + int(empty.sum())
-            missing_label += int((missing & ~empty).sum())
-            usable = chunk.loc[keep].reset_index(drop=True)
+        # the references keep their own type (not text), so they read as they do in training
+        for chunk in reader.chunks(chunk_rows, typed=task.typed_columns()):
+            usable = task.check_rows(chunk, where, with_targets=True).reset_index(drop=True)
+            read += len(chunk)
             if len(usable):
-                references.append(np.asarray(task.labels.encode(usable[columns.label], where=where)))
-                logits.append(predictor.logits(usable))
+                kept.append(usable)
+                records.append(predictor.records(usable))
             bar.update(len(chunk))
-    if empty_text or missing_label:
-        logger.warning("evaluate: dropped %d of %d rows (%d with empty text, %d with a missing label)",
-                       empty_text + missing_label, read, empty_text, missing_label)
-    if not logits:
-        raise TextuneError(f"{where}: every row has an empty text or a missing label in column {columns.label!r}; "
-                           "check the file")
-    return predictor.score(np.concatenate(logits), np.concatenate(references))
+    used = sum(len(rows) for rows in kept)
+    if used < read:
+        logger.warning("evaluate: scored %d of %d rows (the others were left out, as the warnings above say)",
+                       used, read)
+    if not kept:
+        raise TextuneError(f"{where}: no row can be scored (see the warnings above); check the file")
+    return predictor.score(pd.concat(kept, ignore_index=True), pd.concat(records, ignore_index=True))
 
 
 def _as_predictor(model: Predictor | str | Path, batch_size: int, allow_pickle: bool) -> Predictor:

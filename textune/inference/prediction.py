@@ -1,4 +1,8 @@
-"""Batched, length-sorted inference on a trained run, and the prediction files a run writes."""
+"""Batched, length-sorted inference on a trained run: rows to features (the task's), outputs (the backend's), records.
+
+The predictor speaks only the task protocol (`textune.tasks.protocol`): `encode` makes the features, the backend
+runs their `model_inputs` in batches, and `decode` turns the outputs into records, one per input row.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_write, write_text_atomically
 from .backends import AUTO, Backend, BackendSource, build_backend
-from ..errors import TextuneError
 from ..run_folder import read_run_file
 from ..tasks import Task, task_from_dict
 
@@ -19,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class Predictor:
-    """Predicts with a fine-tuned model: sorts inputs by length, batches them, runs without autograd.
+    """Predicts with a fine-tuned model: sorts features by length, batches them, runs without autograd.
 
     The forward pass goes through a backend (`textune.inference.backends`): PyTorch fp32, bf16 autocast, or ONNX
     Runtime on a model `textune export` wrote. `auto` uses an exported ONNX model whose parity check with
@@ -38,8 +40,8 @@ class Predictor:
         Args:
             model: The PyTorch model, or None when `load_model` loads it (only if a backend or a caller needs it).
             tokenizer: The run's tokenizer.
-            task: The run's task (tokenizes inputs, decodes outputs).
-            batch_size: Texts per forward pass.
+            task: The run's task (encodes rows, decodes outputs).
+            batch_size: Features per forward pass.
             backend: A name from `textune.inference.backends` (`auto`, `torch`, `torch-bf16`, `onnx`, `onnx-int8`) or a
                 built backend.
             run_dir: The run folder, where the ONNX backends find their exported model (None: a model in memory).
@@ -54,7 +56,8 @@ class Predictor:
         self.batch_size = batch_size
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if isinstance(backend, str):
-            backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model, batch_job))
+            backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model, task.output_names,
+                                                           batch_job))
         self.backend = backend
 
     @classmethod
@@ -80,112 +83,87 @@ class Predictor:
             self._model = self._load_model().eval()
         return self._model
 
-    @property
-    def columns(self):
-        return self.task.columns
+    def features(self, rows: pd.DataFrame):
+        """The task's features of `rows` for prediction (no targets); {} for no rows (tokenizers reject those)."""
+        if len(rows) == 0:
+            return {}
+        return self.task.encode(rows, self.tokenizer, False)
 
-    def logits(self, frame: pd.DataFrame, progress: bool = False) -> np.ndarray:
-        """Raw model outputs for every row of `frame`, in the frame's order."""
-        if len(frame) == 0:  # tokenizers reject an empty batch
-            return self._logits({"input_ids": []})
-        return self._logits(self.task.tokenize(self.tokenizer, frame), progress)
+    def outputs(self, rows: pd.DataFrame, progress: bool = False) -> tuple[np.ndarray, ...]:
+        """The model's outputs for the features of `rows` (see `run`)."""
+        return self.run(self.features(rows), progress)
 
-    def _logits(self, features: dict, progress: bool = False) -> np.ndarray:
+    def run(self, features, progress: bool = False) -> tuple[np.ndarray, ...]:
+        """The model's outputs for `features`: one float32 array per `task.output_names`, features along axis 0 in
+        feature order. An output whose other axes differ between batches (a sequence axis) is padded with 0 to the
+        largest; within a batch, positions past a feature's own tokens hold what the model computed there."""
+        names = [] if isinstance(features, dict) and not features else self.task.model_inputs(features)
+        columns = feature_columns(features, names)
+        count = len(columns[names[0]]) if names else 0
+        if count == 0:
+            return tuple(np.zeros((0,), dtype=np.float32) for _ in self.task.output_names)
         from transformers import DataCollatorWithPadding
 
         # Longest first: batches of similar lengths waste little compute on padding, and a too-large batch
         # runs out of memory at once rather than after an hour.
-        order = np.argsort([-len(ids) for ids in features["input_ids"]], kind="stable")
+        order = np.argsort([-len(ids) for ids in columns[names[0]]], kind="stable")
         collate = DataCollatorWithPadding(self.tokenizer, return_tensors="np")
-        outputs: list[np.ndarray] = [None] * len(order)
-        batches = range(0, len(order), self.batch_size)
+        batches = range(0, count, self.batch_size)
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="Predicting", unit="batch")
+        done: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
         for start in batches:
             index = order[start:start + self.batch_size]
-            batch = collate([{key: features[key][i] for key in features} for i in index])
-            logits = self.backend({key: np.asarray(value, dtype=np.int64) for key, value in batch.items()})
-            for row, i in enumerate(index):
-                outputs[i] = logits[row]
-        return np.stack(outputs) if outputs else np.zeros((0, self.task.labels.num_labels), dtype=np.float32)
+            batch = collate([{name: columns[name][i] for name in names} for i in index])
+            done.append((index, self.backend({key: np.asarray(value, dtype=np.int64) for key, value in batch.items()})))
+        return tuple(_regroup([(index, arrays[k]) for index, arrays in done], count)
+                     for k in range(len(self.task.output_names)))
 
-    def predict(self, inputs: list[str] | pd.DataFrame) -> pd.DataFrame:
-        """Predicted label and per-class probability for each text (or each row of a frame)."""
-        if not isinstance(inputs, pd.DataFrame):
-            # Plain texts skip the frame when the task can tokenize them directly: for one tweet, building and
-            # cleaning a DataFrame took ~0.6 ms, a tenth of the whole prediction. Same tokens either way.
-            tokenize_texts = getattr(self.task, "tokenize_texts", None)
-            texts = [inputs] if isinstance(inputs, str) else list(inputs)
-            features = tokenize_texts(self.tokenizer, texts) if tokenize_texts and texts else None
-            if features is not None:
-                return self.task.decode(self._logits(features))
-            inputs = texts
-        return self.task.decode(self.logits(self._as_frame(inputs)))
+    def records(self, rows: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+        """The task's records for `rows` (one per row, in the rows' order)."""
+        features = self.features(rows)
+        return self.task.decode(rows, features, self.run(features, progress))
 
-    def evaluate(self, frame: pd.DataFrame, where: str = "--input") -> dict[str, float]:
-        """Metrics of the model on a labelled frame, with keys prefixed `eval_` like Trainer's."""
-        if self.columns.label not in frame.columns:
-            raise TextuneError(f"{where} has no label column {self.columns.label!r}; evaluation needs labels")
-        references = np.asarray(self.task.labels.encode(frame[self.columns.label], where=where))
-        return self.score(self.logits(frame, progress=True), references)
+    def predict(self, inputs: list | pd.DataFrame) -> pd.DataFrame:
+        """The task's records for a table of rows, or for a list of API inputs (a single one alone too).
 
-    def score(self, logits: np.ndarray, references: np.ndarray) -> dict[str, float]:
-        """The task's metrics of `logits` against encoded `references`: Trainer's `eval_` keys plus `eval_samples`."""
-        from transformers import EvalPrediction
-
-        metrics = self.task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))
-        return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": len(references)}
-
-    def _as_frame(self, inputs) -> pd.DataFrame:
+        A list goes through the task's optional `encode_inputs`, which skips building rows (for one tweet that
+        saved a tenth of the prediction; same features), else through `task.api().rows`.
+        """
         if isinstance(inputs, pd.DataFrame):
-            return inputs
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if self.columns.text_pair is not None:
-            raise TextuneError("this model classifies text pairs: pass a table with both text columns")
-        return pd.DataFrame({self.columns.text[0]: list(inputs)} | {c: "" for c in self.columns.text[1:]})
+            return self.records(inputs)
+        inputs = [inputs] if isinstance(inputs, (str, dict)) else list(inputs)
+        encode_inputs = getattr(self.task, "encode_inputs", None)
+        if encode_inputs is None:
+            return self.records(self.task.api().rows(inputs))
+        features = encode_inputs(inputs, self.tokenizer) if inputs else {}
+        return self.task.decode(None, features, self.run(features))
+
+    def evaluate(self, rows: pd.DataFrame, where: str = "--input") -> dict[str, float]:
+        """Metrics of the model on rows with references (unusable ones dropped, as training drops them), with keys
+        prefixed `eval_` like Trainer's."""
+        rows = self.task.check_rows(rows, where, with_targets=True).reset_index(drop=True)
+        return self.score(rows, self.records(rows, progress=True))
+
+    def score(self, rows: pd.DataFrame, records: pd.DataFrame) -> dict[str, float]:
+        """The task's metrics of `records` against `rows`: Trainer's `eval_` keys plus `eval_samples`."""
+        metrics = self.task.score(rows, records)
+        return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": len(rows)}
 
 
-def prediction_table(frame: pd.DataFrame, task: Task, logits: np.ndarray) -> pd.DataFrame:
-    """predictions.csv: the input's id column (if any), the text, the prediction and its probabilities."""
-    columns = task.columns
-    table = pd.DataFrame()
-    if columns.id and columns.id in frame.columns:
-        table[columns.id] = frame[columns.id].to_numpy()
-    table["text"] = columns.texts(frame)
-    if columns.text_pair:
-        table["text_pair"] = columns.pairs(frame)
-    decoded = task.decode(logits)
-    for name in decoded.columns:
-        table[name] = decoded[name].to_numpy()
-    return table
+def feature_columns(features, names: list[str]) -> dict[str, list]:
+    """The `names` columns of features (a dict of lists, or a `datasets.Dataset`, read whole at once)."""
+    if isinstance(features, dict):
+        return {name: features[name] for name in names}
+    return features.select_columns(names).to_dict()
 
 
-def write_predictions(output_dir: str | Path, frame: pd.DataFrame, task: Task, logits: np.ndarray,
-                      predictions_file: str | Path | None = None) -> dict[str, Path]:
-    """Write predict_results.txt (run_classification.py's format), predictions.csv and, with ids, submission.csv.
-
-    predict_results.txt and predictions.csv name classes by `--label_names`; submission.csv keeps the raw labels.
-    """
-    output_dir = Path(output_dir)
-    written = {}
-    results = output_dir / "predict_results.txt"
-    write_text_atomically(results, "index\tprediction\n" + "".join(line + "\n" for line in task.result_lines(logits)))
-    written["predict_results"] = results
-    table = prediction_table(frame, task, logits)
-    predictions = Path(predictions_file) if predictions_file else output_dir / "predictions.csv"
-    with atomic_write(predictions, newline="") as handle:  # newline="": pandas writes its own line endings
-        table.to_csv(handle, index=False)
-    written["predictions"] = predictions
-    if task.columns.id and task.columns.id in frame.columns:
-        submission = output_dir / "submission.csv"
-        # Kaggle scores the raw labels (0/1), not the --label_names the other files show
-        raw = getattr(task, "raw_predictions", None)
-        predicted = raw(logits) if raw is not None else table["prediction"].to_numpy()
-        with atomic_write(submission, newline="") as handle:
-            pd.DataFrame({task.columns.id: table[task.columns.id], task.columns.label: predicted}).to_csv(
-                handle, index=False)
-        written["submission"] = submission
-    return written
+def _regroup(parts: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarray:
+    """One output's batches, (feature indices, values), as one float32 array in feature order, zero-padded."""
+    shape = tuple(max(values.shape[axis] for _, values in parts) for axis in range(1, parts[0][1].ndim))
+    result = np.zeros((count, *shape), dtype=np.float32)
+    for index, values in parts:
+        result[(index, *(slice(0, size) for size in values.shape[1:]))] = values
+    return result

@@ -88,6 +88,10 @@ class Task(Protocol):
             TextuneError: A column is missing or a value unusable, naming the file (`where`), column and flag.
         """
 
+    def typed_columns(self) -> list[str]:
+        """Columns that keep their own type when a file is streamed in chunks (references: labels, answers);
+        the others are read as text, as a tweet reading "NA" or "123" is text."""
+
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """Values to stratify on when validation rows are held out of the training file, or None."""
 
@@ -129,6 +133,22 @@ class Task(Protocol):
     def write_predictions(self, output_dir: Path, rows: pd.DataFrame, records: pd.DataFrame,
                           predictions_file: Path | None = None) -> dict[str, Path]:
         """The run's prediction files (through `textune.atomic`), by name: predictions.csv plus the task's own."""
+
+    def prediction_table(self, rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+        """predictions.csv's rows for `rows` and their records (`textune predict` writes it chunk by chunk)."""
+
+    def saved_rows(self, run_dir: Path, limit: int) -> pd.DataFrame | None:
+        """Up to `limit` validation rows the run folder keeps in the task's own files (the report's), or None.
+
+        What an exported model is checked on when the caller has no rows, before the run's data files are read.
+        """
+
+    def example_rows(self, limit: int) -> pd.DataFrame | None:
+        """Up to `limit` built-in rows to check an exported model on when a run has no validation rows, or None."""
+
+    # Optional: `encode_inputs(inputs, tokenizer)`, the features of a list of API inputs without building their rows,
+    # for a task whose `decode` reads no rows (`Predictor.predict` then passes rows=None). Classification's saves a
+    # tenth of a one-tweet prediction with it; a task without it gets rows from `api().rows(inputs)`.
 
     headline_metrics: ClassVar[tuple[str, ...]]
     """Metric names shown first (demo page, card, leaderboard), best known first; the first one ranks `compare`."""

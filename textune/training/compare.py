@@ -152,11 +152,11 @@ def measure_latency(run_dir: Path, validation: pd.DataFrame, samples: int) -> tu
 
     predictor = Predictor.from_run(run_dir, batch_size=1)
     rows = validation.iloc[:samples]
-    predictor.logits(rows.iloc[:1])  # warm-up: first-call allocations are not latency
+    predictor.outputs(rows.iloc[:1])  # warm-up: first-call allocations are not latency
     timings = []
     for i in range(len(rows)):
         start = time.perf_counter()
-        predictor.logits(rows.iloc[i:i + 1])
+        predictor.outputs(rows.iloc[i:i + 1])
         timings.append((time.perf_counter() - start) * 1000)
     params = sum(p.numel() for p in predictor.model.parameters()) / 1e6
     return statistics.median(timings), predictor.backend.name, params

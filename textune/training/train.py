@@ -24,7 +24,7 @@ from ..tasks.classification.labels import LabelSpec
 from ..tasks.classification.losses import build_compute_loss, class_weights
 from ..report.model_card import write_model_card
 from ..models.loading import check_model_folder, resolve_model
-from ..inference.prediction import Predictor, write_predictions
+from ..inference.prediction import Predictor
 from ..run_folder import check_replaceable, remove_run_outputs, write_run_file
 from ..tasks.classification.preprocess import parse_steps
 from ..data.large_data import encode_split, load_run_splits
@@ -235,8 +235,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
         inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         predictor = Predictor(inference_model, tokenizer, task, training_args.per_device_eval_batch_size)
-        logits = predictor.logits(splits.test, progress=True)
-        result.files.update(write_predictions(output_dir, splits.test, task, logits))
+        result.files.update(task.write_predictions(output_dir, splits.test, predictor.records(splits.test, True)))
     elif training_args.do_predict and splits.test is None:
         logger.warning("--do_predict without --test_file: nothing to predict")
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ...data.tables import ColumnSpec
+from ...data.tables import ColumnSpec, drop_unusable_rows, require_columns, unusable_rows
 from ...errors import TextuneError
 from ...training.head_learning_rate import mark_new_parameters
+from .files import EXAMPLE_TEXTS, prediction_table, saved_validation_rows, write_predictions
 from .heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from .labels import MULTI, REGRESSION, LabelSpec
 from .metrics import METRICS, Metric, compute_metrics, is_metric_script, resolve_metrics
@@ -133,6 +135,29 @@ class ClassificationTask:
             features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
         return Dataset.from_dict(features)
 
+    def model_inputs(self, features) -> list[str]:
+        """The tokenizer's columns (the others, `labels`, are the loss's)."""
+        names = features.column_names if hasattr(features, "column_names") else list(features)
+        return [name for name in names if name != "labels"]
+
+    def typed_columns(self) -> list[str]:
+        """The label column: labels read as they do in training (numbers stay numbers, lists stay lists)."""
+        return [self.columns.label]
+
+    def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
+        """The rows with their text (and, `with_targets`, label) columns required; with targets, rows with an
+        empty text or a missing label dropped (and counted in the log), else all kept, empty texts counted."""
+        columns = self.columns
+        if with_targets:
+            require_columns(rows, columns.text + [columns.label], "--input", where)
+            return drop_unusable_rows(rows, columns, where)
+        require_columns(rows, columns.text + ([columns.text_pair] if columns.text_pair else []),
+                        "--input (retrain with other --text_column_names)", where)
+        empty = int(unusable_rows(rows, columns, with_label=False)[0].sum())
+        if empty:
+            logger.warning("%s: %d rows have empty text; they are kept so every row gets a prediction", where, empty)
+        return rows
+
     # -- model ------------------------------------------------------------------------------------------------
 
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
@@ -199,6 +224,10 @@ class ClassificationTask:
 
     # -- outputs ----------------------------------------------------------------------------------------------
 
+    output_names: ClassVar[tuple[str, ...]] = ("logits",)
+    headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "f1", "precision", "recall", "matthews_correlation",
+                                                   "roc_auc", "mse", "mae", "r2", "pearsonr", "spearmanr")
+
     def scores(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities per class (softmax, or sigmoid for multi-label); the value itself for regression."""
         logits = np.asarray(logits, dtype=np.float32)
@@ -216,18 +245,28 @@ class ClassificationTask:
         return scores.argmax(axis=-1)
 
     def compute_metrics(self, eval_prediction) -> dict[str, float]:
+        """Trainer's compute_metrics on the logits themselves (the metrics `score` gives on their records)."""
         logits = eval_prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits
         scores = self.scores(logits)
         references = np.asarray(eval_prediction.label_ids)
+        return self._metrics_of(scores, references)
+
+    def _metrics_of(self, scores: np.ndarray, references: np.ndarray) -> dict[str, float]:
         if self.labels.problem_type == MULTI:
             references = references.astype(np.int64)
         return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
                                self.hard_predictions(scores), scores, references)
 
-    def decode(self, logits: np.ndarray) -> pd.DataFrame:
-        """A table with the predicted label (or value) and one probability column per class."""
-        scores = self.scores(logits)
+    def decode(self, rows: pd.DataFrame | None, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
+        """A table with the predicted label (or value) and one probability column per class, one row per feature
+        (a row makes one feature here, so `rows` and `features` are not read)."""
+        return self.decode_logits(outputs[0])
+
+    def decode_logits(self, logits: np.ndarray) -> pd.DataFrame:
+        """`decode` of the logits alone."""
+        # (n, num_labels) also for no rows at all, where the engine's outputs have no class axis to go by
+        scores = self.scores(np.asarray(logits, dtype=np.float32).reshape(-1, self.labels.num_labels))
         hard = self.hard_predictions(scores)
         if self.labels.problem_type == REGRESSION:
             return pd.DataFrame({"prediction": scores})
@@ -236,9 +275,37 @@ class ClassificationTask:
         # one constructor call: adding the columns one by one took ~0.5 ms, a tenth of a one-tweet prediction
         return pd.DataFrame({"prediction": predicted} | {f"prob_{name}": scores[:, i] for i, name in enumerate(names)})
 
-    def raw_predictions(self, logits: np.ndarray) -> list | np.ndarray:
+    def records_scores(self, records: pd.DataFrame) -> np.ndarray:
+        """The scores `decode` wrote into `records` (its probability columns, or the values), as it computed them."""
+        if self.labels.problem_type == REGRESSION:
+            return records["prediction"].to_numpy(np.float32)
+        columns = [f"prob_{name}" for name in self.labels.display_names]
+        return records[columns].to_numpy(np.float32).reshape(len(records), len(columns))
+
+    def score(self, rows: pd.DataFrame, records: pd.DataFrame) -> dict[str, float]:
+        """The task's metrics of `records` against the labels of `rows` (the rows' own label column).
+
+        Raises:
+            TextuneError: The rows have no label column, or a label training never saw.
+        """
+        label = self.columns.label
+        if label not in rows.columns:
+            raise TextuneError(f"the rows have no label column {label!r}; evaluation needs labels")
+        references = np.asarray(self.labels.encode(rows[label], where="the rows scored"))
+        return self._metrics_of(self.records_scores(records), references)
+
+    def agreement(self, expected: pd.DataFrame, got: pd.DataFrame) -> float:
+        """Share of rows with the same predicted label; for regression, a value within 1% (or 0.01 of small ones)."""
+        if not len(expected):
+            return 1.0
+        if self.labels.problem_type == REGRESSION:
+            x, y = expected["prediction"].to_numpy(float), got["prediction"].to_numpy(float)
+            return float((np.abs(x - y) <= 0.01 * np.maximum(1.0, np.abs(x))).mean())
+        return float((expected["prediction"].to_numpy() == got["prediction"].to_numpy()).mean())
+
+    def raw_predictions(self, scores: np.ndarray) -> list | np.ndarray:
         """The predicted labels as the data files write them (raw, not `--label_names`): submission.csv's values."""
-        hard = self.hard_predictions(self.scores(logits))
+        hard = self.hard_predictions(scores)
         if self.labels.problem_type == REGRESSION:
             return hard
         return self.label_strings(hard, self.labels.labels)
@@ -250,9 +317,8 @@ class ClassificationTask:
             return [joiner.join(names[i] for i in np.flatnonzero(row)) for row in hard]
         return [names[i] for i in hard]
 
-    def result_lines(self, logits: np.ndarray) -> list[str]:
+    def result_lines(self, scores: np.ndarray) -> list[str]:
         """Rows of predict_results.txt, formatted exactly as run_classification.py writes them."""
-        scores = self.scores(logits)
         hard = self.hard_predictions(scores)
         names = self.labels.display_names
         if self.labels.problem_type == REGRESSION:
@@ -260,6 +326,36 @@ class ClassificationTask:
         if self.labels.problem_type == MULTI:
             return [f"{i}\t{[names[j] for j in np.flatnonzero(row)]}" for i, row in enumerate(hard)]
         return [f"{i}\t{names[j]}" for i, j in enumerate(hard)]
+
+    def prediction_table(self, rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+        """predictions.csv: the input's id column (if any), the text, the prediction and its probabilities."""
+        return prediction_table(self.columns, rows, records)
+
+    def write_predictions(self, output_dir: Path, rows: pd.DataFrame, records: pd.DataFrame,
+                          predictions_file: Path | None = None) -> dict[str, Path]:
+        """predict_results.txt (run_classification.py's format), predictions.csv and, with ids, submission.csv."""
+        return write_predictions(self, Path(output_dir), rows, records, predictions_file)
+
+    def input_rows(self, inputs: list) -> pd.DataFrame:
+        """A table of plain texts in the run's text columns (the others empty)."""
+        if self.columns.text_pair is not None:
+            raise TextuneError("this model classifies text pairs: pass a table with both text columns")
+        return pd.DataFrame({self.columns.text[0]: list(inputs)} | {c: "" for c in self.columns.text[1:]})
+
+    def encode_inputs(self, inputs: list, tokenizer) -> dict:
+        """Features of plain texts: `tokenize_texts` when it can skip the table, else the table's (same tokens)."""
+        features = self.tokenize_texts(tokenizer, inputs)
+        return features if features is not None else self.tokenize(tokenizer, self.input_rows(inputs))
+
+    def saved_rows(self, run_dir: Path, limit: int) -> pd.DataFrame | None:
+        """The validation rows of the report's validation_predictions.csv, in the run's columns."""
+        return saved_validation_rows(self.columns, Path(run_dir), limit)
+
+    def example_rows(self, limit: int) -> pd.DataFrame | None:
+        """Built-in tweets in the run's text columns; None for text pairs, which have no sensible defaults."""
+        if self.columns.text_pair:
+            return None
+        return self.input_rows(EXAMPLE_TEXTS[:limit])
 
     # -- serving ----------------------------------------------------------------------------------------------
 
