@@ -61,7 +61,7 @@ class StubDemo:
     def to_input(self, context, question):
         return {"question": question or "", "context": context or ""}
 
-    def show(self, record):
+    def show(self, record, given=None):
         return record["answer"], record["score"]
 
     def examples(self, rows, limit):
