@@ -75,8 +75,13 @@ class Task(Protocol):
 
     # -- data --------------------------------------------------------------------------------------------------
 
-    def read(self, path: Path, encoding: str | None, flag: str) -> pd.DataFrame | None:
-        """Rows of a file in a format only this task reads (SQuAD's nested JSON), or None for a plain table."""
+    @classmethod
+    def read(cls, path: Path, encoding: str | None, flag: str) -> pd.DataFrame | None:
+        """Rows of a file in a format only this task reads (SQuAD's nested JSON), or None for a plain table.
+
+        A classmethod: the training file is read before the task is built from its rows (`from_arguments`), and
+        before `detect` looks at its columns.
+        """
 
     def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
         """The rows with the task's columns checked (and cleaned); `with_targets` when references are needed.
@@ -84,6 +89,14 @@ class Task(Protocol):
         Raises:
             TextuneError: A column is missing or a value unusable, naming the file (`where`), column and flag.
         """
+
+    def unusable_rows(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
+        """Why `check_rows(rows, ..., with_targets=True)` drops rows: one boolean mask per reason, in the order they
+        are counted (a row counts for its first reason), e.g. {"empty_text": ..., "missing_label": ...}."""
+
+    def target_columns(self) -> list[str]:
+        """The columns holding the references (labels, answers). `--large_data` keeps them in memory with their
+        types, and the other columns on disk as text."""
 
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """Values to stratify on when validation rows are held out of the training file, or None."""
