@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config_files import expand_config_flag, resolve_config_keys
+from .config_files import expand_config_flag, read_config_file, resolve_config_keys
 from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
@@ -52,13 +52,77 @@ def _setup_transformers_logging() -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def train_parser():
+def train_parser(task_class=None, before: tuple = (), prog: str = "textune train", description: str | None = None):
+    """`textune train`'s parser: model, data, the task's own flags (default: text-classification's), training."""
     from transformers import HfArgumentParser
 
+    from .tasks import DEFAULT_TASK, TASKS
     from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
 
-    return HfArgumentParser((ModelArguments, DataArguments, TextuneTrainingArguments), prog="textune train",
-                            description="Fine-tune a text classifier (accepts run_classification.py's flags).")
+    task_class = task_class or TASKS[DEFAULT_TASK]
+    description = description or (f"Fine-tune a model for --task {task_class.name} (accepts run_classification.py's "
+                                  "and run_qa.py's flags; `--task NAME --help` lists that task's).")
+    return HfArgumentParser((*before, ModelArguments, DataArguments, task_class.arguments, TextuneTrainingArguments),
+                            prog=prog, description=description)
+
+
+def argument_hints(argv: list[str]) -> dict:
+    """The values of --task, --train_file, --dataset_name and --encoding before the full parse: from the command
+    line, else the --config files, else the one JSON arguments file (so the task's flags can join the parser)."""
+    names = ("task", "train_file", "dataset_name", "encoding")
+    found: dict = {}
+    if len(argv) == 1 and argv[0].lower().endswith(".json") and Path(argv[0]).is_file():
+        try:
+            values = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            values = None  # parse_train_args says what is wrong with the file
+        return {name: values[name] for name in names if isinstance(values, dict) and values.get(name)}
+    for path in config_paths(argv):
+        values = read_config_file(path)
+        found.update({name: values[name] for name in names if values.get(name)})
+    found.update({name: value for name in names if (value := _flag_value(argv, f"--{name}"))})
+    return found
+
+
+def config_paths(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--config"] + \
+        [word.split("=", 1)[1] for word in argv if word.startswith("--config=")]
+
+
+def chosen_task(argv: list[str]):
+    """The task class a `textune train` command line trains: --task, else the one its train file's columns show
+    (`Task.detect`; train() logs which and why), else text-classification."""
+    from .data.splits import table_columns
+    from .tasks import DEFAULT_TASK, TASKS, detect_task
+
+    hints = argument_hints(argv)
+    if hints.get("task"):
+        if hints["task"] not in TASKS:
+            raise TextuneError(f"--task {hints['task']!r} is not known; use one of {', '.join(TASKS)}")
+        return TASKS[hints["task"]]
+    train_file = hints.get("train_file")
+    if train_file and not hints.get("dataset_name") and Path(train_file).expanduser().is_file():
+        return detect_task(table_columns(train_file, hints.get("encoding"), "--train_file"))[0]
+    return TASKS[DEFAULT_TASK]
+
+
+def refuse_other_task_flags(argv: list[str], task_class) -> None:
+    """A flag of another registered task is one line naming that task, not argparse's usage screen."""
+    from .tasks import task_of_flag
+
+    words = [word[2:].split("=", 1)[0] for word in argv if word.startswith("--")]
+    if len(argv) == 1 and argv[0].lower().endswith(".json") and Path(argv[0]).is_file():
+        try:
+            values = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+            words += [str(key).lstrip("-") for key in values] if isinstance(values, dict) else []
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    for path in config_paths(argv):
+        words += [str(key).lstrip("-") for key in read_config_file(path)]
+    for word in words:
+        owner = task_of_flag(word, task_class.name)
+        if owner is not None:
+            raise TextuneError(f"--{word} is a flag of --task {owner}; pass --task {owner}, or drop --{word}")
 
 
 def _with_defaults(argv: list[str]) -> list[str]:
@@ -108,8 +172,11 @@ def check_data_flags(argv: list[str]) -> None:
 
 
 def parse_train_args(argv: list[str]):
-    """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
-    parser = train_parser()
+    """Parse `textune train` arguments into (ModelArguments, DataArguments, the task's arguments,
+    TextuneTrainingArguments); the task is --task's, or the one the train file's columns show."""
+    task_class = chosen_task(argv)
+    refuse_other_task_flags(argv, task_class)
+    parser = train_parser(task_class)
     try:
         if len(argv) == 1 and argv[0].lower().endswith(".json"):
             path = Path(argv[0])
@@ -136,12 +203,12 @@ def parse_train_args(argv: list[str]):
 
 def command_train(argv: list[str]) -> int:
     check_data_flags(argv)
-    model_args, data_args, training_args = parse_train_args(argv)
+    model_args, data_args, task_args, training_args = parse_train_args(argv)
     _setup_transformers_logging()
     from .training.distributed import is_main_process
     from .training.train import train
 
-    result = train(model_args, data_args, training_args)
+    result = train(model_args, data_args, training_args, task_args)
     if not is_main_process():  # under torchrun the main process reports for all
         return 0
     lines = [f"Run folder: {result.output_dir}"]
@@ -366,22 +433,21 @@ def command_models(argv: list[str]) -> int:
 
 def command_compare(argv: list[str]) -> int:
     check_data_flags(argv)
-    from transformers import HfArgumentParser
-
-    from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
     from .training.compare import CompareArguments, compare_models, leaderboard_frame
 
-    parser = HfArgumentParser((CompareArguments, ModelArguments, DataArguments, TextuneTrainingArguments),
-                              prog="textune compare", description="Fine-tune each --models candidate with the same "
-                              "data, seed and budget (any `textune train` flag) and write a leaderboard.")
+    task_class = chosen_task(argv)
+    refuse_other_task_flags(argv, task_class)
+    parser = train_parser(task_class, before=(CompareArguments,), prog="textune compare",
+                          description="Fine-tune each --models candidate with the same data, seed and budget (any "
+                                      "`textune train` flag) and write a leaderboard.")
     if not any(arg.split("=")[0] == "--output_dir" for arg in argv):
         argv = [*argv, "--output_dir", str(Path("runs") / "compare")]
     try:
-        compare_args, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        compare_args, model_args, data_args, task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:
         raise TextuneError(str(error).strip().splitlines()[0]) from None
     _setup_transformers_logging()
-    board = compare_models(compare_args, model_args, data_args, training_args)
+    board = compare_models(compare_args, model_args, data_args, training_args, task_args)
     print(leaderboard_frame(board).drop(columns=["run_dir"]).to_string(index=False))
     print("\n".join(f"  {name:<18} {path}" for name, path in board.files.items()))
     return 0 if any(result.status == "ok" for result in board.results) else 1

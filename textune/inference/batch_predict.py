@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..data.tables import require_columns, unusable_rows
+from ..data.tables import require_columns
+from ..tasks.classification.columns import unusable_rows
 from ..errors import TextuneError
 from .prediction import Predictor, prediction_table
 from ..data.table_chunks import CHUNK_ROWS, TableReader
