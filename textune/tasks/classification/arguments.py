@@ -8,6 +8,7 @@ from ...errors import TextuneError
 from ..arguments import SequenceArguments
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+DEFAULT_HEAD = "linear"  # transformers' own AutoModelForSequenceClassification head
 
 
 @dataclass
@@ -56,7 +57,7 @@ class ClassificationArguments(SequenceArguments):
                           "lowercase, normalize_tweets, join_keyword_location, or registered names."},
     )
     head: str = field(
-        default="linear",
+        default=DEFAULT_HEAD,
         metadata={"help": "Classification head: linear (transformers' own), mlp, mean_pool, multisample_dropout, "
                           "or a name registered with textune.register_head."},
     )

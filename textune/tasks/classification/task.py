@@ -13,10 +13,9 @@ import pandas as pd
 from ...data.tables import require_columns
 from ...errors import TextuneError
 from ...training.head_learning_rate import mark_new_parameters
-from .arguments import ClassificationArguments
+from .arguments import DEFAULT_HEAD, ClassificationArguments
 from .columns import (DEFAULT_TEXT_COLUMNS, ColumnSpec, drop_unusable_rows, resolve_columns, stratifiable,
                       unusable_rows)
-from .heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from .labels import MULTI, REGRESSION, LabelSpec
 from .metrics import METRICS, Metric, compute_metrics, is_metric_script, resolve_metrics
 from .preprocess import apply_steps, parse_steps
@@ -69,6 +68,8 @@ class ClassificationTask:
     arguments: ClassVar[type] = ClassificationArguments
 
     def __post_init__(self):
+        from .heads import head_spec  # torch: imported once a task exists, not for `textune train --help`
+
         self._metrics = None  # resolved on first use: only training and evaluation need them, not predict or serve
         self.pooling = self.pooling or head_spec(self.head).pooling
         self.preprocess = parse_steps(",".join(self.preprocess))
@@ -227,6 +228,8 @@ class ClassificationTask:
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
         from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
+        from .heads import EncoderClassifier
+
         if not self.uses_transformers_head:
             encoder = AutoModel.from_pretrained(
                 name_or_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
@@ -296,6 +299,8 @@ class ClassificationTask:
             return AutoModelForSequenceClassification.from_pretrained(
                 run_dir, use_safetensors=None if allow_pickle else True)
         from safetensors.torch import load_file
+
+        from .heads import EncoderClassifier
 
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(run_dir))
         model = EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
