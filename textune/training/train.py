@@ -191,7 +191,7 @@ class TrainerRun:
 
 
 def log_splits(task, splits) -> None:
-    logger.info("task %s: train %d rows, validation %d rows, test %s rows", task.name, len(splits.train),
+    logger.info("task: %s; train %d rows, validation %d rows, test %s rows", task.name, len(splits.train),
                 len(splits.validation), "no" if splits.test is None else len(splits.test))
 
 

@@ -48,12 +48,13 @@ class TextuneTrainer(Trainer):
     def _get_eval_sampler(self, eval_dataset):
         # transformers 5 groups evaluation batches by length under group_by_length; the engine's compute_metrics
         # decodes the outputs for the validation rows in order (Task.decode), so evaluation keeps the dataset's order.
-        sampler = super()._get_eval_sampler(eval_dataset)
-        if sampler is not None and self.args.world_size <= 1:
-            from torch.utils.data import SequentialSampler
+        # Several processes: no sampler, as Trainer does without grouping; accelerate shards the batches in order
+        # and gathers them back in order.
+        if super()._get_eval_sampler(eval_dataset) is None or self.args.world_size > 1:
+            return None
+        from torch.utils.data import SequentialSampler
 
-            return SequentialSampler(eval_dataset)
-        return sampler
+        return SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):
         fresh = self.optimizer is None
