@@ -29,8 +29,6 @@ from .errors import TextuneError, TrainingInterrupted
 
 logger = logging.getLogger("textune")
 
-DO_FLAGS = ("--do_train", "--do_eval", "--do_predict")
-
 
 def _setup_logging() -> None:
     from .training.distributed import is_main_process
@@ -126,14 +124,13 @@ def refuse_other_task_flags(argv: list[str], task_class) -> None:
 
 
 def _with_defaults(argv: list[str]) -> list[str]:
-    """Fill in what a bare `textune train` needs: a run folder and, if no stage is named, every stage."""
+    """Fill in what a bare `textune train` needs: a run folder (every stage runs when none is named: the
+    arguments' own default)."""
     argv = list(argv)
     given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
     if "--output_dir" not in given:
         train_file = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--train_file"), None)
         argv += ["--output_dir", str(Path("runs") / (Path(train_file).stem if train_file else "demo"))]
-    if not given & set(DO_FLAGS):
-        argv += list(DO_FLAGS)
     if not given & {"--train_file", "--dataset_name"}:
         from .models.packaged import DEMO_DATA
 
@@ -189,8 +186,6 @@ def parse_train_args(argv: list[str]):
             if not isinstance(values, dict):
                 raise TextuneError(f"arguments file {path} must hold a JSON object of flag names to values")
             values = resolve_config_keys(values, parser, f"arguments file {path}")  # names as on the command line
-            if not any(values.get(flag[2:]) for flag in DO_FLAGS):
-                values.update({flag[2:]: True for flag in DO_FLAGS})
             values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
             return parser.parse_dict(values)
         argv = expand_config_flag(argv, parser)

@@ -108,6 +108,16 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
+    # None until given: a run that names none of the three stages runs all of them, on the command line and in code
+    do_train: bool | None = field(default=None, metadata={
+        "help": "Train. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
+    do_eval: bool | None = field(default=None, metadata={
+        "help": "Evaluate on the validation split. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
+    do_predict: bool | None = field(default=None, metadata={
+        "help": "Predict on --test_file. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
     # transformers' own --label_names (the batch keys holding targets) means nothing here, where the key is always
     # `labels`; init=False keeps it out of the parser, so a task's flag may take the name (classification's does).
     label_names: list[str] | None = field(default=None, init=False)
@@ -170,6 +180,10 @@ class TextuneTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        stages = ("do_train", "do_eval", "do_predict")
+        named = any(getattr(self, stage) is not None for stage in stages)
+        for stage in stages:
+            setattr(self, stage, bool(getattr(self, stage)) if named else True)
         if self.hub_token:  # Trainer pickles its arguments into training_args.bin, token included
             raise TextuneError("--hub_token: a token given as an argument shows in ps and the shell history and is "
                                "saved in training_args.bin; set HF_TOKEN or run `hf auth login` instead")
