@@ -147,7 +147,7 @@ def require_columns(frame: pd.DataFrame, columns: list[str], flag: str, where: s
 def stratified_split(frame: pd.DataFrame, percentage: int, seed: int,
                      stratify_by: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out `percentage` percent of the rows, keeping the proportions of `stratify_by`'s values when every
-    value can be split (a task's `stratify_by`: the labels of a classifier)."""
+    value can be split (a task's `stratify_by`)."""
     from sklearn.model_selection import train_test_split
 
     if len(frame) < 2:

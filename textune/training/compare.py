@@ -2,7 +2,7 @@
 
 Usage:
     textune compare --models minilm,distilbert/distilbert-base-uncased --train_file train.csv \
-        --validation_file val.csv --label_column_name target --num_train_epochs 1 --output_dir runs/compare
+        --validation_file val.csv --num_train_epochs 1 --output_dir runs/compare   # plus the task's flags
 
 Each candidate is an ordinary `textune train` run in `<output_dir>/<NN>-<name>/` (with its own report); the
 leaderboard is `compare.md`, `compare.csv` and `compare.png`. A candidate that fails is listed as failed, with
@@ -294,9 +294,9 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> Path:
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
-    classification = bool({"accuracy", "f1"} & set(scores))
-    axes_pair[0].set_ylabel("Validation score (0 to 1)" if classification else "Validation metric")
-    if classification:
+    bounded = bool({"accuracy", "f1"} & set(scores))  # scores between 0 and 1
+    axes_pair[0].set_ylabel("Validation score (0 to 1)" if bounded else "Validation metric")
+    if bounded:
         axes_pair[0].set_ylim(-0.02, 1.02)
     failed = [slug(result.model) for result in board.results if result.status != "ok"]
     title = "Model comparison: validation score vs cost (up and left is better)"

@@ -117,7 +117,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     Args:
         model_args, data_args, training_args: What `textune train` parses from its flags.
-        task_args: The task's own flags (its `arguments` dataclass, e.g. ClassificationArguments); None: the
+        task_args: The task's own flags (an instance of its `arguments` dataclass); None: the
             defaults of `--task`, or of the task picked from the training rows' columns.
         train_data, validation_data, test_data: Data given in code instead of files: a pandas DataFrame,
             a `datasets.Dataset`, or a callable returning one (e.g. reading a database table).
