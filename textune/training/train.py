@@ -136,7 +136,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     task = splits.task
     task_args = task_args if task_args is not None else type(task).arguments()  # its defaults, for the record
     log_splits(task, splits)
-    # 2. Model: tokenizer, features, the pretrained model with the task's head, then its transforms.
+    # 2. Model: tokenizer, features, the pretrained model as the task builds it, then its transforms.
     tokenizer, name_or_path, local_only = load_tokenizer(model_args)
     train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
     eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
