@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from textune import (DataArguments, ModelArguments, Predictor, TextuneTrainingArguments, register_head,
+from textune import (ClassificationArguments, DataArguments, ModelArguments, Predictor, TextuneTrainingArguments, register_head,
                      register_metric, train)
 
 
@@ -53,11 +53,12 @@ def main(argv=None) -> Predictor:
     args = parser.parse_args(argv)
 
     result = train(
-        ModelArguments(args.model, head="gated"),
-        DataArguments(train_file=args.train_file, label_column_name=args.label_column_name, metric_name="error_rate"),
+        ModelArguments(args.model),
+        DataArguments(train_file=args.train_file),
         TextuneTrainingArguments(output_dir=args.output_dir, overwrite_output_dir=True, num_train_epochs=1,
                                  max_steps=args.max_steps, do_train=True, do_eval=True,
                                  metric_for_best_model="error_rate", greater_is_better=False),
+        ClassificationArguments(label_column_name=args.label_column_name, metric_name="error_rate", head="gated"),
     )
     print("validation error rate:", round(result.metrics["eval"]["eval_error_rate"], 3))
     predictor = Predictor.from_run(args.output_dir)  # rebuilds the gated head from the run folder

@@ -100,6 +100,18 @@ def restore_registries():
         registry.update(copy)
 
 
+def split_flags(**flags):
+    """DataArguments and ClassificationArguments from one dict of `textune train` flags, each to the class that has
+    it (as the CLI's parser sends them), for tests that call `train()` or `load_splits` directly."""
+    from dataclasses import fields
+
+    from textune import ClassificationArguments, DataArguments
+
+    own = {item.name for item in fields(ClassificationArguments)}
+    return (DataArguments(**{key: value for key, value in flags.items() if key not in own}),
+            ClassificationArguments(**{key: value for key, value in flags.items() if key in own}))
+
+
 def tutorial_argv(model_dir, data_dir, output_dir, *extra):
     """run_classification.py's command from the tutorial, with only the program name changed."""
     return [
@@ -134,7 +146,7 @@ def save_untrained_run(model_dir, folder, labels):
     """A run folder for any problem type without training: the tiny model with a fresh head, and its task."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks.classification.labels import REGRESSION
     from textune.run_folder import write_run_file
     from textune.tasks import ClassificationTask

@@ -11,7 +11,7 @@ import pytest
 
 from textune.atomic import atomic_write, write_text_atomically
 from textune.cli import main
-from textune.data.tables import ColumnSpec
+from textune.tasks.classification.columns import ColumnSpec
 from textune.tasks.classification.labels import LabelSpec
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask

@@ -72,7 +72,7 @@ def test_an_upper_case_json_arguments_file_is_read_as_arguments(tmp_path, monkey
     Path("ARGS.JSON").write_text(json.dumps({"train_file": "data\\train.csv", "output_dir": "runs\\first",
                                              "do_train": True}), encoding="utf-8")
 
-    model_args, data_args, training_args = parse_train_args(["ARGS.JSON"])
+    model_args, data_args, _, training_args = parse_train_args(["ARGS.JSON"])
 
     assert data_args.train_file == "data\\train.csv" and training_args.do_train
 

@@ -17,7 +17,8 @@ _EXPORTS = {
     "FilePredictions": "inference.batch_predict",
     "evaluate_file": "inference.batch_predict",
     "predict_file": "inference.batch_predict",
-    "ColumnSpec": "data.tables",
+    "ColumnSpec": "tasks.classification.columns",
+    "ClassificationArguments": "tasks.classification.arguments",
     "read_table": "data.tables",
     "TextuneError": "errors",
     "TrainingInterrupted": "errors",
@@ -43,6 +44,7 @@ _EXPORTS = {
 __all__ = [
     "__version__",
     "BackendSpec",
+    "ClassificationArguments",
     "ClassificationTask",
     "ColumnSpec",
     "DataArguments",

@@ -26,10 +26,9 @@ from pathlib import Path
 
 from .config_files import expand_config_flag, resolve_config_keys
 from .errors import TextuneError, TrainingInterrupted
+from .training.command_line import chosen_task, flag_value, refuse_other_task_flags, train_parser
 
 logger = logging.getLogger("textune")
-
-DO_FLAGS = ("--do_train", "--do_eval", "--do_predict")
 
 
 def _setup_logging() -> None:
@@ -52,24 +51,14 @@ def _setup_transformers_logging() -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def train_parser():
-    from transformers import HfArgumentParser
-
-    from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
-
-    return HfArgumentParser((ModelArguments, DataArguments, TextuneTrainingArguments), prog="textune train",
-                            description="Fine-tune a text classifier (accepts run_classification.py's flags).")
-
-
 def _with_defaults(argv: list[str]) -> list[str]:
-    """Fill in what a bare `textune train` needs: a run folder and, if no stage is named, every stage."""
+    """Fill in what a bare `textune train` needs: a run folder (every stage runs when none is named: the
+    arguments' own default)."""
     argv = list(argv)
     given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
     if "--output_dir" not in given:
         train_file = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--train_file"), None)
         argv += ["--output_dir", str(Path("runs") / (Path(train_file).stem if train_file else "demo"))]
-    if not given & set(DO_FLAGS):
-        argv += list(DO_FLAGS)
     if not given & {"--train_file", "--dataset_name"}:
         from .models.packaged import DEMO_DATA
 
@@ -82,16 +71,6 @@ def _with_defaults(argv: list[str]) -> list[str]:
 DATA_FILE_FLAGS = ("--train_file", "--validation_file", "--test_file")
 
 
-def _flag_value(argv: list[str], flag: str) -> str | None:
-    """The value given to `flag` on the command line (`--flag value` or `--flag=value`), else None."""
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def check_data_flags(argv: list[str]) -> None:
     """Reject a missing or unreadable data file named on the command line before torch and transformers load.
 
@@ -102,14 +81,17 @@ def check_data_flags(argv: list[str]) -> None:
     if "-h" in argv or "--help" in argv:
         return
     for flag in DATA_FILE_FLAGS:
-        path = _flag_value(argv, flag)
-        if path and not (flag == "--train_file" and _flag_value(argv, "--dataset_name")):
+        path = flag_value(argv, flag)
+        if path and not (flag == "--train_file" and flag_value(argv, "--dataset_name")):
             check_data_file(path, flag)
 
 
 def parse_train_args(argv: list[str]):
-    """Parse `textune train` arguments into (ModelArguments, DataArguments, TextuneTrainingArguments)."""
-    parser = train_parser()
+    """Parse `textune train` arguments into (ModelArguments, DataArguments, the task's arguments,
+    TextuneTrainingArguments); the task is --task's, or the one the train file's columns show."""
+    task_class = chosen_task(argv)
+    refuse_other_task_flags(argv, task_class)
+    parser = train_parser(task_class)
     try:
         if len(argv) == 1 and argv[0].lower().endswith(".json"):
             path = Path(argv[0])
@@ -122,8 +104,6 @@ def parse_train_args(argv: list[str]):
             if not isinstance(values, dict):
                 raise TextuneError(f"arguments file {path} must hold a JSON object of flag names to values")
             values = resolve_config_keys(values, parser, f"arguments file {path}")  # names as on the command line
-            if not any(values.get(flag[2:]) for flag in DO_FLAGS):
-                values.update({flag[2:]: True for flag in DO_FLAGS})
             values.setdefault("output_dir", str(Path("runs") / Path(values.get("train_file") or "demo").stem))
             return parser.parse_dict(values)
         argv = expand_config_flag(argv, parser)
@@ -136,12 +116,12 @@ def parse_train_args(argv: list[str]):
 
 def command_train(argv: list[str]) -> int:
     check_data_flags(argv)
-    model_args, data_args, training_args = parse_train_args(argv)
+    model_args, data_args, task_args, training_args = parse_train_args(argv)
     _setup_transformers_logging()
     from .training.distributed import is_main_process
     from .training.train import train
 
-    result = train(model_args, data_args, training_args)
+    result = train(model_args, data_args, training_args, task_args)
     if not is_main_process():  # under torchrun the main process reports for all
         return 0
     lines = [f"Run folder: {result.output_dir}"]
@@ -371,22 +351,21 @@ def command_models(argv: list[str]) -> int:
 
 def command_compare(argv: list[str]) -> int:
     check_data_flags(argv)
-    from transformers import HfArgumentParser
-
-    from .training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
     from .training.compare import CompareArguments, compare_models, leaderboard_frame
 
-    parser = HfArgumentParser((CompareArguments, ModelArguments, DataArguments, TextuneTrainingArguments),
-                              prog="textune compare", description="Fine-tune each --models candidate with the same "
-                              "data, seed and budget (any `textune train` flag) and write a leaderboard.")
+    task_class = chosen_task(argv)
+    refuse_other_task_flags(argv, task_class)
+    parser = train_parser(task_class, before=(CompareArguments,), prog="textune compare",
+                          description="Fine-tune each --models candidate with the same data, seed and budget (any "
+                                      "`textune train` flag) and write a leaderboard.")
     if not any(arg.split("=")[0] == "--output_dir" for arg in argv):
         argv = [*argv, "--output_dir", str(Path("runs") / "compare")]
     try:
-        compare_args, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        compare_args, model_args, data_args, task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:
         raise TextuneError(str(error).strip().splitlines()[0]) from None
     _setup_transformers_logging()
-    board = compare_models(compare_args, model_args, data_args, training_args)
+    board = compare_models(compare_args, model_args, data_args, training_args, task_args)
     print(leaderboard_frame(board).drop(columns=["run_dir"]).to_string(index=False))
     print("\n".join(f"  {name:<18} {path}" for name, path in board.files.items()))
     return 0 if any(result.status == "ok" for result in board.results) else 1

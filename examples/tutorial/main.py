@@ -25,10 +25,11 @@ def main(argv=None) -> None:
     train_rows, validation_rows = data.split(data.load_tweets(args.train_file))
     result = train(
         model.model_arguments(args.backbone),
-        DataArguments(text_column_names="text", label_column_name="target", max_seq_length=64),
+        DataArguments(),
         TextuneTrainingArguments(output_dir=args.output_dir, overwrite_output_dir=True, num_train_epochs=1,
                                  max_steps=args.max_steps, per_device_train_batch_size=32, learning_rate=5e-5,
                                  do_train=True, do_eval=True),
+        model.task_arguments(text_column_names="text", label_column_name="target", max_seq_length=64),
         train_data=train_rows, validation_data=validation_rows,
     )
     print("validation:", {k: round(v, 3) for k, v in result.metrics["eval"].items() if k.endswith(("accuracy", "f1"))})

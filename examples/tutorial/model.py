@@ -6,11 +6,16 @@ own), mlp, mean_pool, multisample_dropout, or one you register (see ../custom_he
 
 from __future__ import annotations
 
-from textune import ModelArguments
+from textune import ClassificationArguments, ModelArguments
 
 BACKBONE = "minilm"
 HEAD = "mean_pool"  # MiniLM was trained to be read through the mean of its token vectors
 
 
 def model_arguments(backbone: str | None = None) -> ModelArguments:
-    return ModelArguments(model_name_or_path=backbone or BACKBONE, head=HEAD)
+    return ModelArguments(model_name_or_path=backbone or BACKBONE)
+
+
+def task_arguments(**columns) -> ClassificationArguments:
+    """The classification task's flags: the head, and the columns and token cap the data module names."""
+    return ClassificationArguments(head=HEAD, **columns)

@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 import pytest
 
-from textune.data.tables import ColumnSpec, decode_escapes, drop_unusable_rows, read_table, resolve_columns, stratified_split
+from textune.data.tables import decode_escapes, read_table, stratified_split
+from textune.tasks.classification.columns import ColumnSpec, drop_unusable_rows, resolve_columns
 from textune.errors import TextuneError
 
 from conftest import toy_frame
@@ -270,7 +271,7 @@ def imbalanced_frame() -> pd.DataFrame:
 
 
 def test_stratified_split_keeps_label_proportions():
-    train, validation = stratified_split(imbalanced_frame(), "target", percentage=20, seed=3)
+    train, validation = stratified_split(imbalanced_frame(), percentage=20, seed=3, stratify_by=imbalanced_frame()["target"])
 
     assert (len(train), len(validation)) == (80, 20)
     assert validation["target"].value_counts().to_dict() == {0: 14, 1: 6}
@@ -281,9 +282,9 @@ def test_stratified_split_keeps_label_proportions():
 def test_stratified_split_is_seeded():
     frame = imbalanced_frame()
 
-    _, first = stratified_split(frame, "target", percentage=20, seed=3)
-    _, again = stratified_split(frame, "target", percentage=20, seed=3)
-    _, other = stratified_split(frame, "target", percentage=20, seed=4)
+    _, first = stratified_split(frame, percentage=20, seed=3, stratify_by=frame["target"])
+    _, again = stratified_split(frame, percentage=20, seed=3, stratify_by=frame["target"])
+    _, other = stratified_split(frame, percentage=20, seed=4, stratify_by=frame["target"])
 
     assert first["id"].tolist() == again["id"].tolist()
     assert first["id"].tolist() != other["id"].tolist()
@@ -293,11 +294,11 @@ def test_stratified_split_falls_back_to_a_random_split_when_a_class_has_one_row(
     frame = toy_frame(10)
     frame["target"] = [0] * 9 + [1]
 
-    train, validation = stratified_split(frame, "target", percentage=20, seed=0)
+    train, validation = stratified_split(frame, percentage=20, seed=0, stratify_by=frame["target"])
 
     assert (len(train), len(validation)) == (8, 2)
 
 
 def test_stratified_split_refuses_fewer_than_two_rows():
     with pytest.raises(TextuneError, match="fewer than 2 usable rows"):
-        stratified_split(toy_frame(1), "target", percentage=20, seed=0)
+        stratified_split(toy_frame(1), percentage=20, seed=0)

@@ -17,7 +17,7 @@ from textune.data.large_data import OnDiskSplits, encode_split, load_run_splits,
 from textune.data.splits import load_splits
 from textune.tasks import ClassificationTask
 
-from conftest import toy_frame
+from conftest import split_flags, toy_frame
 
 
 @pytest.fixture
@@ -45,15 +45,16 @@ def test_on_disk_splits_hold_out_shuffle_and_cap_the_same_rows_as_in_memory(twee
     frame.loc[[5, 17], "text"] = ""
     frame.loc[9, "target"] = None
     frame.to_csv(tweets_dir / "big.csv", index=False)
-    args = DataArguments(train_file=str(tweets_dir / "big.csv"), label_column_name="target", large_data="true",
-                         shuffle_train_dataset=True, max_train_samples=200, text_column_names="keyword,text")
-    in_memory = load_splits(replace(args, large_data="false"), seed=7)
-    on_disk = load_run_splits(args, seed=7)
+    args, task_args = split_flags(train_file=str(tweets_dir / "big.csv"), label_column_name="target",
+                                  large_data="true", shuffle_train_dataset=True, max_train_samples=200,
+                                  text_column_names="keyword,text")
+    in_memory = load_splits(replace(args, large_data="false"), seed=7, task_args=task_args)
+    on_disk = load_run_splits(args, seed=7, task_args=task_args)
     assert isinstance(on_disk, OnDiskSplits) and args.large_data == "true"
-    assert on_disk.columns == in_memory.columns
+    assert on_disk.task.columns == in_memory.task.columns
     for role in ("train", "validation"):
         rows = on_disk.table.select(on_disk.rows[role]).to_pandas()
-        assert on_disk.columns.texts(rows) == in_memory.columns.texts(getattr(in_memory, role))
+        assert on_disk.task.columns.texts(rows) == in_memory.task.columns.texts(getattr(in_memory, role))
         assert getattr(on_disk, role)["target"].tolist() == getattr(in_memory, role)["target"].tolist()
     # the report's row accounting, counted during the one pass over the file: 297 usable, 30 held out, 200 used
     assert on_disk.accounting["train"] == {"source": args.train_file, "read": 300, "empty_text": 2,
@@ -70,13 +71,14 @@ def test_tokenized_rows_on_disk_equal_the_in_memory_encoding_and_live_in_cache_f
     elif kind == "regression":
         frame["target"] = rng.random(len(frame)).round(3)
     frame.to_csv(tmp_path / "train.csv", index=False)
-    args = DataArguments(train_file=str(tmp_path / "train.csv"), label_column_name="target", large_data="true",
-                         label_delimiter="|" if kind == "multi" else None, preprocess="join_keyword_location")
-    splits = load_run_splits(args, seed=1)
-    reference = load_splits(replace(args, large_data="false"), seed=1)
-    labels = LabelSpec.infer(splits.train["target"], delimiter=args.label_delimiter)
-    assert labels == LabelSpec.infer(reference.train["target"], delimiter=args.label_delimiter)
-    task = ClassificationTask(splits.columns, labels, max_seq_length=8, preprocess=["join_keyword_location"])
+    args, task_args = split_flags(train_file=str(tmp_path / "train.csv"), label_column_name="target",
+                                  large_data="true", label_delimiter="|" if kind == "multi" else None,
+                                  preprocess="join_keyword_location")
+    splits = load_run_splits(args, seed=1, task_args=task_args)
+    reference = load_splits(replace(args, large_data="false"), seed=1, task_args=task_args)
+    labels = LabelSpec.infer(splits.train["target"], delimiter=task_args.label_delimiter)
+    assert labels == LabelSpec.infer(reference.train["target"], delimiter=task_args.label_delimiter)
+    task = ClassificationTask(splits.task.columns, labels, max_seq_length=8, preprocess=["join_keyword_location"])
     tokenizer = tokenizer_of(tiny_model_dir)
 
     train_set = encode_split(task, splits, "train", tokenizer, "--train_file")
@@ -158,8 +160,9 @@ def test_the_report_reads_a_seeded_sample_with_texts_and_the_full_row_accounting
 
     monkeypatch.setattr(large_data, "REPORT_SAMPLE_ROWS", 20)
     toy_frame(300, seed=4).to_csv(tweets_dir / "big.csv", index=False)
-    splits = load_run_splits(DataArguments(train_file=str(tweets_dir / "big.csv"), label_column_name="target",
-                                           test_file=str(tweets_dir / "test.csv"), large_data="true"), seed=3)
+    args, task_args = split_flags(train_file=str(tweets_dir / "big.csv"), label_column_name="target",
+                                  test_file=str(tweets_dir / "test.csv"), large_data="true")
+    splits = load_run_splits(args, seed=3, task_args=task_args)
     report = splits.for_report()
     assert len(report.train) == 20 and len(report.validation) == 20 and len(report.test) == 12
     assert {"text", "keyword", "target"} <= set(report.train.columns)

@@ -16,7 +16,7 @@ from textune.inference.backend_choice import BACKEND_FILE, choose_run_backend, r
 from textune.inference.backends import choose_backend
 from textune.inference.batch_predict import evaluate_file
 from textune.cli import main
-from textune.data.tables import ColumnSpec
+from textune.tasks.classification.columns import ColumnSpec
 from textune.errors import TextuneError
 from textune.tasks.classification.labels import LabelSpec
 from textune.inference.prediction import Predictor

@@ -12,7 +12,7 @@ import torch
 
 from textune.inference.backends import choose_backend, parity_path
 from textune.cli import main
-from textune.data.tables import ColumnSpec
+from textune.tasks.classification.columns import ColumnSpec
 from textune.errors import TextuneError
 from textune.inference.export import export_onnx
 from textune.tasks.classification.labels import LabelSpec

@@ -11,7 +11,8 @@ import pytest
 
 from textune.inference.batch_predict import evaluate_file, predict_file
 from textune.cli import main
-from textune.data.tables import ColumnSpec, read_table, require_columns
+from textune.data.tables import read_table, require_columns
+from textune.tasks.classification.columns import ColumnSpec
 from textune.tasks.classification.labels import LabelSpec
 from textune.inference.prediction import Predictor
 from textune.run_folder import write_run_file
@@ -172,7 +173,7 @@ def test_a_file_that_is_not_utf8_fails_before_anything_is_written(run_dir, tmp_p
 
 
 def test_streamed_evaluation_equals_evaluating_the_whole_frame(run_dir, tmp_path, capsys):
-    from textune.data.tables import drop_unusable_rows
+    from textune.tasks.classification.columns import drop_unusable_rows
 
     frame = rows(40)
     frame.loc[7, "target"] = None

@@ -11,7 +11,7 @@ import pytest
 
 from textune.cli import main
 
-from conftest import toy_frame
+from conftest import split_flags, toy_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -157,16 +157,15 @@ def test_report_to_tensorboard_writes_an_events_file(tiny_model_dir, tweets_dir,
 
 
 def test_rows_held_out_for_validation_and_over_max_train_samples_are_accounted_for(tmp_path):
-    from textune.training.arguments import DataArguments
     from textune.report.data_summary import split_rows
     from textune.data.splits import load_splits
 
     frame = toy_frame(64, seed=1)
     frame.loc[0, "text"] = ""
     frame.to_csv(tmp_path / "train.csv", index=False)
-    data_args = DataArguments(train_file=str(tmp_path / "train.csv"), label_column_name="target",
-                              max_train_samples=40)
-    rows = {row.split: row for row in split_rows(data_args, 42, load_splits(data_args, 42))}
+    data_args, task_args = split_flags(train_file=str(tmp_path / "train.csv"), label_column_name="target",
+                                       max_train_samples=40)
+    rows = {row.split: row for row in split_rows(data_args, 42, load_splits(data_args, 42, task_args=task_args))}
     train, validation = rows["train"], rows["validation"]
     assert (train.read, train.empty_text, train.missing_label, train.used) == (64, 1, 0, 40)
     assert train.held_out == validation.used == 6  # 10% of the 63 usable rows

@@ -129,7 +129,7 @@ def test_exported_space_model_keeps_the_names(named_run, tmp_path):
 def test_a_config_file_gives_label_names_as_a_mapping_or_a_list(config_text, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(config_text)
-    _, data_args, _ = parse_train_args(["--config", str(config), "--output_dir", str(tmp_path / "out")])
+    _, _, data_args, _ = parse_train_args(["--config", str(config), "--output_dir", str(tmp_path / "out")])
     assert LabelSpec(SINGLE, ["0", "1"]).with_names(data_args.label_names).display_names == NAMES
 
 
@@ -147,7 +147,7 @@ def test_label_names_on_a_regression_run_is_one_line_exit_2(tiny_model_dir, tmp_
 
 
 def test_a_negative_raw_label_is_named_with_the_equals_form_of_the_flag(tmp_path):
-    _, data_args, _ = parse_train_args(["--label_names=-1=negative,1=positive", "--output_dir", str(tmp_path)])
+    _, _, data_args, _ = parse_train_args(["--label_names=-1=negative,1=positive", "--output_dir", str(tmp_path)])
     assert LabelSpec(SINGLE, ["-1", "1"]).with_names(data_args.label_names).display_names == ["negative", "positive"]
 
 
@@ -155,7 +155,7 @@ def test_a_json_arguments_file_gives_label_names_as_a_mapping(tmp_path):
     arguments = tmp_path / "args.json"
     arguments.write_text(json.dumps({"label_names": {"0": "not a disaster", "1": "disaster"},
                                      "output_dir": str(tmp_path / "out")}))
-    _, data_args, training_args = parse_train_args([str(arguments)])
+    _, _, data_args, training_args = parse_train_args([str(arguments)])
     assert LabelSpec(SINGLE, ["0", "1"]).with_names(data_args.label_names).display_names == NAMES
     assert training_args.label_names is None  # transformers' own field (batch keys) keeps its default
 

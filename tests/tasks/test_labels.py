@@ -304,14 +304,14 @@ def test_label_names_on_a_regression_run_is_an_error():
 
 
 def test_label_names_syntax_is_checked_when_the_arguments_are_built():
-    from textune.training.arguments import DataArguments
+    from textune.tasks.classification.arguments import ClassificationArguments
 
     with pytest.raises(TextuneError, match="--label_names mixes"):
-        DataArguments(label_names=["0=calm", "disaster"])
+        ClassificationArguments(label_names=["0=calm", "disaster"])
 
 
 def test_classification_outputs_use_the_names_and_raw_predictions_the_raw_labels():
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks import ClassificationTask
 
     logits = np.array([[2.0, -1.0], [-1.0, 2.0]])
@@ -325,7 +325,7 @@ def test_classification_outputs_use_the_names_and_raw_predictions_the_raw_labels
 
 
 def test_multi_label_outputs_join_the_names():
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks import ClassificationTask
 
     labels = LabelSpec(MULTI, ["a", "b", "c"], ",").with_names("a=alpha,c=gamma")

@@ -16,7 +16,7 @@ from textune import (DataArguments, ModelArguments, Predictor, TextuneError, Tex
 from textune.cli import main
 from textune.tasks.classification.losses import build_compute_loss, class_weights
 
-from conftest import toy_frame
+from conftest import split_flags, toy_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("restore_registries")
@@ -25,11 +25,12 @@ pytestmark = pytest.mark.usefixtures("restore_registries")
 def tiny_run(model_dir, out, model=None, data=None, training=None, **given):
     training = {"output_dir": str(out), "max_steps": 4, "per_device_train_batch_size": 16, "do_train": True,
                 "do_eval": True, "save_strategy": "no", "report_to": "none", **(training or {})}
-    data = {"label_column_name": "target", **(data or {})}
+    data = {"label_column_name": "target", **(data or {}), **(model or {})}  # head, pooling: the task's flags
+    training_flags = {key: training.pop(key) for key in ("class_weights", "loss", "focal_gamma") if key in training}
     if not given:
         given = {"train_data": toy_frame(48, seed=1), "validation_data": toy_frame(16, seed=2)}
-    return train(ModelArguments(str(model_dir), **(model or {})), DataArguments(**data),
-                 TextuneTrainingArguments(**training), **given)
+    data_args, task_args = split_flags(**data, **training_flags)
+    return train(ModelArguments(str(model_dir)), data_args, TextuneTrainingArguments(**training), task_args, **given)
 
 
 @pytest.mark.parametrize("head", ["mlp", "mean_pool", "multisample_dropout"])
@@ -196,8 +197,8 @@ def test_config_keys_resolve_as_the_command_line_resolves_flags(tweets_dir, tmp_
     else:
         (tmp_path / "args.json").write_text(json.dumps(values))
         argv = [str(tmp_path / "args.json")]
-    model_args, data_args, _ = parse_train_args(argv)
-    assert data_args.text_column_names == "text" and data_args.label_column_name == "target"
+    model_args, _, task_args, _ = parse_train_args(argv)
+    assert task_args.text_column_names == "text" and task_args.label_column_name == "target"
     assert model_args.use_fast_tokenizer is False
 
 
@@ -225,7 +226,7 @@ def run_naming_a_metric_script(tiny_model_dir, tmp_path):
     """A run folder (from anyone) whose textune_run.json names a metric script that leaves a marker when imported."""
     import shutil
 
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks.classification.labels import LabelSpec
     from textune.run_folder import write_run_file
     from textune.tasks import ClassificationTask
@@ -280,7 +281,7 @@ def test_export_space_works_for_a_run_with_a_metric_script_and_the_space_loads(r
 def test_export_space_refuses_a_head_whose_code_is_outside_textune(tiny_model_dir, tmp_path, capsys):
     import shutil
 
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks.classification.labels import LabelSpec
     from textune.run_folder import write_run_file
     from textune.tasks import ClassificationTask

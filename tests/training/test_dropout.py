@@ -10,7 +10,7 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainerCallback
 from transformers.trainer_callback import TrainerControl, TrainerState
 
-from textune import DataArguments, ModelArguments, TextuneTrainingArguments
+from textune import ClassificationArguments, DataArguments, ModelArguments, TextuneTrainingArguments
 from textune.training.dropout import TrainingDropout
 from textune.errors import TextuneError
 from textune.training.trainer import TextuneTrainer
@@ -99,10 +99,10 @@ def test_saved_folder_keeps_the_checkpoints_dropout_and_the_run_records_the_choi
     toy_frame(16, seed=2).to_csv(tmp_path / "val.csv", index=False)
     out = tmp_path / "out"
     train(ModelArguments(str(tiny_model_dir)),
-          DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv"),
-                        label_column_name="target"),
+          DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv")),
           TextuneTrainingArguments(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=16,
-                                   do_train=True, report_to="none", save_strategy="no"))
+                                   do_train=True, report_to="none", save_strategy="no"),
+          ClassificationArguments(label_column_name="target"))
     before = json.loads((tiny_model_dir / "config.json").read_text())
     after = json.loads((out / "config.json").read_text())
     assert after["hidden_dropout_prob"] == before["hidden_dropout_prob"] > 0

@@ -15,7 +15,7 @@ from conftest import toy_frame
 
 
 def parsed(*flags):
-    return parse_train_args(["--train_file", "train.csv", "--output_dir", "unused", *flags])[2]
+    return parse_train_args(["--train_file", "train.csv", "--output_dir", "unused", *flags])[-1]
 
 
 @pytest.mark.parametrize("native", [True, False])

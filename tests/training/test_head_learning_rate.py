@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from textune import DataArguments, ModelArguments, TextuneTrainingArguments
+from textune import ClassificationArguments, DataArguments, ModelArguments, TextuneTrainingArguments
 from textune.errors import TextuneError
 from textune.training.head_learning_rate import mark_new_parameters, new_parameter_names, split_head_parameters
 from textune.training.train import train
@@ -61,7 +61,7 @@ def test_pooler_counts_as_head_only_when_the_head_is_new():
 @pytest.mark.parametrize("labels, expect_new", [(2, False), (3, True)])
 def test_build_model_records_what_the_checkpoint_lacked(tiny_model_dir, encoder_only_dir, labels, expect_new):
     from textune.tasks.classification.labels import LabelSpec
-    from textune.data.tables import ColumnSpec
+    from textune.tasks.classification.columns import ColumnSpec
     from textune.tasks import ClassificationTask
 
     task = ClassificationTask(ColumnSpec(["text"], "target"), LabelSpec.infer(pd.Series(list(range(labels)) * 2)), 64, False,
@@ -80,9 +80,9 @@ def _train(model_dir, tmp_path, **training):
     args = dict(output_dir=str(tmp_path / "out"), num_train_epochs=1, per_device_train_batch_size=16, do_train=True,
                 report_to="none", save_strategy="no", learning_rate=1e-3, **training)
     train(ModelArguments(str(model_dir)),
-          DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv"),
-                        label_column_name="target"),
-          TextuneTrainingArguments(**args))
+          DataArguments(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "val.csv")),
+          TextuneTrainingArguments(**args),
+          ClassificationArguments(label_column_name="target"))
     from safetensors.torch import load_file
 
     return load_file(tmp_path / "out" / "model.safetensors")

@@ -13,7 +13,7 @@ import torch
 from textune import DataArguments, ModelArguments, Predictor, TextuneTrainingArguments, train
 from textune.cli import main
 
-from conftest import CALM_WORDS, DISASTER_WORDS, toy_frame, toy_text
+from conftest import CALM_WORDS, DISASTER_WORDS, split_flags, toy_frame, toy_text
 
 
 def run(model_dir, out, **data):
@@ -21,7 +21,9 @@ def run(model_dir, out, **data):
     training = dict(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=16, do_train=True,
                     do_eval=True, do_predict="test_file" in data, report_to="none", save_strategy="no")
     training.update(data.pop("training", {}))
-    return train(ModelArguments(str(model_dir)), DataArguments(**data), TextuneTrainingArguments(**training))
+    training_flags = {key: training.pop(key) for key in ("class_weights", "loss", "focal_gamma") if key in training}
+    data_args, task_args = split_flags(**data, **training_flags)
+    return train(ModelArguments(str(model_dir)), data_args, TextuneTrainingArguments(**training), task_args)
 
 
 def write(frame: pd.DataFrame, path):
@@ -212,7 +214,7 @@ def test_demo_data_is_used_when_no_data_is_given():
 
     splits = load_splits(DataArguments(), seed=42)
     assert splits.source == "demo:disaster-tweets"
-    assert splits.columns.text == ["text"] and splits.columns.label == "target"
+    assert splits.task.columns.text == ["text"] and splits.task.columns.label == "target"
     total = len(splits.train) + len(splits.validation) + len(splits.test)
     assert 7000 < total <= 7613 and len(splits.test) > 500
 

@@ -2,20 +2,20 @@
 
 The normal path reads the train file into pandas and tokenizes it into Python lists, which takes about 75
 times the file's size in RAM (a 23 MB CSV of 200k tweets: +1.7 GB). Here (`--large_data true`, or `auto`
-for a train file of 64 MB or more) the file is read a chunk at a time into an Arrow file, rows with an
-empty text or a missing label are dropped on the way, and `Dataset.map` tokenizes it into another Arrow
-file: Trainer reads both memory-mapped, so the operating system pages rows in and out and RAM holds
-neither table. Only the label column stays in memory (label inference and the stratified validation
-split need every label; a few bytes per row).
+for a train file of 64 MB or more) the file is read a chunk at a time into an Arrow file, rows the task
+cannot use (`Task.unusable_rows`) are dropped on the way, and `Dataset.map` encodes it (`Task.encode`) into
+another Arrow file: Trainer reads both memory-mapped, so the operating system pages rows in and out and RAM holds
+neither table. Only the task's target columns stay in memory (`Task.target_columns`: the task is built
+from every target, and the stratified validation split needs them; a few bytes per row).
 
 Everything else is the normal path's: the same columns, checks and messages, the same seeded stratified
-validation split (computed on the labels alone, it selects the same rows), shuffling, caps and
-tokenization. The Arrow files live in a folder of their own under HF_DATASETS_CACHE and are deleted when
+validation split (computed on the targets alone, it selects the same rows), shuffling, caps and
+the task's encoding. The Arrow files live in a folder of their own under HF_DATASETS_CACHE and are deleted when
 the run ends. The validation and test files are read into memory as usual.
 
 Example:
     >>> splits = load_run_splits(DataArguments(train_file="big.csv", large_data="true"), seed=42)
-    >>> train_set = encode_split(task, splits, "train", tokenizer, where="--train_file")
+    >>> train_set = encode_split(splits.task, splits, "train", tokenizer, where="--train_file")
     >>> train_set.cache_files  # the tokenized rows, on disk
 """
 
@@ -27,6 +27,7 @@ import shutil
 import socket
 import uuid
 import weakref
+from itertools import count
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,9 @@ import numpy as np
 import pandas as pd
 
 from ..training.arguments import DataArguments
-from .tables import DEFAULT_LABEL_COLUMN, resolve_columns, stratified_split, unusable_rows
+from .tables import stratified_split
 from ..errors import TextuneError
-from .splits import (DataInput, Splits, cap_rows, check_test, checked_validation, load_splits, read_other_splits,
-                     stratifiable)
+from .splits import DataInput, Splits, cap_rows, load_splits, read_other_splits
 from .table_chunks import TableReader
 
 logger = logging.getLogger(__name__)
@@ -54,18 +54,18 @@ CAP_FLAGS = {"train": "max_train_samples", "validation": "max_eval_samples", "te
 class OnDiskSplits(Splits):
     """Splits whose train rows (and held-out validation rows) live in a memory-mapped Arrow table.
 
-    `train` (and `validation`, when held out from train) hold only the label column, in the order the run
-    uses the rows, so label inference and row counts work as on in-memory splits; `rows` maps each of those
+    `train` (and `validation`, when held out from train) hold only the task's target columns, in the order the
+    run uses the rows, so the task and row counts work as on in-memory splits; `rows` maps each of those
     roles to the rows' positions in `table`. The report reads a sample (`for_report`).
     """
 
-    table: object = None  # datasets.Dataset: every usable row of --train_file, label column left out
+    table: object = None  # datasets.Dataset: every usable row of --train_file, targets left out
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     cache_dir: Path | None = None
     accounting: dict[str, dict] = field(default_factory=dict)  # per split: SplitRows' fields, counted while loading
 
     def for_report(self) -> Splits:
-        """Plain splits for the run report: seeded samples of train and held-out validation, with text."""
+        """Plain splits for the run report: seeded samples of train and held-out validation, with every column."""
         from ..report.data_summary import SplitRows
 
         frames, accounting = {}, []
@@ -77,13 +77,14 @@ class OnDiskSplits(Splits):
             if role in self.rows:
                 take = np.sort(np.random.default_rng(0).permutation(len(frame))[:REPORT_SAMPLE_ROWS])
                 frames[role] = self.table.select(self.rows[role][take]).to_pandas()
-                frames[role][self.columns.label] = frame[self.columns.label].to_numpy()[take]
+                for name in frame.columns:  # the columns kept in memory (the task's targets)
+                    frames[role][name] = frame[name].to_numpy()[take]
             accounting.append(SplitRows(role, used=len(frame), **self.accounting[role]))
         sampled = [f"{role} ({len(frames[role]):,} of {len(getattr(self, role)):,} rows)" for role in self.rows
                    if len(frames[role]) < len(getattr(self, role))]
-        notes = [f"Large data (--large_data): label counts, token lengths and validation errors are from a seeded "
+        notes = [f"Large data (--large_data): target counts, token lengths and validation errors are from a seeded "
                  f"sample of {', '.join(sampled)}; the metrics are from every row."] if sampled else []
-        return Splits(frames.get("train"), frames.get("validation"), frames.get("test"), self.columns, self.source,
+        return Splits(frames.get("train"), frames.get("validation"), frames.get("test"), self.task, self.source,
                       row_accounting=accounting, notes=notes)
 
 
@@ -106,7 +107,7 @@ def use_large_data(data_args: DataArguments, given: dict | None = None) -> bool:
 
 
 def load_run_splits(data_args: DataArguments, seed: int, need_train: bool = True,
-                    given: dict[str, DataInput | None] | None = None) -> Splits:
+                    given: dict[str, DataInput | None] | None = None, *, task=None, task_args=None) -> Splits:
     """`load_splits`, or `load_on_disk_splits` when the train file is large (see `use_large_data`).
 
     Records the mode taken in `data_args.large_data` ("true" or "false"), so the run record says which it was.
@@ -118,13 +119,13 @@ def load_run_splits(data_args: DataArguments, seed: int, need_train: bool = True
                         "(--large_data false to read it into memory)", data_args.train_file,
                         Path(data_args.train_file).expanduser().stat().st_size / 2**20)
         data_args.large_data = "true"
-        return load_on_disk_splits(data_args, seed)
+        return load_on_disk_splits(data_args, seed, task=task, task_args=task_args)
     if data_args.large_data == "auto":
         data_args.large_data = "false"
-    return load_splits(data_args, seed, need_train, given)
+    return load_splits(data_args, seed, need_train, given, task=task, task_args=task_args)
 
 
-def load_on_disk_splits(data_args: DataArguments, seed: int) -> OnDiskSplits:
+def load_on_disk_splits(data_args: DataArguments, seed: int, *, task=None, task_args=None) -> OnDiskSplits:
     """Convert --train_file to Arrow on disk a chunk at a time, then split, shuffle and cap as `load_splits` does.
 
     Raises:
@@ -133,22 +134,21 @@ def load_on_disk_splits(data_args: DataArguments, seed: int) -> OnDiskSplits:
     reader = TableReader.open(data_args.train_file, data_args.encoding, "--train_file")
     cache_dir = _new_cache_dir(reader.path)
     try:
-        table, columns, labels, counts = _convert(reader, data_args, cache_dir)
+        table, task, targets, counts = _convert(reader, data_args, cache_dir, task, task_args)
         accounting = {"train": dict(source=data_args.train_file, **counts)}
         others = read_other_splits(data_args)
         validation = others.get("validation")
         if validation is not None:
-            validation = checked_validation(validation, columns, f"--validation_file {data_args.validation_file}")
-            empty, missing = unusable_rows(others["validation"], columns)
+            validation = task.check_rows(validation, f"--validation_file {data_args.validation_file}", True)
             accounting["validation"] = dict(source=data_args.validation_file, read=len(others["validation"]),
-                                            empty_text=int(empty.sum()), missing_label=int((missing & ~empty).sum()))
+                                            **unusable_counts(task, others["validation"])[0])
         if "test" in others:
-            check_test(others["test"], columns, f"--test_file {data_args.test_file}")
+            others["test"] = task.check_rows(others["test"], f"--test_file {data_args.test_file}", False)
             accounting["test"] = dict(source=data_args.test_file, read=len(others["test"]))
-        frames = {"train": pd.DataFrame({columns.label: labels, ROW: np.arange(len(labels))}),
+        frames = {"train": targets.assign(**{ROW: np.arange(len(targets))}),
                   "validation": validation, "test": others.get("test")}
         if validation is None:
-            frames["train"], frames["validation"] = _hold_out(frames["train"], columns.label, data_args, seed)
+            frames["train"], frames["validation"] = _hold_out(frames["train"], task, data_args, seed)
             accounting["validation"] = dict(source="held out from train", read=None)
             accounting["train"]["held_out"] = len(frames["validation"])
         if data_args.shuffle_train_dataset:
@@ -162,17 +162,24 @@ def load_on_disk_splits(data_args: DataArguments, seed: int) -> OnDiskSplits:
     except BaseException:
         shutil.rmtree(cache_dir, ignore_errors=True)
         raise
-    splits = OnDiskSplits(frames["train"], frames["validation"], frames["test"], columns, data_args.train_file,
+    splits = OnDiskSplits(frames["train"], frames["validation"], frames["test"], task, data_args.train_file,
                           table=table, rows=rows, cache_dir=cache_dir, accounting=accounting)
     weakref.finalize(splits, shutil.rmtree, cache_dir, ignore_errors=True)  # at the end of the run, or at exit
     return splits
 
 
-def _hold_out(train: pd.DataFrame, label: str, data_args: DataArguments, seed: int):
-    """load_splits' seeded, stratified hold-out, on the labels alone: it holds out the same rows."""
-    stratify = data_args.label_delimiter is None and data_args.do_regression is not True
-    train, validation = stratified_split(train, label, data_args.validation_split_percentage, seed,
-                                         stratify=stratify and stratifiable(train[label]))
+def unusable_counts(task, rows: pd.DataFrame) -> tuple[dict[str, int], pd.Series]:
+    """Rows `check_rows` drops, counted by reason (a row counts for its first reason), and their mask."""
+    counts, drop = {}, pd.Series(False, index=rows.index)
+    for reason, mask in task.unusable_rows(rows).items():
+        counts[reason] = int((mask & ~drop).sum())
+        drop |= mask
+    return counts, drop
+
+
+def _hold_out(train: pd.DataFrame, task, data_args: DataArguments, seed: int):
+    """load_splits' seeded, stratified hold-out, on the targets alone: it holds out the same rows."""
+    train, validation = stratified_split(train, data_args.validation_split_percentage, seed, task.stratify_by(train))
     logger.info("no --validation_file: held out %d%% of train (%d rows) for validation, seed %d",
                 data_args.validation_split_percentage, len(validation), seed)
     return train, validation
@@ -181,101 +188,112 @@ def _hold_out(train: pd.DataFrame, label: str, data_args: DataArguments, seed: i
 def encode_split(task, splits: Splits, role: str, tokenizer, where: str, num_proc: int | None = None):
     """The model inputs of one split: `task.encode` in memory, or `Dataset.map` into Arrow on disk.
 
-    On-disk rows are tokenized by the task's own `tokenize` (preprocessing, text joining, truncation), a
-    thousand rows at a time, into a memory-mapped file: `dataset.cache_files` names it.
+    On-disk rows are encoded by the task's own `encode` (with the targets kept in memory), a thousand rows at a
+    time, into a memory-mapped file: `dataset.cache_files` names it.
     """
     frame = getattr(splits, role)
     if not isinstance(splits, OnDiskSplits) or role not in splits.rows:
-        return task.encode(frame, tokenizer, where=where)
-    from datasets import Features, List, Value
-
-    targets = np.asarray(task.labels.encode(frame[splits.columns.label], where=where))
+        return task.encode(frame, tokenizer, True, where)
     rows = splits.table.select(splits.rows[role])
+    # The task's warnings (e.g. texts cut at the token cap) are said for the first batch only, not once per
+    # thousand rows: call 0 encodes the sample row, call 1 the first batch.
+    tasks_log, level, calls = logging.getLogger("textune.tasks"), logging.getLogger("textune.tasks").level, count()
 
-    def tokenize(batch: dict, indices: list[int]) -> dict:
+    def encode(batch: dict, indices: list[int]) -> dict:
+        tasks_log.setLevel(level if next(calls) == 1 else logging.ERROR)
         # every stored column is text; dtype "str" turns Arrow's nulls into the NaN read_table gives
-        features = task.tokenize(tokenizer, pd.DataFrame(dict(batch), dtype="str"))
-        features["labels"] = targets[indices].tolist()
-        return features
+        part = pd.DataFrame(dict(batch), dtype="str")
+        for name in frame.columns:
+            part[name] = frame[name].to_numpy()[indices]
+        features = task.encode(part, tokenizer, True, where)
+        return features.to_dict() if hasattr(features, "to_dict") else dict(features)
 
-    keys = task.tokenize(tokenizer, pd.DataFrame(rows[:1], dtype="str")).keys()
-    # narrow types: a tweet's ~40 tokens then take ~240 bytes on disk instead of ~1 KB as int64
-    features = Features({key: List(Value("int32" if key == "input_ids" else "int8")) for key in keys})
-    if targets.ndim == 2:
-        features["labels"] = List(Value("float32"))  # multi-hot
-    else:
-        features["labels"] = Value("float32" if targets.dtype.kind == "f" else "int64")  # regression or class id
-    encoded = rows.map(tokenize, batched=True, batch_size=MAP_BATCH_ROWS, with_indices=True,
-                       remove_columns=rows.column_names, features=features, num_proc=num_proc,
-                       cache_file_name=str(splits.cache_dir / f"{role}-tokenized.arrow"),
-                       writer_batch_size=MAP_BATCH_ROWS, new_fingerprint=uuid.uuid4().hex,
-                       load_from_cache_file=False, desc=f"Tokenizing {role}")
-    _warn_truncated(encoded, task, tokenizer, where)
+    try:
+        sample = encode(rows[:1], [0])
+        encoded = rows.map(encode, batched=True, batch_size=MAP_BATCH_ROWS, with_indices=True,
+                           remove_columns=rows.column_names, features=narrow_features(sample), num_proc=num_proc,
+                           cache_file_name=str(splits.cache_dir / f"{role}-tokenized.arrow"),
+                           writer_batch_size=MAP_BATCH_ROWS, new_fingerprint=uuid.uuid4().hex,
+                           load_from_cache_file=False, desc=f"Tokenizing {role}")
+    finally:
+        tasks_log.setLevel(level)
     logger.info("%s: %d rows tokenized into %s (memory-mapped)", role, len(encoded), splits.cache_dir)
     return encoded
 
 
-def _convert(reader: TableReader, data_args: DataArguments, cache_dir: Path):
-    """One pass over the train file: usable rows to an Arrow file (all text), their labels to a Series."""
+# Token ids need int32; masks and type ids fit int8: a tweet's ~40 tokens then take ~240 bytes on disk, not ~1 KB.
+NARROW = {"input_ids": "int32", "attention_mask": "int8", "token_type_ids": "int8", "special_tokens_mask": "int8"}
+
+
+def narrow_features(sample: dict):
+    """The Arrow types of encoded features, from one encoded row: narrow integers for token columns, float32
+    for float targets; None (datasets infers them) when a column is of another kind."""
+    from datasets import Features, List, Value
+
+    features = {}
+    for key, values in sample.items():
+        value = values[0]
+        if isinstance(value, list):
+            inner = value[0] if value else 0
+            kind = "float32" if isinstance(inner, float) else NARROW.get(key, "int64")
+            features[key] = List(Value(kind))
+        elif isinstance(value, (bool, np.bool_)):
+            features[key] = Value("bool")
+        elif isinstance(value, (int, np.integer)):
+            features[key] = Value("int64")
+        elif isinstance(value, (float, np.floating)):
+            features[key] = Value("float32")
+        else:
+            return None
+    return Features(features)
+
+
+def _convert(reader: TableReader, data_args: DataArguments, cache_dir: Path, task=None, task_args=None):
+    """One pass over the train file: usable rows to an Arrow file (all text), their targets to a DataFrame.
+
+    Returns the Arrow table, the task (built from the targets unless given), the targets and the row counts.
+    """
     import pyarrow as pa
     from datasets import Dataset
 
+    from .splits import build_task
+
     where = f"--train_file {data_args.train_file}"  # as the in-memory path names it
     removed = [c.strip() for c in (data_args.remove_columns or "").split(",") if c.strip()]
-    columns = schema = writer = sink = None
-    labels, counts = [], {"read": 0, "empty_text": 0, "missing_label": 0}
+    first = next(reader.chunks(CHUNK_ROWS)).drop(columns=removed, errors="ignore")
+    # the first chunk, typed as read_table types it, tells the task's columns
+    typed_first = next(reader.chunks(CHUNK_ROWS, typed=list(first.columns))).drop(columns=removed, errors="ignore")
+    checker = task if task is not None else build_task(data_args, task_args, typed_first, where)
+    targets_columns = checker.target_columns()
+    schema = pa.schema([(str(name), pa.large_string()) for name in first.columns if name not in targets_columns])
+    targets, counts = [], {"read": 0}
     path = cache_dir / "train.arrow"
-    try:
-        for chunk in reader.chunks(CHUNK_ROWS, typed=[data_args.label_column_name or DEFAULT_LABEL_COLUMN]):
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:  # the format datasets maps
+        for chunk in reader.chunks(CHUNK_ROWS, typed=targets_columns):
             chunk = chunk.drop(columns=removed, errors="ignore")
-            if columns is None:
-                columns = resolve_columns(chunk, data_args.text_columns, data_args.label_column_name,
-                                          data_args.text_pair_column_name, data_args.text_column_delimiter, where)
-                names = [str(name) for name in chunk.columns if name != columns.label]
-                schema = pa.schema([(name, pa.large_string()) for name in names])
-                sink = pa.OSFile(str(path), "wb")
-                writer = pa.ipc.new_stream(sink, schema)  # the format datasets memory-maps
-            empty, missing = unusable_rows(chunk, columns)
-            keep = ~(empty | missing)
+            chunk_counts, drop = unusable_counts(checker, chunk)
+            for reason, count in chunk_counts.items():
+                counts[reason] = counts.get(reason, 0) + count
             counts["read"] += len(chunk)
-            counts["empty_text"] += int(empty.sum())
-            counts["missing_label"] += int((missing & ~empty).sum())
-            usable = chunk.loc[keep]
-            labels.append(usable[columns.label].reset_index(drop=True))
-            body = usable.drop(columns=[columns.label]).reindex(columns=schema.names)
+            usable = chunk.loc[~drop]
+            targets.append(usable[targets_columns].reset_index(drop=True))
+            body = usable.drop(columns=targets_columns).reindex(columns=schema.names)
             for start in range(0, len(body), MAP_BATCH_ROWS):
                 writer.write_table(pa.Table.from_pandas(body.iloc[start:start + MAP_BATCH_ROWS], schema=schema,
                                                         preserve_index=False))
-    finally:
-        if writer is not None:
-            writer.close()
-            sink.close()
-    dropped = counts["empty_text"] + counts["missing_label"]
+    dropped = {reason: count for reason, count in counts.items() if reason != "read" and count}
     if dropped:
-        logger.warning("train: dropped %d of %d rows (%d with empty text, %d with a missing label)", dropped,
-                       counts["read"], counts["empty_text"], counts["missing_label"])
-    labels = pd.concat(labels, ignore_index=True)
-    if labels.empty:
-        raise TextuneError(f"{where}: every row has an empty text or a missing label in column {columns.label!r}; "
-                           "check --label_column_name and --text_column_names")
+        logger.warning("train: dropped %d of %d rows (%s)", sum(dropped.values()), counts["read"],
+                       ", ".join(f"{count} with {reason.replace('_', ' ')}" for reason, count in dropped.items()))
+    targets = pd.concat(targets, ignore_index=True)
+    if task is None:
+        # the task is built from every usable row's targets; the other columns stay on disk, so it sees a
+        # placeholder there (the rows were checked above)
+        others = {name: "-" for name in schema.names}
+        task = build_task(data_args, task_args, targets.assign(**others), where)
     table = Dataset.from_file(str(path))
     logger.info("train: %d usable rows of %s converted to %s (memory-mapped)", len(table), reader.path, path)
-    return table, columns, labels, counts
-
-
-def _warn_truncated(encoded, task, tokenizer, where: str) -> None:
-    """task.encode's warning about texts cut at --max_seq_length, counted on the Arrow column, not in Python."""
-    import pyarrow.compute as pc
-
-    cap = min(task.max_seq_length, tokenizer.model_max_length or task.max_seq_length)
-    masks = encoded.data.column("attention_mask")
-    full = pc.equal(pc.list_value_length(masks), cap)
-    if task.pad_to_max_length:  # every row is cap long; those whose last position is a real token were cut
-        full = pc.and_(full, pc.equal(pc.list_element(masks, cap - 1), 1))
-    at_cap = int(pc.sum(full).as_py() or 0)
-    if at_cap:
-        logger.warning("%s: %d of %d texts reached --max_seq_length %d tokens and were truncated to it",
-                       where, at_cap, len(encoded), cap)
+    return table, task, targets, counts
 
 
 def _new_cache_dir(path: Path) -> Path:

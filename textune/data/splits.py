@@ -1,15 +1,19 @@
-"""Assembling the train/validation/test frames of a run from files, a hub dataset, or the built-in demo."""
+"""Assembling the train/validation/test frames of a run from files, a hub dataset, or the built-in demo.
+
+The task checks the rows (`check_rows`) and says what to stratify the held-out validation rows on.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Union
 
 import pandas as pd
 
 from ..training.arguments import DataArguments
-from .tables import ColumnSpec, drop_unusable_rows, read_table, require_columns, resolve_columns, stratified_split
+from .tables import check_data_file, read_table, stratified_split
 from ..errors import TextuneError
 from ..models.packaged import DEMO_DATA, demo_data_path
 
@@ -18,18 +22,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Splits:
-    """The frames of one run; `test` may lack the label column."""
+    """The frames of one run and the task that checked them; `test` may lack the task's reference columns."""
 
     train: pd.DataFrame | None
     validation: pd.DataFrame | None
     test: pd.DataFrame | None
-    columns: ColumnSpec
+    task: Any  # the run's Task (textune.tasks.protocol), built from the training rows or rebuilt from a saved run
     source: str  # where the data came from, for the log and the run record
     row_accounting: list | None = None  # the report's rows per split (SplitRows), when known without re-reading
     notes: list[str] = field(default_factory=list)  # said in the run report
 
     def for_report(self) -> "Splits":
-        """The frames the run report reads (texts and labels); on-disk splits give a sample (large_data)."""
+        """The frames the run report reads; on-disk splits give a sample (large_data)."""
         return self
 
 
@@ -70,12 +74,51 @@ def as_frame(data: DataInput, role: str) -> pd.DataFrame:
 
 
 def load_splits(data_args: DataArguments, seed: int, need_train: bool = True,
-                given: dict[str, DataInput | None] | None = None) -> Splits:
-    """Read the run's data, pick its columns, drop unusable rows and hold out validation when needed.
+                given: dict[str, DataInput | None] | None = None, *, task=None, task_args=None) -> Splits:
+    """Read the run's data, build (or take) its task, let the task check the rows, and hold out validation.
 
-    `given` holds data passed in code (DataFrame, Dataset or callable) by role; it wins over files.
+    Args:
+        data_args: Which files or dataset, hold-out, shuffling and caps.
+        seed: Seed of the held-out validation rows.
+        need_train: Whether training rows are required (else the demo data is not used in their place).
+        given: Data passed in code (DataFrame, Dataset or callable) by role; it wins over files.
+        task: A saved run's task, to read its data again as training did; else one is built from the training rows
+            (`--task`, else picked from their columns, with `task_args` or its default flags).
+        task_args: The chosen task's flags (its `arguments` dataclass).
     """
-    text_columns, label_column = data_args.text_columns, data_args.label_column_name
+    frames, source = read_frames(data_args, need_train, given)
+    where = _where(data_args, "train", source)
+    if task is None:
+        task = build_task(data_args, task_args, frames["train"], where)
+    train = task.check_rows(frames["train"], where, with_targets=True)
+    if train.empty:
+        raise TextuneError(f"{where}: no usable rows; check the columns the task's flags name")
+    validation = frames.get("validation")
+    if validation is not None:
+        validation = task.check_rows(validation, f"--validation_file {data_args.validation_file}", with_targets=True)
+    test = frames.get("test")
+    if test is not None:
+        test = task.check_rows(test, f"--test_file {data_args.test_file}", with_targets=False)
+    if validation is None:
+        if source.startswith("demo:"):
+            # the demo also holds out a test split, so prediction has something the model never saw
+            train, test = stratified_split(train, data_args.validation_split_percentage, seed,
+                                           task.stratify_by(train))
+        train, validation = stratified_split(train, data_args.validation_split_percentage, seed,
+                                             task.stratify_by(train))
+        logger.info("no --validation_file: held out %d%% of train (%d rows) for validation, seed %d",
+                    data_args.validation_split_percentage, len(validation), seed)
+    if data_args.shuffle_train_dataset:
+        train = train.sample(frac=1.0, random_state=data_args.shuffle_seed).reset_index(drop=True)
+    train = cap_rows(train, data_args.max_train_samples)
+    validation = cap_rows(validation, data_args.max_eval_samples)
+    test = cap_rows(test, data_args.max_predict_samples)
+    return Splits(train, validation, test, task, source)
+
+
+def read_frames(data_args: DataArguments, need_train: bool = True,
+                given: dict[str, DataInput | None] | None = None) -> tuple[dict[str, pd.DataFrame], str]:
+    """The run's tables by role (train, validation, test), as read, and where the training rows came from."""
     frames: dict[str, pd.DataFrame] = {}
     given = {role: data for role, data in (given or {}).items() if data is not None}
     if "train" in given:
@@ -83,14 +126,12 @@ def load_splits(data_args: DataArguments, seed: int, need_train: bool = True,
     elif data_args.dataset_name:
         frames, source = _hub_splits(data_args), f"hub dataset {data_args.dataset_name}"
     elif data_args.train_file:
-        frames["train"] = read_table(data_args.train_file, data_args.encoding, "--train_file")
+        frames["train"] = read_rows(data_args.train_file, data_args.encoding, "--train_file", data_args.task)
         source = data_args.train_file
     elif need_train:
         path = demo_data_path()
         logger.info("no --train_file given: using the built-in demo data (%s, %s)", DEMO_DATA.name, path)
         frames["train"] = read_table(path, flag="demo data")
-        text_columns = text_columns or [DEMO_DATA.text_column]
-        label_column = label_column or DEMO_DATA.label_column
         source = f"demo:{DEMO_DATA.name}"
     else:
         source = "none"
@@ -99,44 +140,53 @@ def load_splits(data_args: DataArguments, seed: int, need_train: bool = True,
         if role in given:
             frames[role] = as_frame(given[role], role)
         elif path:
-            frames[role] = read_table(path, data_args.encoding, flag)
+            frames[role] = read_rows(path, data_args.encoding, flag, data_args.task)
     if data_args.remove_columns:
         for role in frames:
-            frames[role] = frames[role].drop(columns=[c.strip() for c in data_args.remove_columns.split(",")],
-                                             errors="ignore")
+            frames[role] = _without_removed_columns(frames[role], data_args)
     if "train" not in frames:
         if need_train:
             raise TextuneError("no training data: pass --train_file (csv, tsv, json, jsonl or parquet)")
         raise TextuneError("internal: load_splits without training data needs a saved run's columns")
-    columns = resolve_columns(frames["train"], text_columns, label_column, data_args.text_pair_column_name,
-                              data_args.text_column_delimiter, where=_where(data_args, "train", source))
-    train = drop_unusable_rows(frames["train"], columns, "train")
-    if train.empty:
-        raise TextuneError(
-            f"{_where(data_args, 'train', source)}: every row has an empty text or a missing label in "
-            f"column {columns.label!r}; check --label_column_name and --text_column_names"
-        )
-    validation = frames.get("validation")
-    if validation is not None:
-        validation = checked_validation(validation, columns, f"--validation_file {data_args.validation_file}")
-    test = frames.get("test")
-    if test is not None:
-        check_test(test, columns, f"--test_file {data_args.test_file}")
-    if validation is None:
-        stratify = data_args.label_delimiter is None and data_args.do_regression is not True
-        if source.startswith("demo:"):
-            # the demo also holds out a test split, so prediction has something the model never saw
-            train, test = stratified_split(train, columns.label, data_args.validation_split_percentage, seed)
-        train, validation = stratified_split(train, columns.label, data_args.validation_split_percentage, seed,
-                                             stratify=stratify and stratifiable(train[columns.label]))
-        logger.info("no --validation_file: held out %d%% of train (%d rows) for validation, seed %d",
-                    data_args.validation_split_percentage, len(validation), seed)
-    if data_args.shuffle_train_dataset:
-        train = train.sample(frac=1.0, random_state=data_args.shuffle_seed).reset_index(drop=True)
-    train = cap_rows(train, data_args.max_train_samples)
-    validation = cap_rows(validation, data_args.max_eval_samples)
-    test = cap_rows(test, data_args.max_predict_samples)
-    return Splits(train, validation, test, columns, source)
+    return frames, source
+
+
+def read_rows(path, encoding: str | None, flag: str, task_name: str | None = None) -> pd.DataFrame:
+    """A data file's rows: a task's own format first (SQuAD's nested JSON), else a plain table (`read_table`).
+
+    With `task_name` only that task's reader is tried; without it, every registered task's.
+    """
+    from ..tasks import TASKS
+
+    check_data_file(path, flag)
+    readers = [TASKS[task_name]] if task_name in TASKS else list(TASKS.values())
+    for task_class in readers:
+        rows = task_class.read(Path(path).expanduser(), encoding, flag)
+        if rows is not None:
+            return rows
+    return read_table(path, encoding, flag)
+
+
+def table_columns(path, encoding: str | None, flag: str) -> list[str]:
+    """A data file's column names, to pick its task: a task's own format read whole, a plain table's first rows."""
+    from ..tasks import TASKS
+    from .table_chunks import TableReader
+
+    for task_class in TASKS.values():
+        rows = task_class.read(Path(path).expanduser(), encoding, flag)
+        if rows is not None:
+            return [str(column) for column in rows.columns]
+    return [str(column) for column in next(TableReader.open(path, encoding, flag).chunks(100)).columns]
+
+
+def build_task(data_args: DataArguments, task_args, train_rows: pd.DataFrame, where: str):
+    """The run's task from its flags and training rows: `--task` (or `task_args`' task), else detected."""
+    from ..tasks import choose_task
+
+    task_class = choose_task(data_args.task, train_rows.columns, where, task_args)
+    if task_args is None:
+        task_args = task_class.arguments()
+    return task_class.from_arguments(task_args, data_args, train_rows, where)
 
 
 def read_other_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:
@@ -153,32 +203,6 @@ def _without_removed_columns(frame: pd.DataFrame, data_args: DataArguments) -> p
     if not data_args.remove_columns:
         return frame
     return frame.drop(columns=[c.strip() for c in data_args.remove_columns.split(",")], errors="ignore")
-
-
-def checked_validation(validation: pd.DataFrame, columns: ColumnSpec, where: str) -> pd.DataFrame:
-    """The validation frame with training's columns required and its unusable rows dropped."""
-    require_columns(validation, columns.text, "--text_column_names", where)
-    require_columns(validation, [columns.label], "--label_column_name", where)
-    return drop_unusable_rows(validation, columns, "validation")
-
-
-def check_test(test: pd.DataFrame, columns: ColumnSpec, where: str) -> None:
-    """Require the text columns of a test frame and warn about rows it keeps though they look wrong."""
-    require_columns(test, columns.text, "--text_column_names", where)
-    empty = pd.Series(columns.texts(test)).str.strip().eq("").sum()
-    if empty:
-        logger.warning("test: %d rows have empty text; they are kept so every id gets a prediction", empty)
-    if columns.id in test.columns and test[columns.id].duplicated().any():
-        repeated = test[columns.id][test[columns.id].duplicated()]
-        logger.warning("test: %d rows repeat an id of column %r (first: %r); each row still gets its own "
-                       "prediction, but submission.csv will repeat those ids", len(repeated), columns.id,
-                       repeated.iloc[0])
-
-
-def stratifiable(labels: pd.Series) -> bool:
-    # only hashable, discrete labels can be stratified (not lists, not continuous values)
-    return labels.map(lambda v: isinstance(v, (str, int, bool)) or float(v).is_integer()
-                      if not isinstance(v, (list, tuple)) else False).all()
 
 
 def cap_rows(frame: pd.DataFrame | None, limit: int | None) -> pd.DataFrame | None:

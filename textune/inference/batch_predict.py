@@ -116,7 +116,7 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
     read = 0
     with _ProgressBar(reader, progress, "Evaluating") as bar:
         # the references keep their own type (not text), so they read as they do in training
-        for chunk in reader.chunks(chunk_rows, typed=task.typed_columns()):
+        for chunk in reader.chunks(chunk_rows, typed=task.target_columns()):
             usable = task.check_rows(chunk, where, with_targets=True).reset_index(drop=True)
             read += len(chunk)
             if len(usable):

@@ -62,7 +62,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
     data = ReportData(run_dir, record, task, _read_json(run_dir / "all_results.json"), training_history(run_dir))
     if splits is None:
         try:
-            splits = _rebuild_splits(record)
+            splits = _rebuild_splits(record, task)
         except TextuneError as error:
             data.notes.append(f"Data summary and validation errors are missing: {error} (run `textune report` "
                               "from the folder the run was trained in, so its relative data paths resolve).")
@@ -98,13 +98,13 @@ def training_history(run_dir: Path) -> list[dict]:
     return history
 
 
-def _rebuild_splits(record: dict):
+def _rebuild_splits(record: dict, task):
     from ..data.large_data import load_run_splits
 
     if record.get("data_source") in GIVEN_IN_CODE:
         raise TextuneError("the run's data was passed in code (train(..., train_data=...)), not read from files, "
                            "so it cannot be read again; call write_report(run_dir, splits=...) with it")
-    return load_run_splits(_data_args(record), record["training_args"].get("seed", 42))
+    return load_run_splits(_data_args(record), record["training_args"].get("seed", 42), task=task)
 
 
 def _data_args(record: dict) -> DataArguments:

@@ -62,12 +62,13 @@ def summarize_data(data_args: DataArguments, seed: int, splits: Splits) -> DataS
 
 def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[SplitRows]:
     """Account for every row of every input file: dropped (and why), held out, capped, used."""
-    columns = splits.columns
+    columns = splits.task.columns
     uncapped = splits
     from_files = splits.source not in ("train_data",)  # data passed to train() in code cannot be re-read
     if from_files and any(getattr(data_args, flag) is not None for flag in CAP_FLAGS.values()):
         # the same split without the caps, to tell rows cut by --max_*_samples from rows held out
-        uncapped = load_splits(replace(data_args, **{flag: None for flag in CAP_FLAGS.values()}), seed)
+        uncapped = load_splits(replace(data_args, **{flag: None for flag in CAP_FLAGS.values()}), seed,
+                               task=splits.task)
     files = {role: getattr(data_args, f"{role}_file") if from_files else None for role in ROLES}
     if splits.source.startswith("demo:") and not files["train"]:
         from ..models.packaged import demo_data_path
@@ -96,7 +97,7 @@ def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[Spli
 
 def drop_reasons(frame: pd.DataFrame, columns) -> tuple[int, int]:
     """Rows that training drops: (empty text, missing label but non-empty text), as data.drop_unusable_rows counts them."""
-    from ..data.tables import drop_unusable_rows
+    from ..tasks.classification.columns import drop_unusable_rows
 
     texts = pd.Series(columns.texts(frame), index=frame.index)
     empty = texts.str.strip().eq("")

@@ -144,4 +144,6 @@ def load_validation_frame(record: dict) -> pd.DataFrame | None:
     known = DataArguments.__dataclass_fields__
     arguments = DataArguments(**{key: value for key, value in data_args.items() if key in known})
     seed = (record.get("training_args") or {}).get("seed", 42)
-    return load_splits(arguments, seed).validation
+    from ..tasks import task_from_dict
+
+    return load_splits(arguments, seed, task=task_from_dict(record["task"])).validation

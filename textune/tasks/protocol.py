@@ -78,8 +78,13 @@ class Task(Protocol):
 
     # -- data --------------------------------------------------------------------------------------------------
 
-    def read(self, path: Path, encoding: str | None, flag: str) -> pd.DataFrame | None:
-        """Rows of a file in a format only this task reads (SQuAD's nested JSON), or None for a plain table."""
+    @classmethod
+    def read(cls, path: Path, encoding: str | None, flag: str) -> pd.DataFrame | None:
+        """Rows of a file in a format only this task reads (SQuAD's nested JSON), or None for a plain table.
+
+        A classmethod: the training file is read before the task is built from its rows (`from_arguments`), and
+        before `detect` looks at its columns.
+        """
 
     def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
         """The rows with the task's columns checked (and cleaned); `with_targets` when references are needed.
@@ -88,9 +93,14 @@ class Task(Protocol):
             TextuneError: A column is missing or a value unusable, naming the file (`where`), column and flag.
         """
 
-    def typed_columns(self) -> list[str]:
-        """Columns that keep their own type when a file is streamed in chunks (references: labels, answers);
-        the others are read as text, as a tweet reading "NA" or "123" is text."""
+    def unusable_rows(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
+        """Why `check_rows(rows, ..., with_targets=True)` drops rows: one boolean mask per reason, in the order they
+        are counted (a row counts for its first reason), e.g. {"empty_text": ..., "missing_label": ...}."""
+
+    def target_columns(self) -> list[str]:
+        """The columns holding the references (labels, answers): they keep their own type when a file is read in
+        chunks (`--large_data`, `textune predict` and `evaluate` on a file); the others are read as text, as a
+        tweet reading "NA" or "123" is text."""
 
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """Values to stratify on when validation rows are held out of the training file, or None."""

@@ -1,4 +1,4 @@
-"""Command-line arguments of `textune train`: run_classification.py's flags plus textune's own.
+"""Command-line arguments of `textune train` every task shares: model, data and training (a task adds its own).
 
 Every default lives here, in the dataclass field; the CLI and JSON/YAML files only override.
 """
@@ -14,8 +14,6 @@ from .dropout import DROPOUT_MODES
 from ..errors import TextuneError
 from .hardware import accelerator_present, resolve_bf16
 from .head_learning_rate import resolve_head_learning_rate
-
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
 @dataclass
@@ -39,16 +37,6 @@ class ModelArguments:
     ignore_mismatched_sizes: bool = field(
         default=False, metadata={"help": "Load a checkpoint whose head has a different shape."}
     )
-    head: str = field(
-        default="linear",
-        metadata={"help": "Classification head: linear (transformers' own), mlp, mean_pool, multisample_dropout, "
-                          "or a name registered with textune.register_head."},
-    )
-    pooling: str | None = field(
-        default=None, metadata={"help": "How the encoder output is pooled for the head: cls or mean. "
-                                        "Default: the head's own (mean for mean_pool, else cls)."},
-    )
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head (textune heads; see --dropout)."})
     allow_pickle: bool = field(
         default=False,
         metadata={"help": "Allow pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only."},
@@ -57,7 +45,7 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """What data to train, evaluate and predict on (run_classification.py's DataTrainingArguments + textune's)."""
+    """What data to train, evaluate and predict on (run_classification.py's generic DataTrainingArguments + textune's)."""
 
     dataset_name: str | None = field(default=None, metadata={"help": "A dataset on the hub (needs the network)."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
@@ -65,37 +53,14 @@ class DataArguments:
     validation_file: str | None = field(
         default=None, metadata={"help": "Validation data. Without it, --validation_split_percentage of train is held out."}
     )
-    test_file: str | None = field(default=None, metadata={"help": "Data to predict on; a label column is optional."})
-    text_column_names: str | None = field(
+    test_file: str | None = field(
+        default=None, metadata={"help": "Data to predict on; the task's reference columns are optional."}
+    )
+    task: str | None = field(
         default=None,
-        metadata={
-            "aliases": ["--text_column_name"],
-            "help": "Comma-separated text column(s), joined with --text_column_delimiter. Default: sentence or text.",
-        },
-    )
-    text_column_delimiter: str = field(
-        default=" ", metadata={"help": "Joins several text columns; escapes such as \\n mean a newline."}
-    )
-    text_pair_column_name: str | None = field(
-        default=None, metadata={"help": "Second text column for sentence-pair tasks (e.g. hypothesis)."}
-    )
-    label_column_name: str | None = field(default=None, metadata={"help": "Label column. Default: label."})
-    label_delimiter: str | None = field(
-        default=None, metadata={"help": "Split string labels on this to make a multi-label task, e.g. ','."}
-    )
-    label_names: list[str] | None = field(
-        default=None,
-        metadata={"help": "Readable class names for config.json, predictions, the API, the demo and the report: "
-                          "raw label=name pairs, comma-separated, e.g. \"0=not a disaster,1=disaster\" (unnamed "
-                          "labels keep their raw value; for a label starting with '-', write --label_names=-1=...), "
-                          "or the names alone in sorted label order. Data files and submission.csv keep the raw "
-                          "labels. In --config, a mapping or a list."},
-    )
-    do_regression: bool | None = field(
-        default=None, metadata={"help": "Regression instead of classification. Default: inferred from the labels."}
-    )
-    problem_type: str | None = field(
-        default=None, metadata={"help": f"Force the problem type: one of {', '.join(PROBLEM_TYPES)}."}
+        metadata={"help": "What to train: text-classification or question-answering. Default: picked from the "
+                          "training file's columns (question and context columns: question-answering), else "
+                          "text-classification. The task's own flags follow in `--task NAME --help`."},
     )
     validation_split_percentage: int = field(
         default=10, metadata={"help": "Percent of train held out (stratified) when there is no validation file."}
@@ -105,12 +70,6 @@ class DataArguments:
     test_split_name: str | None = field(default=None, metadata={"help": "Split of --dataset_name for prediction."})
     remove_splits: str | None = field(default=None, metadata={"help": "Comma-separated splits to drop."})
     remove_columns: str | None = field(default=None, metadata={"help": "Comma-separated columns to drop."})
-    max_seq_length: int = field(
-        default=128, metadata={"help": "Cap on tokens per example; longer texts are truncated."}
-    )
-    pad_to_max_length: bool = field(
-        default=False, metadata={"help": "Pad every example to --max_seq_length (slow). Default: pad per batch."}
-    )
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Accepted for compatibility; nothing is cached."})
     shuffle_train_dataset: bool = field(default=False, metadata={"help": "Shuffle the training rows once before use."})
@@ -118,15 +77,6 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many validation rows."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use at most this many test rows."})
-    metric_name: str | None = field(
-        default=None,
-        metadata={"help": "Extra metric (accuracy, f1, matthews_correlation, roc_auc, mse, ...) or a metric script path."},
-    )
-    preprocess: str | None = field(
-        default=None,
-        metadata={"help": "Comma-separated preprocessing steps applied to every split and at prediction: "
-                          "lowercase, normalize_tweets, join_keyword_location, or registered names."},
-    )
     encoding: str | None = field(default=None, metadata={"help": "Text encoding of the data files. Default: utf-8."})
     large_data: str = field(
         default="auto",
@@ -136,30 +86,14 @@ class DataArguments:
     )
 
     def __post_init__(self):
-        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
-            raise TextuneError(
-                f"--problem_type {self.problem_type!r} is not known: use one of {', '.join(PROBLEM_TYPES)}"
-            )
-        if self.label_names is not None:  # syntax errors now; names vs the training labels once they are read
-            from ..tasks.classification.labels import parse_label_names
-
-            parse_label_names(self.label_names)
         if not 0 < self.validation_split_percentage < 100:
             raise TextuneError(
                 f"--validation_split_percentage must be between 1 and 99, got {self.validation_split_percentage}"
             )
-        if self.max_seq_length < 1:
-            raise TextuneError(f"--max_seq_length must be positive, got {self.max_seq_length}")
         # library callers may pass a bool; the run record keeps the flag's spelling
         self.large_data = {True: "true", False: "false"}.get(self.large_data, str(self.large_data).lower())
         if self.large_data not in ("auto", "true", "false"):
             raise TextuneError(f"--large_data must be auto, true or false, got {self.large_data!r}")
-
-    @property
-    def text_columns(self) -> list[str] | None:
-        if not self.text_column_names:
-            return None
-        return [name.strip() for name in self.text_column_names.split(",") if name.strip()]
 
 
 @dataclass
@@ -174,8 +108,18 @@ class TextuneTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir."}
     )
-    # transformers' own --label_names (the batch keys holding labels) means nothing here, where the key is always
-    # `labels`; init=False keeps it out of the parser so --label_names can name the classes (DataArguments).
+    # None until given: a run that names none of the three stages runs all of them, on the command line and in code
+    do_train: bool | None = field(default=None, metadata={
+        "help": "Train. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
+    do_eval: bool | None = field(default=None, metadata={
+        "help": "Evaluate on the validation split. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
+    do_predict: bool | None = field(default=None, metadata={
+        "help": "Predict on --test_file. Without any of --do_train, --do_eval and --do_predict, all three run.",
+        "nargs": "?", "const": True})
+    # transformers' own --label_names (the batch keys holding targets) means nothing here, where the key is always
+    # `labels`; init=False keeps it out of the parser, so a task's flag may take the name (classification's does).
     label_names: list[str] | None = field(default=None, init=False)
     head_learning_rate: float | None = field(
         default=None,
@@ -192,16 +136,6 @@ class TextuneTrainingArguments(TrainingArguments):
                           "plain Trainer) or off. The saved config keeps the model's rates.",
                   "choices": list(DROPOUT_MODES)},
     )
-    class_weights: str = field(
-        default="none",
-        metadata={"help": "Weights per class for imbalanced data: none, auto (balanced inverse frequency), "
-                          "or one number per class in label order, e.g. 1,3."},
-    )
-    loss: str = field(
-        default="cross_entropy",
-        metadata={"help": "Training loss: cross_entropy (MSE for regression), focal, or a registered name."},
-    )
-    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of --loss focal."})
     early_stopping_patience: int | None = field(
         default=None,
         metadata={"help": "Stop after this many evaluations without improvement of --metric_for_best_model. "
@@ -246,6 +180,10 @@ class TextuneTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        stages = ("do_train", "do_eval", "do_predict")
+        named = any(getattr(self, stage) is not None for stage in stages)
+        for stage in stages:
+            setattr(self, stage, bool(getattr(self, stage)) if named else True)
         if self.hub_token:  # Trainer pickles its arguments into training_args.bin, token included
             raise TextuneError("--hub_token: a token given as an argument shows in ps and the shell history and is "
                                "saved in training_args.bin; set HF_TOKEN or run `hf auth login` instead")
@@ -267,8 +205,6 @@ class TextuneTrainingArguments(TrainingArguments):
             from ..inference.backend_choice import resolve_candidates
 
             resolve_candidates(self.inference_backends)  # an unknown name fails now, not after training
-        if self.focal_gamma < 0:
-            raise TextuneError(f"--focal_gamma must be >= 0, got {self.focal_gamma}")
         if self.group_by_length is not None:
             self.train_sampling_strategy = "group_by_length" if self.group_by_length else "random"
         self.bf16 = resolve_bf16(self.bf16, self.fp16, self.use_cpu)

@@ -206,7 +206,7 @@ def _move_into_place(trainer, staging: Path, output_dir: Path, run_record_writer
     from transformers import PreTrainedModel
 
     if not isinstance(trainer.model, PreTrainedModel) and hasattr(trainer.model, "config"):
-        trainer.model.config.save_pretrained(staging)  # a textune head: its encoder's config, with the labels
+        trainer.model.config.save_pretrained(staging)  # a model class of the task's own: its encoder's config
     if run_record_writer is not None:
         run_record_writer(staging)
     # a previous final model's markers go first: between here and the end the folder is not "complete"

@@ -2,7 +2,7 @@
 
 Usage:
     textune compare --models minilm,distilbert/distilbert-base-uncased --train_file train.csv \
-        --validation_file val.csv --label_column_name target --num_train_epochs 1 --output_dir runs/compare
+        --validation_file val.csv --num_train_epochs 1 --output_dir runs/compare   # plus the task's flags
 
 Each candidate is an ordinary `textune train` run in `<output_dir>/<NN>-<name>/` (with its own report); the
 leaderboard is `compare.md`, `compare.csv` and `compare.png`. A candidate that fails is listed as failed, with
@@ -17,6 +17,7 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PureWindowsPath
+from typing import Sequence
 
 import pandas as pd
 
@@ -27,7 +28,6 @@ from ..run_folder import remove_outputs, remove_run_outputs
 logger = logging.getLogger(__name__)
 
 LOWER_IS_BETTER = {"mse", "mae", "loss"}
-DEFAULT_RANKING = ("accuracy", "mse")  # the first one the runs report: classification, then regression
 LEADERBOARD_FILES = ("compare.csv", "compare.md", "compare.png")
 SHOWN_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "mse", "mae", "r2", "loss")
 
@@ -79,10 +79,11 @@ class Leaderboard:
 
 
 def compare_models(compare_args: CompareArguments, model_args: ModelArguments, data_args: DataArguments,
-                   training_args: TextuneTrainingArguments) -> Leaderboard:
+                   training_args: TextuneTrainingArguments, task_args=None) -> Leaderboard:
     """Fine-tune every candidate with the same data, seed and budget, and write the leaderboard.
 
-    `model_args.model_name_or_path` is replaced by each candidate; every other flag is shared.
+    `model_args.model_name_or_path` is replaced by each candidate; every other flag is shared, the task's own
+    (`task_args`, None: its defaults) included.
 
     Raises:
         TextuneError: Bad data or flags (checked once, before any candidate trains), or a non-empty
@@ -92,7 +93,8 @@ def compare_models(compare_args: CompareArguments, model_args: ModelArguments, d
     from .train import input_files, prepare_output_dir
 
     training_args = replace(training_args, do_train=True, do_eval=True, do_predict=False)
-    splits = load_splits(data_args, training_args.seed)  # bad data fails here once, not once per candidate
+    # bad data fails here once, not once per candidate
+    splits = load_splits(data_args, training_args.seed, task_args=task_args)
     root = prepare_output_dir(training_args, input_files(data_args), remove=remove_comparison)
     root.mkdir(parents=True, exist_ok=True)
     results = []
@@ -100,8 +102,8 @@ def compare_models(compare_args: CompareArguments, model_args: ModelArguments, d
         run_dir = root / f"{number:02d}-{slug(name)}"
         logger.info("compare: candidate %d of %d: %s -> %s", number, len(compare_args.candidates), name, run_dir)
         results.append(run_candidate(name, run_dir, model_args, data_args, training_args, splits.validation,
-                                     compare_args.latency_samples))
-    metric = ranking_metric(results, data_args.metric_name)
+                                     compare_args.latency_samples, task_args))
+    metric = ranking_metric(results, splits.task.headline_metrics)
     board = Leaderboard(rank(results, metric), metric)
     board.files = write_leaderboard(board, root, training_args, data_args)
     return board
@@ -122,13 +124,13 @@ def remove_comparison(root: Path) -> None:
 
 def run_candidate(name: str, run_dir: Path, model_args: ModelArguments, data_args: DataArguments,
                   training_args: TextuneTrainingArguments, validation: pd.DataFrame,
-                  latency_samples: int) -> CandidateResult:
+                  latency_samples: int, task_args=None) -> CandidateResult:
     """Train, evaluate and time one candidate; any failure becomes a failed row with its reason."""
     from .train import train
 
     try:
         run = train(replace(model_args, model_name_or_path=name), data_args,
-                    replace(training_args, output_dir=str(run_dir), overwrite_output_dir=True))
+                    replace(training_args, output_dir=str(run_dir), overwrite_output_dir=True), task_args)
         metrics = {key.removeprefix("eval_"): value for key, value in run.metrics.get("eval", {}).items()
                    if isinstance(value, (int, float))}
         latency, backend, params = measure_latency(run_dir, validation, latency_samples)
@@ -169,10 +171,10 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-.") or "model"
 
 
-def ranking_metric(results: list[CandidateResult], requested: str | None) -> str | None:
-    """--metric_name when the runs report it, else accuracy (classification) or mse (regression)."""
+def ranking_metric(results: list[CandidateResult], headline: Sequence[str]) -> str | None:
+    """The first of the task's headline metrics (`Task.headline_metrics`) that the runs report."""
     reported = {key for result in results for key in result.metrics}
-    for name in (requested, *DEFAULT_RANKING):
+    for name in headline:
         if name and name in reported:
             return name
     return None
@@ -292,9 +294,9 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> Path:
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
-    classification = bool({"accuracy", "f1"} & set(scores))
-    axes_pair[0].set_ylabel("Validation score (0 to 1)" if classification else "Validation metric")
-    if classification:
+    bounded = bool({"accuracy", "f1"} & set(scores))  # scores between 0 and 1
+    axes_pair[0].set_ylabel("Validation score (0 to 1)" if bounded else "Validation metric")
+    if bounded:
         axes_pair[0].set_ylim(-0.02, 1.02)
     failed = [slug(result.model) for result in board.results if result.status != "ok"]
     title = "Model comparison: validation score vs cost (up and left is better)"

@@ -1,4 +1,4 @@
-"""The `train` flow: data, task, model, Trainer, save, evaluate, predict. Reads top to bottom.
+"""The `train` flow: data, task, model, transforms, Trainer, save, evaluate, predict. Reads top to bottom.
 
 Example:
     >>> from textune import train
@@ -20,16 +20,12 @@ from .distributed import barrier
 from ..errors import TextuneError, TrainingInterrupted
 from .hardware import describe_precision
 from ..hub import check_hub_before_training, push_after_training
-from ..tasks.classification.labels import LabelSpec
-from ..tasks.classification.losses import build_compute_loss, class_weights
 from ..report.model_card import write_model_card
 from ..models.loading import check_model_folder, resolve_model
 from ..inference.prediction import Predictor
 from ..run_folder import check_replaceable, remove_run_outputs, write_run_file
-from ..tasks.classification.preprocess import parse_steps
 from ..data.large_data import encode_split, load_run_splits
 from ..data.splits import DataInput
-from ..tasks import ClassificationTask
 
 logger = logging.getLogger(__name__)
 
@@ -114,42 +110,95 @@ def checkpoint_to_resume(training_args: TextuneTrainingArguments, output_dir: Pa
     return str(path)
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments, *,
-          train_data: DataInput | None = None, validation_data: DataInput | None = None,
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TextuneTrainingArguments,
+          task_args=None, *, train_data: DataInput | None = None, validation_data: DataInput | None = None,
           test_data: DataInput | None = None) -> RunResult:
     """Fine-tune, evaluate and predict as the flags ask, writing everything under `training_args.output_dir`.
 
     Args:
         model_args, data_args, training_args: What `textune train` parses from its flags.
+        task_args: The task's own flags (an instance of its `arguments` dataclass); None: the
+            defaults of `--task`, or of the task picked from the training rows' columns.
         train_data, validation_data, test_data: Data given in code instead of files: a pandas DataFrame,
             a `datasets.Dataset`, or a callable returning one (e.g. reading a database table).
 
     Raises:
-        TextuneError: Bad input (files, columns, labels, model); nothing is written in that case.
+        TextuneError: Bad input (files, columns, targets, model); nothing is written in that case.
     """
-    import torch
-    from transformers import (AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback,
-                              default_data_collator, set_seed)
-
-    from .trainer import TextuneTrainer
+    from transformers import set_seed
 
     set_seed(training_args.seed)
     if starts_afresh(training_args) and training_args.overwrite_output_dir:  # refused before minutes of loading
         check_replaceable(Path(training_args.output_dir), input_files(data_args))
     # 1. Data and task: every input check happens here, before anything is written.
-    splits = load_run_splits(data_args, training_args.seed,  # --large_data: train rows stay on disk
-                         given={"train": train_data, "validation": validation_data, "test": test_data})
-    labels = LabelSpec.infer(splits.train[splits.columns.label], data_args.problem_type, data_args.do_regression,
-                             data_args.label_delimiter, where=splits.source).with_names(data_args.label_names)
-    task = ClassificationTask(splits.columns, labels, data_args.max_seq_length, data_args.pad_to_max_length,
-                              data_args.metric_name, head=model_args.head, pooling=model_args.pooling,
-                              head_dropout=model_args.head_dropout, preprocess=parse_steps(data_args.preprocess))
-    task.metrics  # noqa: B018 - resolved now, so a bad --metric_name fails before anything is written
-    logger.info("task: %s, %d labels %s; train %d rows, validation %d rows, test %s rows", labels.problem_type,
-                labels.num_labels, labels.display_names[:10], len(splits.train), len(splits.validation),
-                "no" if splits.test is None else len(splits.test))
+    splits = load_run_splits(data_args, training_args.seed, task_args=task_args,  # --large_data: rows on disk
+                             given={"train": train_data, "validation": validation_data, "test": test_data})
+    task = splits.task
+    task_args = task_args if task_args is not None else type(task).arguments()  # its defaults, for the record
+    log_splits(task, splits)
+    # 2. Model: tokenizer, features, the pretrained model as the task builds it, then its transforms.
+    tokenizer, name_or_path, local_only = load_tokenizer(model_args)
+    train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
+    eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
+                            data_args.preprocessing_num_workers)
+    model = task.build_model(name_or_path, model_args, local_only)
+    model = apply_model_transforms(model, model_args, training_args)
+    # 3. Trainer.
+    trainer, run = build_trainer(model, tokenizer, task, task_args, splits, train_set, eval_set, data_args,
+                                 training_args)
+    result = RunResult(run.output_dir)
+    # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
+    if training_args.do_train:
+        train_and_save(trainer, run, task, task_args, model_args, data_args, training_args, splits, len(train_set),
+                       result)
+    # 5. Evaluate on the validation split.
+    if training_args.do_eval:
+        evaluate(trainer, len(eval_set), result)
+    if training_args.do_train and run.is_main:  # the card again, now with the training rows and validation metrics
+        if card := write_card(run.output_dir):
+            result.files["card"] = card
+    # 6. Predict on the test file (references optional).
+    if training_args.do_predict and splits.test is not None and run.is_main:
+        result.files.update(predict_test_rows(trainer, tokenizer, task, splits.test, run.output_dir,
+                                              training_args.per_device_eval_batch_size))
+    elif training_args.do_predict and splits.test is None:
+        logger.warning("--do_predict without --test_file: nothing to predict")
+    if training_args.do_train and run.is_main:
+        from ..inference.backend_choice import choose_after_training
+        from ..report import report_after_training
 
-    # 2. Model and tokenizer.
+        # 7. Prediction backend: the fastest that keeps the model's answers on validation, for `--backend auto`.
+        result.files.update(choose_after_training(run.output_dir, splits, training_args.inference_backends))
+        # 8. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
+        result.files.update(report_after_training(run.output_dir, splits=splits, task=task, model=trainer.model,
+                                                  tokenizer=tokenizer,
+                                                  batch_size=training_args.per_device_eval_batch_size))
+        # 9. Push the finished run folder's model files and card, once.
+        if run.push_to_hub:
+            logger.info("model on the Hub: %s", push_after_training(training_args, run.output_dir))
+    return result
+
+
+@dataclass
+class TrainerRun:
+    """What the steps after building the Trainer share: the run folder, the checkpoint to resume, the stop signal."""
+
+    output_dir: Path
+    resume_from: str | None
+    stop_on_signal: StopOnSignal
+    push_to_hub: bool
+    is_main: bool
+
+
+def log_splits(task, splits) -> None:
+    logger.info("task: %s; train %d rows, validation %d rows, test %s rows", task.name, len(splits.train),
+                len(splits.validation), "no" if splits.test is None else len(splits.test))
+
+
+def load_tokenizer(model_args: ModelArguments):
+    """The tokenizer of the model to fine-tune, with the model's resolved name or folder, and whether it is local."""
+    from transformers import AutoTokenizer
+
     name_or_path, local_only = resolve_model(model_args.model_name_or_path, model_args.cache_dir,
                                              model_args.model_revision)
     if Path(name_or_path).is_dir():
@@ -159,12 +208,22 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
         trust_remote_code=model_args.trust_remote_code, local_files_only=local_only,
     )
-    train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
-    eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
-                            data_args.preprocessing_num_workers)
-    model = task.build_model(name_or_path, model_args, local_only)
+    return tokenizer, name_or_path, local_only
 
-    # 3. Trainer.
+
+def apply_model_transforms(model, model_args: ModelArguments, training_args: TextuneTrainingArguments):
+    """The model as it trains: none yet. LoRA will be one (wrap the model, train its adapters only)."""
+    return model
+
+
+def build_trainer(model, tokenizer, task, task_args, splits, train_set, eval_set, data_args: DataArguments,
+                  training_args: TextuneTrainingArguments):
+    """The Trainer, once the run folder is ready: the task's collator, metrics and training options."""
+    import torch
+    from transformers import EarlyStoppingCallback
+
+    from .trainer import TextuneTrainer
+
     logger.info("precision: %s; training order: %s", describe_precision(training_args.bf16, training_args.fp16),
                 training_args.train_sampling_strategy)
     if not torch.cuda.is_available():
@@ -180,83 +239,70 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     callbacks = [stop_on_signal]
     if training_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
-    weights = class_weights(training_args.class_weights, train_set["labels"], labels.problem_type, labels.num_labels)
     trainer = TextuneTrainer(
         model=model,
         args=training_args,
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        data_collator=default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(tokenizer),
-        compute_metrics=task.compute_metrics,
-        compute_loss_func=build_compute_loss(training_args.loss, labels.problem_type, weights,
-                                             training_args.focal_gamma),
+        data_collator=task.collator(tokenizer, getattr(task_args, "pad_to_max_length", False)),
+        compute_metrics=metrics_from_outputs(task, splits.validation, eval_set),
         callbacks=callbacks,
+        **task.training_options(training_args, train_set),
     )
-    # A classifier's loss (transformers' heads, textune's losses) is a mean over the batch's examples: Trainer must
-    # average it over --gradient_accumulation_steps, not take it as normalised by the accumulated label count.
-    trainer.loss_is_scaled_for_ga = False
-    result = RunResult(output_dir)
-    is_main = trainer.is_world_process_zero()
+    run = TrainerRun(output_dir, resume_from, stop_on_signal, push_to_hub and training_args.do_train,
+                     trainer.is_world_process_zero())
+    return trainer, run
 
-    # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
-    if training_args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=resume_from)
-        if stop_on_signal.received is not None:
-            checkpoint = output_dir / f"checkpoint-{trainer.state.global_step}"
-            raise TrainingInterrupted(stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
-        metrics = dict(train_output.metrics, train_samples=len(train_set))
-        record = run_record(task, model_args, data_args, training_args, splits.source)
-        save_final_model(trainer, output_dir, lambda folder: write_run_files(folder, record, output_dir))
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        result.metrics["train"] = metrics
-        if is_main:
-            result.files["run"] = output_dir / "textune_run.json"
-            result.files["model"] = output_dir
 
-    # 5. Evaluate on the validation split.
-    if training_args.do_eval:
-        metrics = trainer.evaluate()
-        metrics["eval_samples"] = len(eval_set)
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        result.metrics["eval"] = metrics
-        result.files["metrics"] = output_dir / "all_results.json"
+def metrics_from_outputs(task, rows, features):
+    """Trainer's `compute_metrics`: the validation outputs decoded into records for `rows`, then scored."""
+    import numpy as np
 
-    if training_args.do_train and is_main:  # the card again, now with the training rows and validation metrics
-        if card := write_card(output_dir):
-            result.files["card"] = card
+    def compute_metrics(eval_prediction) -> dict[str, float]:
+        outputs = eval_prediction.predictions
+        outputs = tuple(np.asarray(array, dtype=np.float32)
+                        for array in (outputs if isinstance(outputs, (tuple, list)) else (outputs,)))
+        return task.score(rows, task.decode(rows, features, outputs))
 
-    # 6. Predict on the test file (labels optional).
-    if training_args.do_predict and splits.test is not None and is_main:
-        # Without the mixed-precision wrapper Accelerate puts on forward: predictions.csv then holds the fp32
-        # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
-        inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-        predictor = Predictor(inference_model, tokenizer, task, training_args.per_device_eval_batch_size)
-        result.files.update(task.write_predictions(output_dir, splits.test, predictor.records(splits.test, True)))
-    elif training_args.do_predict and splits.test is None:
-        logger.warning("--do_predict without --test_file: nothing to predict")
+    return compute_metrics
 
-    # 7. Prediction backend: the fastest that keeps the model's answers on validation, for `--backend auto`.
-    if training_args.do_train and is_main:
-        from ..inference.backend_choice import choose_after_training
 
-        result.files.update(choose_after_training(output_dir, splits, training_args.inference_backends))
+def train_and_save(trainer, run: TrainerRun, task, task_args, model_args, data_args, training_args, splits,
+                   train_rows: int, result: RunResult) -> None:
+    """Train (or resume), then save the final model with textune's run record and card in one move."""
+    train_output = trainer.train(resume_from_checkpoint=run.resume_from)
+    if run.stop_on_signal.received is not None:
+        checkpoint = run.output_dir / f"checkpoint-{trainer.state.global_step}"
+        raise TrainingInterrupted(run.stop_on_signal.received, str(checkpoint) if checkpoint.exists() else None)
+    metrics = dict(train_output.metrics, train_samples=train_rows)
+    record = run_record(task, model_args, data_args, training_args, splits.source, task_args)
+    save_final_model(trainer, run.output_dir, lambda folder: write_run_files(folder, record, run.output_dir))
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    result.metrics["train"] = metrics
+    if run.is_main:
+        result.files["run"] = run.output_dir / "textune_run.json"
+        result.files["model"] = run.output_dir
 
-    # 8. Report: data, curves, metrics and mistakes as report.html, report.md and plots/*.png.
-    if training_args.do_train and is_main:
-        from ..report import report_after_training
 
-        result.files.update(report_after_training(output_dir, splits=splits, task=task, model=trainer.model,
-                                                  tokenizer=tokenizer,
-                                                  batch_size=training_args.per_device_eval_batch_size))
+def evaluate(trainer, eval_rows: int, result: RunResult) -> None:
+    metrics = trainer.evaluate()
+    metrics["eval_samples"] = eval_rows
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    result.metrics["eval"] = metrics
+    result.files["metrics"] = result.output_dir / "all_results.json"
 
-    # 9. Push the finished run folder's model files and card, once.
-    if push_to_hub and training_args.do_train and is_main:
-        logger.info("model on the Hub: %s", push_after_training(training_args, output_dir))
-    return result
+
+def predict_test_rows(trainer, tokenizer, task, rows, output_dir: Path, batch_size: int) -> dict[str, Path]:
+    """The prediction files of the test rows, from the trained model as `textune predict` would load it."""
+    # Without the mixed-precision wrapper Accelerate puts on forward: predictions.csv then holds the fp32
+    # values `textune predict` gives on the saved run, not bf16-rounded ones (regression values differed ~1e-3).
+    inference_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    predictor = Predictor(inference_model, tokenizer, task, batch_size)
+    return task.write_predictions(output_dir, rows, predictor.records(rows, True))
 
 
 def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
@@ -276,7 +322,7 @@ def write_card(folder: Path, **kwargs) -> Path | None:
 
 
 def run_record(task, model_args: ModelArguments, data_args: DataArguments,
-               training_args: TextuneTrainingArguments, source: str) -> dict:
+               training_args: TextuneTrainingArguments, source: str, task_args=None) -> dict:
     """The resolved configuration saved as textune_run.json."""
     from .. import __version__
 
@@ -290,5 +336,6 @@ def run_record(task, model_args: ModelArguments, data_args: DataArguments,
         "data_source": source,
         "model_args": {k: v for k, v in asdict(model_args).items() if k != "token"},
         "data_args": asdict(data_args),
+        "task_args": asdict(task_args) if task_args is not None else {},
         "training_args": {k: getattr(training_args, k) for k in keep},
     }

@@ -1,5 +1,5 @@
-"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate` and dropout as
-`--dropout` says (by default none in a run that sees each training row once)."""
+"""textune's Trainer: transformers' own, with the new head's parameters at `--head_learning_rate`, dropout as
+`--dropout` says (by default none in a run that sees each training row once), and evaluation in dataset order."""
 
 from __future__ import annotations
 
@@ -22,8 +22,12 @@ class TextuneTrainer(Trainer):
     """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own, and
     which trains without dropout where `args.dropout` says so."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, loss_is_scaled_for_ga: bool | None = None, **kwargs):
+        """`loss_is_scaled_for_ga`: Trainer's attribute of that name, settable by a task's `training_options`
+        (None: Trainer decides from the model, as plain Trainer does)."""
         super().__init__(*args, **kwargs)
+        if loss_is_scaled_for_ga is not None:
+            self.loss_is_scaled_for_ga = loss_is_scaled_for_ga
         self._dropout = TrainingDropout(getattr(self.args, "dropout", "model"))  # plain TrainingArguments: "model"
         self.add_callback(self._dropout)
 
@@ -40,6 +44,17 @@ class TextuneTrainer(Trainer):
             raise
         finally:  # also when training fails: the model object keeps its own dropout rates
             self._dropout.restore()
+
+    def _get_eval_sampler(self, eval_dataset):
+        # transformers 5 groups evaluation batches by length under group_by_length; the engine's compute_metrics
+        # decodes the outputs for the validation rows in order (Task.decode), so evaluation keeps the dataset's order.
+        # Several processes: no sampler, as Trainer does without grouping; accelerate shards the batches in order
+        # and gathers them back in order.
+        if super()._get_eval_sampler(eval_dataset) is None or self.args.world_size > 1:
+            return None
+        from torch.utils.data import SequentialSampler
+
+        return SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):
         fresh = self.optimizer is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...atomic import atomic_write, write_text_atomically
-from ...data.tables import ColumnSpec
+from .columns import ColumnSpec
 
 # What an export is checked on when the run's validation rows cannot be found (the data moved, no report).
 EXAMPLE_TEXTS = [

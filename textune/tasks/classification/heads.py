@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from ...errors import TextuneError
+from .arguments import DEFAULT_HEAD  # noqa: F401  (defined where the flag is, so --help loads no torch)
 from .losses import default_loss
 
 POOLINGS = ("cls", "mean")
-DEFAULT_HEAD = "linear"
 
 
 @dataclass(frozen=True)

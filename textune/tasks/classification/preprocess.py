@@ -11,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ...data.tables import ColumnSpec
+from .columns import ColumnSpec
 from ...errors import TextuneError
 
 PREPROCESSORS: dict[str, Callable[[pd.DataFrame, ColumnSpec], pd.DataFrame]] = {}

@@ -5,21 +5,27 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ...data.tables import ColumnSpec, drop_unusable_rows, require_columns, unusable_rows
+from ...data.tables import require_columns
 from ...errors import TextuneError
 from ...training.head_learning_rate import mark_new_parameters
+from .arguments import DEFAULT_HEAD, ClassificationArguments
+from .columns import (DEFAULT_TEXT_COLUMNS, ColumnSpec, drop_unusable_rows, resolve_columns, stratifiable,
+                      unusable_rows)
 from .files import EXAMPLE_TEXTS, prediction_table, saved_validation_rows, write_predictions
-from .heads import DEFAULT_HEAD, EncoderClassifier, head_spec
 from .labels import MULTI, REGRESSION, LabelSpec
 from .metrics import METRICS, Metric, compute_metrics, is_metric_script, resolve_metrics
 from .preprocess import apply_steps, parse_steps
 
 logger = logging.getLogger(__name__)
+
+# Metrics shown first (demo page, card, leaderboard) when the run computed them, in this order.
+CLASSIFICATION_HEADLINE = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc")
+REGRESSION_HEADLINE = ("mse", "mae", "r2", "pearsonr", "spearmanr")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -59,8 +65,16 @@ class ClassificationTask:
     preprocess: list[str] = field(default_factory=list)
     name: str = "text-classification"
     run_metric_script: bool = field(default=True, repr=False, compare=False)
+    # training only (a saved run's task predicts without them): --class_weights, --loss, --focal_gamma
+    class_weights: str = field(default="none", repr=False, compare=False)
+    loss: str = field(default="cross_entropy", repr=False, compare=False)
+    focal_gamma: float = field(default=2.0, repr=False, compare=False)
+
+    arguments: ClassVar[type] = ClassificationArguments
 
     def __post_init__(self):
+        from .heads import head_spec  # torch: imported once a task exists, not for `textune train --help`
+
         self._metrics = None  # resolved on first use: only training and evaluation need them, not predict or serve
         self.pooling = self.pooling or head_spec(self.head).pooling
         self.preprocess = parse_steps(",".join(self.preprocess))
@@ -95,6 +109,87 @@ class ClassificationTask:
 
     # -- data -------------------------------------------------------------------------------------------------
 
+    @classmethod
+    def detect(cls, columns: Sequence[str]) -> str | None:
+        found = next((name for name in DEFAULT_TEXT_COLUMNS if name in columns), None)
+        return f"it has a {found!r} column" if found else None
+
+    @classmethod
+    def from_arguments(cls, task_args: ClassificationArguments, data_args, train_rows: pd.DataFrame,
+                       where: str) -> "ClassificationTask":
+        """The task of a new run: its columns from the flags (or the defaults), its labels from the usable rows."""
+        text_columns, label_column = task_args.text_columns, task_args.label_column_name
+        if where.startswith("demo:"):
+            from ...models.packaged import DEMO_DATA
+
+            text_columns = text_columns or [DEMO_DATA.text_column]
+            label_column = label_column or DEMO_DATA.label_column
+        columns = resolve_columns(train_rows, text_columns, label_column, task_args.text_pair_column_name,
+                                  task_args.text_column_delimiter, where=where)
+        empty_text, missing_label = unusable_rows(train_rows, columns)
+        usable = train_rows.loc[~(empty_text | missing_label), columns.label]
+        if usable.empty:
+            raise TextuneError(
+                f"{where}: every row has an empty text or a missing label in column {columns.label!r}; "
+                "check --label_column_name and --text_column_names"
+            )
+        labels = LabelSpec.infer(usable.reset_index(drop=True), task_args.problem_type, task_args.do_regression,
+                                 task_args.label_delimiter, where=where).with_names(task_args.label_names)
+        task = cls(columns, labels, task_args.max_seq_length, task_args.pad_to_max_length, task_args.metric_name,
+                   head=task_args.head, pooling=task_args.pooling, head_dropout=task_args.head_dropout,
+                   preprocess=parse_steps(task_args.preprocess), class_weights=task_args.class_weights,
+                   loss=task_args.loss, focal_gamma=task_args.focal_gamma)
+        task.metrics  # noqa: B018 - resolved now, so a bad --metric_name fails before anything is written
+        logger.info("%s, %d labels %s", labels.problem_type, labels.num_labels, labels.display_names[:10])
+        return task
+
+    @classmethod
+    def read(cls, path: Path, encoding: str | None, flag: str) -> pd.DataFrame | None:
+        return None  # plain tables only
+
+    def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
+        """Rows with the text columns (and, `with_targets`, the label); with targets, rows with an empty text or a
+        missing label are dropped and counted in the log; without, every row is kept so every id gets a
+        prediction, and empty texts are counted."""
+        columns = self.columns
+        # a file given to a saved run (`--input`) cannot rename its columns: the run's are fixed
+        given_to_run = where.startswith("--input")
+        text_flag = "--input (retrain with other --text_column_names)" if given_to_run else "--text_column_names"
+        split = split_name(where)
+        if with_targets:
+            require_columns(rows, columns.text, text_flag, where)
+            require_columns(rows, [columns.label], "--input" if given_to_run else "--label_column_name", where)
+            return drop_unusable_rows(rows, columns, split)
+        require_columns(rows, columns.text + ([columns.text_pair] if columns.text_pair else []), text_flag, where)
+        empty = int(unusable_rows(rows, columns, with_label=False)[0].sum())
+        if empty:
+            logger.warning("%s: %d rows have empty text; they are kept so every id gets a prediction", split, empty)
+        if columns.id in rows.columns and rows[columns.id].duplicated().any():
+            repeated = rows[columns.id][rows[columns.id].duplicated()]
+            logger.warning("%s: %d rows repeat an id of column %r (first: %r); each row still gets its own "
+                           "prediction, but submission.csv will repeat those ids", split, len(repeated),
+                           columns.id, repeated.iloc[0])
+        return rows
+
+    def unusable_rows(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
+        empty_text, missing_label = unusable_rows(rows, self.columns)
+        return {"empty_text": empty_text, "missing_label": missing_label}
+
+    def target_columns(self) -> list[str]:
+        return [self.columns.label]
+
+    def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
+        """The labels, when they are single classes (not several per row, not continuous values)."""
+        labels = rows[self.columns.label]
+        if self.labels.delimiter is not None or self.labels.problem_type == REGRESSION or not stratifiable(labels):
+            return None
+        return labels
+
+    def collator(self, tokenizer, pad_to_max_length: bool):
+        from transformers import DataCollatorWithPadding, default_data_collator
+
+        return default_data_collator if pad_to_max_length else DataCollatorWithPadding(tokenizer)
+
     def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
         frame = apply_steps(frame, self.columns, self.preprocess)
         return self._tokenize(tokenizer, self.columns.texts(frame), self.columns.pairs(frame))
@@ -122,7 +217,7 @@ class ClassificationTask:
             padding="max_length" if self.pad_to_max_length else False,
         ))
 
-    def encode(self, frame: pd.DataFrame, tokenizer, with_labels: bool = True, where: str = "data"):
+    def encode(self, frame: pd.DataFrame, tokenizer, for_training: bool = True, where: str = "data"):
         from datasets import Dataset
 
         features = self.tokenize(tokenizer, frame)
@@ -131,7 +226,7 @@ class ClassificationTask:
         if at_cap:
             logger.warning("%s: %d of %d texts reached --max_seq_length %d tokens and were truncated to it",
                            where, at_cap, len(frame), cap)
-        if with_labels:
+        if for_training:
             features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
         return Dataset.from_dict(features)
 
@@ -140,28 +235,12 @@ class ClassificationTask:
         names = features.column_names if hasattr(features, "column_names") else list(features)
         return [name for name in names if name != "labels"]
 
-    def typed_columns(self) -> list[str]:
-        """The label column: labels read as they do in training (numbers stay numbers, lists stay lists)."""
-        return [self.columns.label]
-
-    def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
-        """The rows with their text (and, `with_targets`, label) columns required; with targets, rows with an
-        empty text or a missing label dropped (and counted in the log), else all kept, empty texts counted."""
-        columns = self.columns
-        if with_targets:
-            require_columns(rows, columns.text + [columns.label], "--input", where)
-            return drop_unusable_rows(rows, columns, where)
-        require_columns(rows, columns.text + ([columns.text_pair] if columns.text_pair else []),
-                        "--input (retrain with other --text_column_names)", where)
-        empty = int(unusable_rows(rows, columns, with_label=False)[0].sum())
-        if empty:
-            logger.warning("%s: %d rows have empty text; they are kept so every row gets a prediction", where, empty)
-        return rows
-
     # -- model ------------------------------------------------------------------------------------------------
 
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
         from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+        from .heads import EncoderClassifier
 
         if not self.uses_transformers_head:
             encoder = AutoModel.from_pretrained(
@@ -207,6 +286,17 @@ class ClassificationTask:
         else:
             config.id2label, config.label2id = {0: "LABEL_0"}, {"LABEL_0": 0}
 
+    def training_options(self, training_args, train_features) -> dict[str, Any]:
+        """The loss Trainer uses (`--loss`, weighted by `--class_weights`), and how it scales over accumulation."""
+        from .losses import build_compute_loss, class_weights
+
+        weights = class_weights(self.class_weights, train_features["labels"], self.labels.problem_type,
+                                self.labels.num_labels)
+        # A classifier's loss (transformers' heads, textune's losses) is a mean over the batch's examples: Trainer
+        # must average it over --gradient_accumulation_steps, not take it as normalised by the accumulated label count.
+        return {"compute_loss_func": build_compute_loss(self.loss, self.labels.problem_type, weights, self.focal_gamma),
+                "loss_is_scaled_for_ga": False}
+
     def load_model(self, run_dir: str | Path, allow_pickle: bool = False):
         """Reload the model a run saved: transformers' class, or the textune head on its encoder."""
         from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
@@ -215,6 +305,8 @@ class ClassificationTask:
             return AutoModelForSequenceClassification.from_pretrained(
                 run_dir, use_safetensors=None if allow_pickle else True)
         from safetensors.torch import load_file
+
+        from .heads import EncoderClassifier
 
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(run_dir))
         model = EncoderClassifier(encoder, self.head, self.pooling, self.labels.num_labels,
@@ -225,8 +317,12 @@ class ClassificationTask:
     # -- outputs ----------------------------------------------------------------------------------------------
 
     output_names: ClassVar[tuple[str, ...]] = ("logits",)
-    headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "f1", "precision", "recall", "matthews_correlation",
-                                                   "roc_auc", "mse", "mae", "r2", "pearsonr", "spearmanr")
+
+    @property
+    def headline_metrics(self) -> tuple[str, ...]:
+        """--metric_name first when given, then the metrics the demo, card and leaderboard show, in this order."""
+        shown = REGRESSION_HEADLINE if self.labels.problem_type == REGRESSION else CLASSIFICATION_HEADLINE
+        return tuple(dict.fromkeys(name for name in (self.metric_name, *shown) if name))
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities per class (softmax, or sigmoid for multi-label); the value itself for regression."""
@@ -243,14 +339,6 @@ class ClassificationTask:
         if self.labels.problem_type == MULTI:
             return (scores > self.threshold).astype(np.int64)
         return scores.argmax(axis=-1)
-
-    def compute_metrics(self, eval_prediction) -> dict[str, float]:
-        """Trainer's compute_metrics on the logits themselves (the metrics `score` gives on their records)."""
-        logits = eval_prediction.predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        scores = self.scores(logits)
-        references = np.asarray(eval_prediction.label_ids)
-        return self._metrics_of(scores, references)
 
     def _metrics_of(self, scores: np.ndarray, references: np.ndarray) -> dict[str, float]:
         if self.labels.problem_type == MULTI:
@@ -420,6 +508,12 @@ class ClassificationTask:
             )
         except (KeyError, TypeError) as error:
             raise TextuneError(f"the run's task description is incomplete (missing {error}); retrain the run") from None
+
+
+def split_name(where: str) -> str:
+    """"train" for "--train_file data/train.csv" (the log's name of a split), else `where` itself."""
+    first = where.split(" ", 1)[0]
+    return first[2:-len("_file")] if first.startswith("--") and first.endswith("_file") else where
 
 
 from .. import register_task  # noqa: E402
