@@ -6,7 +6,14 @@ Test modules import helpers from here, never from each other; heavy imports stay
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -167,7 +174,7 @@ class FakeService:
     text."""
 
     def __init__(self, on_text=None):
-        from textune.data.tables import ColumnSpec
+        from textune.tasks.classification.columns import ColumnSpec
         from textune.serving.service import ModelInfo
         from textune.tasks import ClassificationTask
         from textune.tasks.classification.labels import SINGLE, LabelSpec
@@ -245,3 +252,51 @@ def fake_hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "HfApi", fake)
     monkeypatch.setattr(hub, "check_reachable", lambda *args: None)
     return fake
+
+
+@contextlib.contextmanager
+def running_space(space_dir: Path, title: str):
+    """Start an exported Space's app.py on a free port, wait until it is ready, yield (url, process), stop it.
+
+    Only the Space folder is on the path: the app must run from its own copy of textune. After the block,
+    `process.rest` holds what it printed while shutting down.
+    """
+    import httpx
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(GRADIO_SERVER_PORT="0", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=space_dir, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = read_line_with(process, rf"Serving {re.escape(title)} on (http://127\.0\.0\.1:\d+)", timeout=120).group(1)
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.rest, _ = process.communicate(timeout=30)
+
+
+def read_line_with(process, pattern: str, timeout: float) -> re.Match:
+    """Read the process's output until a line matches `pattern` (fail with what it printed otherwise)."""
+    import selectors
+
+    seen, deadline = [], time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=0.5):
+                if process.poll() is not None:
+                    break
+                continue
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if match := re.search(pattern, line):
+                return match
+    pytest.fail(f"no line matching {pattern!r} within {timeout} s; output:\n{''.join(seen)[-3000:]}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -21,7 +19,7 @@ import yaml
 from textune.cli import main
 from textune.serving import space
 
-from conftest import save_untrained_run, train_tiny_run
+from conftest import running_space, save_untrained_run, train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -224,52 +222,18 @@ def test_overwrite_refuses_to_replace_a_file_it_did_not_write_or_one_you_edited(
     assert (exported / "app_minimal.py").read_text() == "# my edits\n"
 
 
-def read_line_with(process: subprocess.Popen, pattern: str, timeout: float) -> re.Match:
-    """Read the process's output until a line matches `pattern` (fail with what it printed otherwise)."""
-    seen, deadline = [], time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=0.5):
-                if process.poll() is not None:
-                    break
-                continue
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if match := re.search(pattern, line):
-                return match
-    pytest.fail(f"no line matching {pattern!r} within {timeout} s; output:\n{''.join(seen)[-3000:]}")
-
-
 def test_the_exported_app_py_serves_the_demo_and_the_api_on_its_own(space_dir, tmp_path):
     from gradio_client import Client
 
-    # Only the Space folder on the path: the app must run from its own copy of textune.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(GRADIO_SERVER_PORT="0", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=space_dir, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        url = read_line_with(process, r"Serving Tiny tweets on (http://127\.0\.0\.1:\d+)", timeout=120).group(1)
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running_space(space_dir, "Tiny tweets") as (url, process):
         answer = httpx.post(url + "/v1/predict", json={"texts": ["fire near the town"]}, timeout=30)
         assert answer.status_code == 200
         label = answer.json()["predictions"][0]["label"]
         assert answer.json()["model"] == "Tiny tweets" and label in ("0", "1")
         assert Client(url + "/", verbose=False).predict("fire near the town", api_name="/predict")["label"] == label
         assert "Tiny tweets" in httpx.get(url + "/", timeout=30).text
-    finally:
-        process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=30)
     # uvicorn drains, runs the app's shutdown, then re-raises SIGTERM so the exit status tells why it stopped
-    assert process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in rest
+    assert process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in process.rest
 
 
 def test_push_space_fails_fast_offline_with_a_clear_message(space_dir, monkeypatch, capsys):

@@ -283,7 +283,7 @@ def test_prediction_files_are_run_qa_s_json_plus_a_csv(tmp_path):
     task = qa_task(version_2_with_negative=True)
     rows = task.check_rows(pd.DataFrame(FLAT), "t", with_targets=True)
     written = task.write_predictions(tmp_path, rows, records_of(task, rows))
-    assert set(written) == {"predictions.csv", "predictions.json", "null_odds.json"}
+    assert set(written) == {"predictions", "predictions_json", "null_odds"}
     assert json.loads((tmp_path / "predictions.json").read_text()) == {"q1": "a big fire", "q2": "", "q3": "evacuate"}
     assert json.loads((tmp_path / "null_odds.json").read_text()) == {"q1": -2.0, "q2": 1.5, "q3": -0.5}
     table = pd.read_csv(tmp_path / "predictions.csv", keep_default_na=False)

@@ -106,7 +106,10 @@ class Task(Protocol):
         """Values to stratify on when validation rows are held out of the training file, or None."""
 
     def encode(self, rows: pd.DataFrame, tokenizer, for_training: bool, where: str = "data"):
-        """Features of `rows`: with targets (for the loss) when `for_training`, else with what `decode` needs."""
+        """Features of `rows`, always with what `decode` needs, and with targets (for the loss) when `for_training`.
+
+        The validation split is encoded for training (its loss) and decoded (its metrics) from the same features.
+        """
 
     def collator(self, tokenizer, pad_to_max_length: bool) -> Callable:
         """Trainer's data collator for `encode`'s features."""

@@ -29,9 +29,9 @@ def window_length(tokenizer, max_seq_length: int) -> int:
 
 def encode_windows(tokenizer, questions: list[str], contexts: list[str], answers: list[dict] | None, *,
                    max_seq_length: int, doc_stride: int, pad_to_max_length: bool, where: str = "data") -> dict:
-    """Windows of each (question, context): with start/end token targets when `answers` is given, else with what
-    `postprocess` needs (the example each window came from, each token's characters in the context, -1 outside it,
-    and the CLS position).
+    """Windows of each (question, context), with what `postprocess` needs (the example each window came from, each
+    token's characters in the context, -1 outside it, and the CLS position), and start/end token targets when
+    `answers` is given.
 
     The context goes on the side the tokenizer pads (after the question, or before it for left-padding models such as
     XLNet), as run_qa.py places it; a window whose context does not hold the answer, and an unanswerable question,
@@ -65,13 +65,13 @@ def encode_windows(tokenizer, questions: list[str], contexts: list[str], answers
         [span if sequence == context_id else None for span, sequence in zip(spans, encoded.sequence_ids(i))]
         for i, spans in enumerate(encoded["offset_mapping"])
     ]
-    if answers is None:
-        windows.update({
-            EXAMPLE_INDEX: list(example_of), CLS_INDEX: cls_index,
-            OFFSET_START: [[span[0] if span else -1 for span in spans] for spans in offsets],
-            OFFSET_END: [[span[1] if span else -1 for span in spans] for spans in offsets],
-        })
-    else:
+    # the bookkeeping with targets too: the validation split is encoded for its loss and decoded for its metrics
+    windows.update({
+        EXAMPLE_INDEX: list(example_of), CLS_INDEX: cls_index,
+        OFFSET_START: [[span[0] if span else -1 for span in spans] for spans in offsets],
+        OFFSET_END: [[span[1] if span else -1 for span in spans] for spans in offsets],
+    })
+    if answers is not None:
         targets = [_answer_tokens(answers[example], spans, cls)
                    for example, spans, cls in zip(example_of, offsets, cls_index)]
         windows["start_positions"] = [start for start, _ in targets]

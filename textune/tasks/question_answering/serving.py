@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from .squad import ID
 
-EXAMPLE = {"question": "Where was the fire?", "context": "Forest fire near La Ronge Sask. Canada"}
+EXAMPLES = [
+    {"question": "Where was the fire?", "context": "Forest fire near La Ronge Sask. Canada"},
+    {"question": "What happened?", "context": "13,000 people receive #wildfires evacuation orders in California"},
+    {"question": "What hit the town?", "context": "Heavy flooding hit the town after three days of rain"},
+]
+EXAMPLE = EXAMPLES[0]
 
 
 class QuestionContext(BaseModel):

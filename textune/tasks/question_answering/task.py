@@ -129,6 +129,12 @@ class QuestionAnsweringTask:
             rows[answers] = normalise_answers(rows, answers, self.context_column, where)
         return rows.reset_index(drop=True)
 
+    def unusable_rows(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
+        return {}  # check_rows drops no row: an empty answer is SQuAD v2's "no answer", not a missing one
+
+    def target_columns(self) -> list[str]:
+        return [self.settings.answer_column_name or ANSWERS]
+
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """SQuAD v2: answerable or not, so a held-out validation split keeps the share of unanswerable questions."""
         column = answer_column(self.settings, rows, "the rows", required=False)
@@ -226,18 +232,31 @@ class QuestionAnsweringTask:
         and, with SQuAD v2, null_odds.json (id -> null score minus best span score), each written atomically."""
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        written = {"predictions.csv": Path(predictions_file) if predictions_file else output_dir / "predictions.csv"}
-        with atomic_write(written["predictions.csv"], newline="") as handle:
-            records[list(RECORD_COLUMNS)].to_csv(handle, index=False)
+        written = {"predictions": Path(predictions_file) if predictions_file else output_dir / "predictions.csv"}
+        with atomic_write(written["predictions"], newline="") as handle:
+            self.prediction_table(rows, records).to_csv(handle, index=False)
         answers = dict(zip(records["id"], records["answer"]))
-        written["predictions.json"] = write_text_atomically(
+        written["predictions_json"] = write_text_atomically(
             output_dir / "predictions.json", json.dumps(answers, indent=4, ensure_ascii=False) + "\n")
         if self.version_2 and "null_odds" in records.columns:
             odds = {key: (None if value is None or pd.isna(value) else float(value))
                     for key, value in zip(records["id"], records["null_odds"])}
-            written["null_odds.json"] = write_text_atomically(
+            written["null_odds"] = write_text_atomically(
                 output_dir / "null_odds.json", json.dumps(odds, indent=4, ensure_ascii=False) + "\n")
         return written
+
+    def prediction_table(self, rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+        """predictions.csv's columns: id, question, answer, score and the answer's character offsets."""
+        return records[list(RECORD_COLUMNS)]
+
+    def saved_rows(self, run_dir: Path, limit: int) -> pd.DataFrame | None:
+        return None  # a QA run keeps no validation rows of its own; the export reads the run's data files
+
+    def example_rows(self, limit: int) -> pd.DataFrame | None:
+        """Built-in questions on tweets, to check an exported model when the run's data files are gone."""
+        from .serving import EXAMPLES
+
+        return self.check_rows(pd.DataFrame(EXAMPLES[:limit]), "built-in examples", with_targets=False)
 
     # -- serving -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,42 @@
+"""The engine knows tasks only through their protocol: outside textune/tasks/, no module names what one task predicts.
+
+A word here is a classification concept; finding one in a generic module (training, inference, serving, report,
+data, models, the CLI) means a branch on one task has crept into the engine, which every new task would then
+have to work around. Identifiers and string literals are checked (flags and column names are strings);
+comments are not.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "textune"
+CONCEPTS = re.compile(
+    r"problem_type|single_label|multi_label|regression|LabelSpec|ClassificationTask|ColumnSpec|label_names|"
+    r"label_column|label2id|id2label|num_labels|logits|softmax|sigmoid|argmax|prob_|threshold|class_weights|focal|"
+    r"text_pair|EncoderClassifier|SequenceClassification",
+    re.IGNORECASE,
+)
+
+
+def concept_mentions(path: Path) -> list[str]:
+    found = []
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+    for token in tokens:
+        if token.type in (tokenize.NAME, tokenize.STRING) and (match := CONCEPTS.search(token.string)):
+            found.append(f"{path.relative_to(PACKAGE.parent)}:{token.start[0]}: {match.group(0)}")
+    return found
+
+
+def test_no_module_outside_tasks_names_a_classification_concept():
+    generic = [path for path in sorted(PACKAGE.rglob("*.py")) if "tasks" not in path.relative_to(PACKAGE).parts]
+    mentions = [line for path in generic for line in concept_mentions(path)]
+    assert not mentions, "move these into the task (textune/tasks/<task>/):\n" + "\n".join(mentions)
+
+
+def test_the_check_finds_a_concept_where_there_is_one(tmp_path):
+    module = PACKAGE / "tasks" / "classification" / "task.py"
+    assert concept_mentions(module)
