@@ -57,8 +57,8 @@ def test_on_disk_splits_hold_out_shuffle_and_cap_the_same_rows_as_in_memory(twee
         assert on_disk.task.columns.texts(rows) == in_memory.task.columns.texts(getattr(in_memory, role))
         assert getattr(on_disk, role)["target"].tolist() == getattr(in_memory, role)["target"].tolist()
     # the report's row accounting, counted during the one pass over the file: 297 usable, 30 held out, 200 used
-    assert on_disk.accounting["train"] == {"source": args.train_file, "read": 300, "empty_text": 2,
-                                           "missing_label": 1, "held_out": 30, "capped": 67}
+    assert on_disk.accounting["train"] == {"source": args.train_file, "read": 300, "held_out": 30, "capped": 67,
+                                           "dropped": {"empty_text": 2, "missing_label": 1}}
 
 
 @pytest.mark.parametrize("kind", ["single", "multi", "regression"])

@@ -88,7 +88,7 @@ def test_report_md_links_its_plots_and_accounts_for_dropped_rows(trained_run):
     for name in ("loss", "metrics", "confusion_matrix", "text_length"):
         assert f"(plots/{name}.png)" in md
     rows = next(line for line in md.splitlines() if line.startswith("| train |"))
-    # split | source | read | empty text | no label | held out | capped | used
+    # split | source | read | empty text | missing label | held out | capped | used
     cells = [cell.strip() for cell in rows.strip("|").split("|")]
     assert cells[2:] == ["64", "1", "1", "0", "0", "62"]
     assert "| 0 |" in md and "| 1 |" in md  # label distribution rows
@@ -167,7 +167,7 @@ def test_rows_held_out_for_validation_and_over_max_train_samples_are_accounted_f
                                        max_train_samples=40)
     rows = {row.split: row for row in split_rows(data_args, 42, load_splits(data_args, 42, task_args=task_args))}
     train, validation = rows["train"], rows["validation"]
-    assert (train.read, train.empty_text, train.missing_label, train.used) == (64, 1, 0, 40)
+    assert (train.read, train.dropped, train.used) == (64, {"empty_text": 1, "missing_label": 0}, 40)
     assert train.held_out == validation.used == 6  # 10% of the 63 usable rows
     assert train.capped == 63 - 6 - 40
     assert validation.source == "held out from train" and validation.read is None

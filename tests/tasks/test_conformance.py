@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -145,15 +144,16 @@ def test_predict_writes_one_record_per_input_row_and_a_reloaded_run_agrees(train
     output = tmp_path / "out.csv"
     assert main(["predict", "--model", str(run), "--input", str(files["test"]), "--output", str(output)]) == 0
     written = pd.read_csv(output, keep_default_na=False)
-    rows = pd.read_csv(files["test"], keep_default_na=False)
-    assert len(written) == len(rows)
-    records = Predictor.from_run(run, backend="torch").predict(rows)
-    assert len(records) == len(rows)
-    for column in records.columns:
-        if records[column].dtype.kind == "f":
-            assert written[column].to_numpy() == pytest.approx(records[column].to_numpy(), abs=1e-4), column
+    predictor = Predictor.from_run(run, backend="torch")
+    rows = predictor.task.check_rows(pd.read_csv(files["test"], keep_default_na=False), "test", with_targets=False)
+    expected = predictor.task.prediction_table(rows, predictor.predict(rows))
+    assert len(written) == len(expected) == len(rows)
+    assert list(written.columns) == list(expected.columns)
+    for column in expected.columns:
+        if expected[column].dtype.kind == "f":
+            assert written[column].to_numpy() == pytest.approx(expected[column].to_numpy(), abs=1e-4), column
         else:
-            assert written[column].astype(str).tolist() == records[column].astype(str).tolist(), column
+            assert written[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
 
 
 def test_the_json_api_answers_the_tasks_schema(trained):
@@ -190,13 +190,19 @@ def test_the_exported_space_starts_and_answers_the_api_and_the_demo(trained, tmp
         assert shown is not None
 
 
-def test_the_report_holds_the_shell_and_the_tasks_own_sections(trained):
+def test_the_report_holds_the_shell_and_the_tasks_own_sections(trained, tmp_path):
+    from textune.data.splits import read_rows
+    from textune.inference.prediction import Predictor
+
     name, case, files, run = trained
     (run / "report.html").unlink()
     assert main(["report", str(run)]) == 0
     html = (run / "report.html").read_text(encoding="utf-8")
-    task = task_of(run)
-    records = None
-    for section in task.report_sections(None, records, run / "plots"):
-        assert section.title in html
-    assert re.search(r"<h2[^>]*>", html)
+    assert 'id="metrics"' in html and 'id="data"' in html  # the shell's own sections
+    predictor = Predictor.from_run(run, backend="torch")
+    rows = predictor.task.check_rows(read_rows(files["validation"], None, "--validation_file", name), "validation",
+                                     with_targets=True)
+    sections = predictor.task.report_sections(rows, predictor.predict(rows), tmp_path)
+    assert sections, "a task's report says something of its own"
+    for section in sections:
+        assert section.title in html, section.title

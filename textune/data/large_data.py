@@ -141,7 +141,7 @@ def load_on_disk_splits(data_args: DataArguments, seed: int, *, task=None, task_
         if validation is not None:
             validation = task.check_rows(validation, f"--validation_file {data_args.validation_file}", True)
             accounting["validation"] = dict(source=data_args.validation_file, read=len(others["validation"]),
-                                            **unusable_counts(task, others["validation"])[0])
+                                            dropped=unusable_counts(task, others["validation"])[0])
         if "test" in others:
             others["test"] = task.check_rows(others["test"], f"--test_file {data_args.test_file}", False)
             accounting["test"] = dict(source=data_args.test_file, read=len(others["test"]))
@@ -293,7 +293,7 @@ def _convert(reader: TableReader, data_args: DataArguments, cache_dir: Path, tas
         task = build_task(data_args, task_args, targets.assign(**others), where)
     table = Dataset.from_file(str(path))
     logger.info("train: %d usable rows of %s converted to %s (memory-mapped)", len(table), reader.path, path)
-    return table, task, targets, counts
+    return table, task, targets, {"read": counts.pop("read"), "dropped": counts}
 
 
 def _new_cache_dir(path: Path) -> Path:

@@ -216,3 +216,24 @@ def _is_na(value) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and arrays are values, not missing
         return False
+
+
+@dataclass
+class RowsReader:
+    """`TableReader`'s interface over rows already read whole, by a task's own reader (SQuAD's nested JSON)."""
+
+    rows: pd.DataFrame
+
+    @classmethod
+    def open(cls, path: str | Path, encoding: str | None, flag: str, task) -> "TableReader | RowsReader":
+        """A task's own format read whole, else a plain table read in chunks (`TableReader`)."""
+        reader = TableReader.open(path, encoding, flag)
+        rows = task.read(reader.path, encoding, flag)
+        return reader if rows is None else cls(rows)
+
+    def estimated_rows(self) -> int:
+        return len(self.rows)
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS, typed: Iterable[str] = ()) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(self.rows), chunk_rows):
+            yield self.rows.iloc[start:start + chunk_rows].reset_index(drop=True)

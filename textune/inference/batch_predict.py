@@ -24,7 +24,7 @@ import pandas as pd
 from ..atomic import atomic_write
 from ..errors import TextuneError
 from .prediction import Predictor
-from ..data.table_chunks import CHUNK_ROWS, TableReader
+from ..data.table_chunks import CHUNK_ROWS, RowsReader, TableReader
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
     """
     started = time.perf_counter()
     predictor = _as_predictor(model, batch_size, allow_pickle)
-    reader = TableReader.open(input_path, encoding, "--input")
+    reader = RowsReader.open(input_path, encoding, "--input", predictor.task)
     output = Path(output_path) if output_path else default_output(input_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     task = predictor.task
@@ -109,7 +109,7 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
         TextuneError: The input lacks a column the task needs, a reference is unusable, or no row is usable.
     """
     predictor = _as_predictor(model, batch_size, allow_pickle)
-    reader = TableReader.open(input_path, encoding, "--input")
+    reader = RowsReader.open(input_path, encoding, "--input", predictor.task)
     task = predictor.task
     where = f"--input {input_path}"
     kept, records = [], []

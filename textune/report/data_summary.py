@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from ..training.arguments import DataArguments
-from ..data.tables import read_table
-from ..data.splits import Splits, load_splits
+from ..data.large_data import unusable_counts
+from ..data.splits import Splits, load_splits, read_rows
 
 ROLES = ("train", "validation", "test")
 
@@ -22,8 +22,7 @@ class SplitRows:
     split: str
     source: str  # a file, "held out from train", or the hub/demo source
     read: int | None  # rows in the file; None when the split did not come from a file of its own
-    empty_text: int = 0
-    missing_label: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # by the task's reason (`Task.unusable_rows`)
     held_out: int = 0  # moved to another split (validation or test held out from train)
     capped: int = 0  # beyond --max_{train,eval,predict}_samples
     used: int = 0
@@ -62,7 +61,6 @@ def summarize_data(data_args: DataArguments, seed: int, splits: Splits) -> DataS
 
 def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[SplitRows]:
     """Account for every row of every input file: dropped (and why), held out, capped, used."""
-    columns = splits.task.columns
     uncapped = splits
     from_files = splits.source not in ("train_data",)  # data passed to train() in code cannot be re-read
     if from_files and any(getattr(data_args, flag) is not None for flag in CAP_FLAGS.values()):
@@ -82,27 +80,14 @@ def split_rows(data_args: DataArguments, seed: int, splits: Splits) -> list[Spli
         entry = SplitRows(role, files[role] or ("held out from train" if role != "train" else splits.source), None,
                           used=len(used_frame))
         if files[role]:
-            raw = read_table(files[role], data_args.encoding, f"--{role}_file")
+            raw = read_rows(files[role], data_args.encoding, f"--{role}_file", splits.task.name)
             if data_args.remove_columns:
                 raw = raw.drop(columns=[c.strip() for c in data_args.remove_columns.split(",")], errors="ignore")
             entry.read = len(raw)
             if role != "test":  # test rows are kept whatever they hold, so every id gets a prediction
-                entry.empty_text, entry.missing_label = drop_reasons(raw, columns)
+                entry.dropped = unusable_counts(splits.task, raw)[0]
         entry.capped = len(getattr(uncapped, role)) - len(used_frame)
         if role == "train" and entry.read is not None:
-            entry.held_out = entry.read - entry.empty_text - entry.missing_label - len(uncapped.train)
+            entry.held_out = entry.read - sum(entry.dropped.values()) - len(uncapped.train)
         rows.append(entry)
     return rows
-
-
-def drop_reasons(frame: pd.DataFrame, columns) -> tuple[int, int]:
-    """Rows that training drops: (empty text, missing label but non-empty text), as data.drop_unusable_rows counts them."""
-    from ..tasks.classification.columns import drop_unusable_rows
-
-    texts = pd.Series(columns.texts(frame), index=frame.index)
-    empty = texts.str.strip().eq("")
-    if columns.label not in frame.columns:
-        return int(empty.sum()), 0
-    with quiet():
-        kept = len(drop_unusable_rows(frame.loc[~empty], columns, "report"))
-    return int(empty.sum()), int((~empty).sum()) - kept

@@ -157,12 +157,13 @@ def data_section(data: ReportData) -> Section:
     summary = data.data
     if summary is None:
         return Section("Data", "data")
-    headers = ["split", "source", "rows read", "dropped: empty text", "dropped: no label", "held out",
-               "over --max_*_samples", "rows used"]
-    rows = [[r.split, r.source, fmt(r.read), r.empty_text, r.missing_label, r.held_out, r.capped, r.used]
-            for r in summary.rows]
-    blocks = ["Rows per split, and why rows were not used: empty text and missing labels are dropped; "
-              "\"held out\" rows of the training file became the validation (or demo test) split.",
+    reasons = list(dict.fromkeys(reason for r in summary.rows for reason in r.dropped))
+    headers = ["split", "source", "rows read", *(f"dropped: {reason.replace('_', ' ')}" for reason in reasons),
+               "held out", "over --max_*_samples", "rows used"]
+    rows = [[r.split, r.source, fmt(r.read), *(r.dropped.get(reason, 0) for reason in reasons), r.held_out, r.capped,
+             r.used] for r in summary.rows]
+    blocks = ["Rows per split, and why rows were not used" + (f" (dropped: {', '.join(r.replace('_', ' ') for r in reasons)})"
+              if reasons else "") + "; \"held out\" rows of the training file became the validation (or demo test) split.",
               Table(headers, rows, "data-rows")]
     return Section("Data", "data", blocks)
 
