@@ -2,7 +2,8 @@
 
 Usage:
     textune train --model_name_or_path minilm --train_file train.csv --validation_file val.csv \
-        --test_file test.csv --text_column_name text --label_column_name target --output_dir experiments/
+        --test_file test.csv --output_dir experiments/   # plus the task's flags (columns), as run_*.py take them
+    textune train --task question-answering --train_file train.json --version_2_with_negative --output_dir qa/
     textune train args.json                      # one JSON file of run_classification.py-style arguments
     textune train --config configs/disaster_tweets.yaml --num_train_epochs 3   # flags override the file
     textune predict --model experiments/ --input new.csv --output preds.csv

@@ -22,12 +22,22 @@ CONCEPTS = re.compile(
 )
 
 
+# Known and allowed: each (module, word) with the reason it is not a task's concept leaking into the engine.
+ALLOWED = {
+    ("textune/__init__.py", "*"): "the public API re-exports every task's public names (it only maps names to modules)",
+    ("textune/training/arguments.py", "label_names"): "transformers' own TrainingArguments field (the batch keys "
+                                                      "holding targets), taken out of the parser",
+}
+
+
 def concept_mentions(path: Path) -> list[str]:
+    name = str(path.relative_to(PACKAGE.parent))
     found = []
     tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
     for token in tokens:
         if token.type in (tokenize.NAME, tokenize.STRING) and (match := CONCEPTS.search(token.string)):
-            found.append(f"{path.relative_to(PACKAGE.parent)}:{token.start[0]}: {match.group(0)}")
+            if (name, "*") not in ALLOWED and (name, match.group(0)) not in ALLOWED:
+                found.append(f"{name}:{token.start[0]}: {match.group(0)}")
     return found
 
 

