@@ -464,10 +464,6 @@ class ClassificationTask:
 
     # -- report and card ------------------------------------------------------------------------------------
 
-    # Metrics shown first (demo page, Space README), in this order, when the run computed them.
-    headline_metrics = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "roc_auc",
-                        "mse", "mae", "r2", "pearsonr", "spearmanr")
-
     def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
                         splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list:
         """Per-class scores, confusion matrix, predicted vs true, the worst mistakes, labels and text lengths."""
