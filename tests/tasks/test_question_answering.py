@@ -289,7 +289,8 @@ def test_prediction_files_are_run_qa_s_json_plus_a_csv(tmp_path):
     table = pd.read_csv(tmp_path / "predictions.csv", keep_default_na=False)
     assert list(table.columns) == ["id", "question", "answer", "score", "start", "end"]
     assert table["answer"].tolist() == ["a big fire", "", "evacuate"] and table["start"].tolist() == ["7", "", "35"]
-    assert not (tmp_path / "x").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
+    assert not (tmp_path / "x").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        path.name for path in written.values())
 
 
 def test_a_failure_while_writing_leaves_the_previous_files_and_no_temporary_file(tmp_path, monkeypatch):

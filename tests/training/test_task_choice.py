@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import pytest
 
@@ -15,32 +15,10 @@ from textune.tasks import TASKS, ClassificationTask, choose_task
 from conftest import toy_frame
 
 
-@dataclass
-class WindowArguments:
-    """A stand-in task's flags (as question answering's): one the classification task lacks."""
-
-    doc_stride: int = field(default=128, metadata={"help": "Tokens shared by two windows of a long context."})
-
-
-class WindowTask:
-    """The parts of a task that choosing it needs: its name, flags, reader and column detection."""
-
-    name = "window-reading"
-    arguments = WindowArguments
-
-    @classmethod
-    def detect(cls, columns):
-        return "it has question and context columns" if {"question", "context"} <= set(columns) else None
-
-    @classmethod
-    def read(cls, path, encoding, flag):
-        return None
-
-
 @pytest.fixture
-def window_task(monkeypatch):
-    monkeypatch.setitem(TASKS, WindowTask.name, WindowTask)
-    return WindowTask
+def window_task():
+    """Question answering: a task with columns and flags of its own (its windows' --doc_stride)."""
+    return TASKS["question-answering"]
 
 
 def test_classification_is_picked_from_a_text_column_and_the_log_says_why(caplog):
@@ -57,8 +35,8 @@ def test_another_tasks_columns_pick_it_before_the_classification_fallback(window
         chosen = choose_task(None, ["question", "context", "text"], "--train_file qa.csv")
 
     assert chosen is window_task
-    assert "task: window-reading, picked from the columns of --train_file qa.csv: it has question and context" \
-        in caplog.text
+    assert ("task: question-answering, picked from the columns of --train_file qa.csv: the data has 'question' and "
+            "'context' columns" in caplog.text)
 
 
 def test_a_table_no_task_recognises_is_classification_and_an_unknown_task_is_one_line(caplog):
@@ -70,9 +48,9 @@ def test_a_table_no_task_recognises_is_classification_and_an_unknown_task_is_one
 
 
 def test_the_task_arguments_given_in_code_must_match_the_task_flag(window_task):
-    assert choose_task(None, ["text", "label"], "code", WindowArguments()) is window_task
-    with pytest.raises(TextuneError, match="the arguments of --task window-reading"):
-        choose_task("text-classification", ["text", "label"], "code", WindowArguments())
+    assert choose_task(None, ["text", "label"], "code", window_task.arguments()) is window_task
+    with pytest.raises(TextuneError, match="the arguments of --task question-answering"):
+        choose_task("text-classification", ["text", "label"], "code", window_task.arguments())
 
 
 def test_a_flag_of_another_task_is_refused_in_one_line(window_task, tweets_dir, tmp_path, capsys):
@@ -80,11 +58,11 @@ def test_a_flag_of_another_task_is_refused_in_one_line(window_task, tweets_dir, 
 
     assert main([*argv, "--doc_stride", "64"]) == 2
     messages = capsys.readouterr().err.strip().splitlines()
-    assert messages == ["textune: error: --doc_stride is a flag of --task window-reading; pass --task "
-                        "window-reading, or drop --doc_stride"]
+    assert messages == ["textune: error: --doc_stride is a flag of --task question-answering; pass --task "
+                        "question-answering, or drop --doc_stride"]
     (tmp_path / "run.yaml").write_text("doc_stride: 64\n")
     assert main([*argv, "--config", str(tmp_path / "run.yaml")]) == 2
-    assert "--doc_stride is a flag of --task window-reading" in capsys.readouterr().err
+    assert "--doc_stride is a flag of --task question-answering" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -93,7 +71,7 @@ def test_train_help_lists_the_chosen_tasks_flags(window_task, capsys):
         main(["train", "--help"])
     default_help = capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["train", "--task", "window-reading", "--help"])
+        main(["train", "--task", "question-answering", "--help"])
     window_help = capsys.readouterr().out
 
     assert "--label_column_name" in default_help and "--doc_stride" not in default_help

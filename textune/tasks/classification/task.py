@@ -160,7 +160,7 @@ class ClassificationTask:
         require_columns(rows, columns.text + ([columns.text_pair] if columns.text_pair else []), text_flag, where)
         empty = int(unusable_rows(rows, columns, with_label=False)[0].sum())
         if empty:
-            logger.warning("%s: %d rows have empty text; they are kept so every id gets a prediction", split, empty)
+            logger.warning("%s: %d rows have empty text; they are kept so every row gets a prediction", split, empty)
         if columns.id in rows.columns and rows[columns.id].duplicated().any():
             repeated = rows[columns.id][rows[columns.id].duplicated()]
             logger.warning("%s: %d rows repeat an id of column %r (first: %r); each row still gets its own "
