@@ -186,7 +186,7 @@ def build_task(data_args: DataArguments, task_args, train_rows: pd.DataFrame, wh
     task_class = choose_task(data_args.task, train_rows.columns, where, task_args)
     if task_args is None:
         task_args = task_class.arguments()
-    return task_class.from_arguments(task_args, data_args, train_rows, where)
+    return task_class.from_arguments(task_args, train_rows, where)
 
 
 def read_other_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:

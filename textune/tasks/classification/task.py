@@ -63,13 +63,13 @@ class ClassificationTask:
     pooling: str | None = None
     head_dropout: float = 0.1
     preprocess: list[str] = field(default_factory=list)
-    name: str = "text-classification"
     run_metric_script: bool = field(default=True, repr=False, compare=False)
     # training only (a saved run's task predicts without them): --class_weights, --loss, --focal_gamma
     class_weights: str = field(default="none", repr=False, compare=False)
     loss: str = field(default="cross_entropy", repr=False, compare=False)
     focal_gamma: float = field(default=2.0, repr=False, compare=False)
 
+    name: ClassVar[str] = "text-classification"
     arguments: ClassVar[type] = ClassificationArguments
 
     def __post_init__(self):
@@ -115,7 +115,7 @@ class ClassificationTask:
         return f"it has a {found!r} column" if found else None
 
     @classmethod
-    def from_arguments(cls, task_args: ClassificationArguments, data_args, train_rows: pd.DataFrame,
+    def from_arguments(cls, task_args: ClassificationArguments, train_rows: pd.DataFrame,
                        where: str) -> "ClassificationTask":
         """The task of a new run: its columns from the flags (or the defaults), its labels from the usable rows."""
         text_columns, label_column = task_args.text_columns, task_args.label_column_name
@@ -182,10 +182,10 @@ class ClassificationTask:
             return None
         return labels
 
-    def collator(self, tokenizer, pad_to_max_length: bool):
+    def collator(self, tokenizer):
         from transformers import DataCollatorWithPadding, default_data_collator
 
-        return default_data_collator if pad_to_max_length else DataCollatorWithPadding(tokenizer)
+        return default_data_collator if self.pad_to_max_length else DataCollatorWithPadding(tokenizer)
 
     def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
         frame = apply_steps(frame, self.columns, self.preprocess)
