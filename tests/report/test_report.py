@@ -171,3 +171,11 @@ def test_rows_held_out_for_validation_and_over_max_train_samples_are_accounted_f
     assert train.held_out == validation.used == 6  # 10% of the 63 usable rows
     assert train.capped == 63 - 6 - 40
     assert validation.source == "held out from train" and validation.read is None
+
+
+def test_write_report_lists_the_files_the_task_sections_wrote(trained_run):
+    from textune.report import write_report
+
+    files = write_report(trained_run)
+    assert files["validation_predictions"] == trained_run / "validation_predictions.csv"
+    assert files["validation_predictions"].is_file()

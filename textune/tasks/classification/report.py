@@ -62,7 +62,6 @@ def card_facts(task) -> dict:
 # -- report sections ---------------------------------------------------------------------------------------------
 
 PREDICTIONS_FILE = "validation_predictions.csv"  # beside the report: the table its error sections are drawn from
-TEXT_CHARS = 240  # longer example texts are cut in tables; validation_predictions.csv has them whole
 TOP_WRONG = 10
 
 
@@ -150,9 +149,12 @@ def report_sections(task, rows: pd.DataFrame | None, records: pd.DataFrame | Non
     sections = [configuration_section(task)]
     if rows is not None and records is not None and len(rows):
         results = validation_results(rows, task, records)
-        with atomic_write(plots_dir.parent / PREDICTIONS_FILE, newline="") as handle:
+        predictions = plots_dir.parent / PREDICTIONS_FILE
+        with atomic_write(predictions, newline="") as handle:
             results.table.to_csv(handle, index=False)
-        sections += error_sections(task, results, plots_dir)
+        errors = error_sections(task, results, plots_dir)
+        errors[-1].files["validation_predictions"] = predictions  # the mistakes section is drawn from it
+        sections += errors
     if splits:
         sections += data_sections(task, splits, tokenizer, plots_dir)
     return [section for section in sections if section.markdown or section.plots]
