@@ -480,3 +480,14 @@ def test_an_empty_question_or_context_is_answered_422_naming_the_field():
         item = {"question": "q", "context": "c", field: "  "}
         response = client.post("/v1/predict", json={"inputs": [item]})
         assert response.status_code == 422 and f"{field} is empty" in response.text
+
+
+def test_qa_arguments_extend_the_shared_sequence_arguments_with_their_own_window():
+    from textune.tasks.arguments import SequenceArguments
+    from textune.tasks.classification.arguments import ClassificationArguments
+
+    assert issubclass(QuestionAnsweringArguments, SequenceArguments)
+    assert QuestionAnsweringArguments().max_seq_length == 384 and ClassificationArguments().max_seq_length == 128
+    assert QuestionAnsweringArguments().pad_to_max_length is False
+    with pytest.raises(TextuneError, match="--max_seq_length must be positive"):
+        QuestionAnsweringArguments(max_seq_length=0)
