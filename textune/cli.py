@@ -200,10 +200,9 @@ def command_evaluate(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     predictor = _predictor(args)
     if args.metric_name:
-        if not hasattr(predictor.task, "with_metric"):
+        if not hasattr(predictor.task, "with_metric"):  # optional in the task protocol
             raise TextuneError(f"--metric_name: the {predictor.task.name} task computes its own metrics; leave it out")
-        predictor.task = predictor.task.with_metric(args.metric_name)
-        predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
+        predictor.task = predictor.task.with_metric(args.metric_name)  # a bad name fails here, before the file is read
     from .inference.batch_predict import evaluate_file
 
     metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)

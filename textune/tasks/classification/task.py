@@ -99,8 +99,14 @@ class ClassificationTask:
         return resolve_metrics(self.labels.problem_type, name)
 
     def with_metric(self, metric_name: str) -> "ClassificationTask":
-        """This task computing `metric_name` (a name, or a script the user passed) instead of the run's own."""
-        return replace(self, metric_name=metric_name, run_metric_script=True)
+        """This task computing `metric_name` (a name, or a script the user passed) instead of the run's own.
+
+        Raises:
+            TextuneError: `metric_name` is neither a known metric nor a metric script (checked now, before any data).
+        """
+        task = replace(self, metric_name=metric_name, run_metric_script=True)
+        task.metrics  # noqa: B018 - resolved now, so a bad name fails before a file is read
+        return task
 
     @property
     def uses_transformers_head(self) -> bool:
