@@ -79,12 +79,10 @@ def saved_validation_rows(columns: ColumnSpec, run_dir: Path, limit: int) -> pd.
     table = pd.read_csv(report_file, keep_default_na=False, dtype=str)
     if "text" not in table.columns or not len(table):
         return None
+    if columns.text_pair and "text_pair" not in table.columns:
+        return None
     # The report stores each row's joined text; the check needs the model's input, not the columns.
-    frame = pd.DataFrame({columns.text[0]: table["text"]} | {c: "" for c in columns.text[1:]})
-    if columns.text_pair and "text_pair" in table.columns:
-        frame[columns.text_pair] = table["text_pair"]
+    frame = columns.rows_of(table["text"], table["text_pair"] if columns.text_pair else None)
     if "label" in table.columns:
         frame[columns.label] = table["label"]
-    if columns.text_pair and columns.text_pair not in frame.columns:
-        return None
     return frame.head(limit)

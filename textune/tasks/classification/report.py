@@ -95,12 +95,8 @@ def validation_results(frame: pd.DataFrame, task, records: pd.DataFrame, top: in
     if problem == MULTI:
         references = references.astype(np.int64)
     records = records.reset_index(drop=True)
-    if problem == REGRESSION:
-        scores = records["prediction"].to_numpy(dtype=np.float64)
-        predictions = scores
-    else:
-        scores = records[[f"prob_{name}" for name in task.labels.display_names]].to_numpy()
-        predictions = (scores > task.threshold).astype(np.int64) if problem == MULTI else scores.argmax(axis=-1)
+    scores = task.records_scores(records)
+    predictions = task.hard_predictions(scores)
     true = frame[task.columns.label].to_numpy()
     if task.labels.names:  # --label_names: true labels named as the predictions are
         true = task.label_strings(references, task.labels.names)
