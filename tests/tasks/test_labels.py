@@ -317,7 +317,7 @@ def test_classification_outputs_use_the_names_and_raw_predictions_the_raw_labels
     logits = np.array([[2.0, -1.0], [-1.0, 2.0]])
     task = ClassificationTask(ColumnSpec(text=["text"], label="target"), BINARY.with_names("0=calm,1=disaster"))
 
-    decoded = task.decode(logits)
+    decoded = task.decode(None, None, (logits,))
     assert decoded["prediction"].tolist() == ["calm", "disaster"]
     assert list(decoded.columns) == ["prediction", "prob_calm", "prob_disaster"]
     assert task.result_lines(logits) == ["0\tcalm", "1\tdisaster"]
@@ -332,6 +332,6 @@ def test_multi_label_outputs_join_the_names():
     task = ClassificationTask(ColumnSpec(text=["text"], label="tags"), labels)
     logits = np.array([[3.0, -3.0, 3.0]])
 
-    assert task.decode(logits)["prediction"].tolist() == ["alpha,gamma"]
+    assert task.decode(None, None, (logits,))["prediction"].tolist() == ["alpha,gamma"]
     assert task.result_lines(logits) == ["0\t['alpha', 'gamma']"]
     assert task.raw_predictions(logits) == ["a,c"]

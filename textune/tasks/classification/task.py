@@ -343,21 +343,11 @@ class ClassificationTask:
             return (scores > self.threshold).astype(np.int64)
         return scores.argmax(axis=-1)
 
-    def _metrics_of(self, scores: np.ndarray, references: np.ndarray) -> dict[str, float]:
-        if self.labels.problem_type == MULTI:
-            references = references.astype(np.int64)
-        return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
-                               self.hard_predictions(scores), scores, references)
-
     def decode(self, rows: pd.DataFrame | None, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
         """A table with the predicted label (or value) and one probability column per class, one row per feature
-        (a row makes one feature here, so `rows` and `features` are not read)."""
-        return self.decode_logits(outputs[0])
-
-    def decode_logits(self, logits: np.ndarray) -> pd.DataFrame:
-        """`decode` of the logits alone."""
+        (a row makes one feature here, so `rows` and `features` are not read: `decode(None, None, (logits,))`)."""
         # (n, num_labels) also for no rows at all, where the engine's outputs have no class axis to go by
-        scores = self.scores(np.asarray(logits, dtype=np.float32).reshape(-1, self.labels.num_labels))
+        scores = self.scores(np.asarray(outputs[0], dtype=np.float32).reshape(-1, self.labels.num_labels))
         hard = self.hard_predictions(scores)
         if self.labels.problem_type == REGRESSION:
             return pd.DataFrame({"prediction": scores})
@@ -383,7 +373,11 @@ class ClassificationTask:
         if label not in rows.columns:
             raise TextuneError(f"the rows have no label column {label!r}; evaluation needs labels")
         references = np.asarray(self.labels.encode(rows[label], where="the rows scored"))
-        return self._metrics_of(self.records_scores(records), references)
+        if self.labels.problem_type == MULTI:
+            references = references.astype(np.int64)
+        scores = self.records_scores(records)
+        return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
+                               self.hard_predictions(scores), scores, references)
 
     def agreement(self, expected: pd.DataFrame, got: pd.DataFrame) -> float:
         """Share of rows with the same predicted label; for regression, a value within 1% (or 0.01 of small ones)."""
@@ -431,7 +425,7 @@ class ClassificationTask:
         """A table of plain texts in the run's text columns (the others empty)."""
         if self.columns.text_pair is not None:
             raise TextuneError("this model classifies text pairs: pass a table with both text columns")
-        return pd.DataFrame({self.columns.text[0]: list(inputs)} | {c: "" for c in self.columns.text[1:]})
+        return self.columns.rows_of(inputs)
 
     def encode_inputs(self, inputs: list, tokenizer) -> dict:
         """Features of plain texts: `tokenize_texts` when it can skip the table, else the table's (same tokens)."""
