@@ -12,6 +12,7 @@ from ...atomic import atomic_write
 from ...report.plots import DPI, new_figure
 from ...report.render import cut, fmt, markdown_table
 from ..protocol import Section
+from .files import PREDICTIONS_FILE
 from .labels import MULTI, REGRESSION, SINGLE
 
 KINDS = {SINGLE: "text classifier", MULTI: "multi-label text classifier", REGRESSION: "text regression model"}
@@ -61,7 +62,6 @@ def card_facts(task) -> dict:
 
 # -- report sections ---------------------------------------------------------------------------------------------
 
-PREDICTIONS_FILE = "validation_predictions.csv"  # beside the report: the table its error sections are drawn from
 TOP_WRONG = 10
 
 
