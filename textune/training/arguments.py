@@ -59,8 +59,9 @@ class DataArguments:
     task: str | None = field(
         default=None,
         metadata={"help": "What to train: text-classification or question-answering. Default: picked from the "
-                          "training file's columns (question and context columns: question-answering), else "
-                          "text-classification. The task's own flags follow in `--task NAME --help`."},
+                          "columns of the training file (or of --dataset_name's train split): question and "
+                          "context columns: question-answering, else text-classification. The task's own flags "
+                          "follow in `--task NAME --help`."},
     )
     validation_split_percentage: int = field(
         default=10, metadata={"help": "Percent of train held out (stratified) when there is no validation file."}
