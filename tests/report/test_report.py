@@ -179,3 +179,20 @@ def test_write_report_lists_the_files_the_task_sections_wrote(trained_run):
     files = write_report(trained_run)
     assert files["validation_predictions"] == trained_run / "validation_predictions.csv"
     assert files["validation_predictions"].is_file()
+
+
+def test_the_headline_follows_the_task_s_headline_metrics_with_the_metric_name_first():
+    from pathlib import Path
+
+    import pandas as pd
+
+    from textune.report.build import ReportData, headline
+    from textune.tasks import ClassificationTask
+    from textune.tasks.classification.columns import ColumnSpec
+    from textune.tasks.classification.labels import LabelSpec
+
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"), LabelSpec.infer(pd.Series([0, 1])),
+                              metric_name="matthews_correlation")
+    metrics = {"eval_accuracy": 0.9, "eval_matthews_correlation": 0.5, "eval_loss": 0.3, "eval_runtime": 1.0}
+    data = ReportData(Path("run"), {"task": task.to_dict()}, task, metrics, [])
+    assert list(headline(data)) == ["matthews_correlation", "accuracy", "loss"]

@@ -47,7 +47,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
         run_dir: A run folder written by `textune train`.
         splits, task, model, tokenizer: What `train()` already holds in memory; each is rebuilt from the run
             folder when None (the splits from textune_run.json's data arguments, deterministically).
-        batch_size: Texts per forward pass for the validation predictions.
+        batch_size: Features per forward pass for the validation records.
 
     Raises:
         TextuneError: The folder is not a textune run.
@@ -66,7 +66,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
             data.notes.append(f"Data summary and validation errors are missing: {error} (run `textune report` "
                               "from the folder the run was trained in, so its relative data paths resolve).")
             return data
-    splits = splits.for_report()  # splits kept on disk (--large_data) give a sample with texts
+    splits = splits.for_report()  # splits kept on disk (--large_data) give a sample of their rows
     data.notes.extend(splits.notes)
     if model is None or tokenizer is None:
         predictor = Predictor.from_run(run_dir, batch_size)
@@ -167,7 +167,4 @@ def headline(data: ReportData) -> dict[str, float]:
     """The validation metrics worth a first glance, in the order people read them."""
     order = (*data.task.headline_metrics, "loss")
     shown = {name: data.metrics[f"eval_{name}"] for name in order if f"eval_{name}" in data.metrics}
-    extra = data.record["task"].get("metric_name")
-    if extra and f"eval_{extra}" in data.metrics:
-        shown = {extra: data.metrics[f"eval_{extra}"]} | shown
     return {name: float(value) for name, value in shown.items() if value is not None and np.isfinite(value)}
