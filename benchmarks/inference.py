@@ -110,14 +110,10 @@ def timing_row(contender: Contender, count: int) -> dict:
 
 def accuracy_row(predictor, validation) -> dict:
     """Validation accuracy and F1, and the predicted labels (for agreement with torch fp32)."""
-    from transformers import EvalPrediction
-
-    task = predictor.task
-    (logits,) = predictor.outputs(validation)
-    references = task.labels.encode(validation[task.columns.label], where="validation")
-    metrics = task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))
+    records = predictor.records(validation)
+    metrics = predictor.task.score(validation, records)
     return {"accuracy": round(metrics["accuracy"], 4), "f1": round(metrics["f1"], 4),
-            "labels": task.decode_logits(logits)["prediction"].tolist()}
+            "labels": records["prediction"].tolist()}
 
 
 def validation_frame(data: Path, run_dir: Path):

@@ -192,7 +192,6 @@ def validation_parity(run: Path, data: Path, other_labels) -> dict:
     int8 pipeline's (`other_labels`: texts -> label ids) agree with fp32's."""
     import numpy as np
     import pandas as pd
-    from transformers import EvalPrediction
 
     from textune.inference.prediction import Predictor
 
@@ -200,13 +199,13 @@ def validation_parity(run: Path, data: Path, other_labels) -> dict:
     auto = Predictor.from_run(run)
     columns = fp32.task.columns
     frame = pd.read_csv(data / "val.csv").dropna(subset=columns.text + [columns.label]).reset_index(drop=True)
-    references = fp32.task.labels.encode(frame[columns.label], where="val.csv")
     result = {"backend": auto.backend.name, "rows": len(frame)}
     labels, ids = {}, {}
     for name, predictor in (("fp32", fp32), ("auto", auto)):
         (logits,) = predictor.outputs(frame)
-        result[f"f1_{name}"] = fp32.task.compute_metrics(EvalPrediction(predictions=logits, label_ids=references))["f1"]
-        labels[name] = fp32.task.decode_logits(logits)["prediction"].to_numpy()
+        records = fp32.task.decode(None, None, (logits,))
+        result[f"f1_{name}"] = fp32.task.score(frame, records)["f1"]
+        labels[name] = records["prediction"].to_numpy()
         ids[name] = logits.argmax(-1)
     result["agreement"] = float((labels["fp32"] == labels["auto"]).mean())
     # single-label classification (the tweets): the label id is the argmax of the logits

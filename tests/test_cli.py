@@ -225,6 +225,10 @@ def test_import_textune_loads_no_torch_and_every_public_name_resolves():
     for name in textune.__all__:
         assert getattr(textune, name) is not None
     assert textune.Predictor.__module__ == "textune.inference.prediction"
+    from textune.tasks import TASKS
+
+    assert textune.QuestionAnsweringTask is TASKS["question-answering"]
+    assert textune.QuestionAnsweringArguments is TASKS["question-answering"].arguments
     with pytest.raises(AttributeError):
         textune.no_such_name
 

@@ -1,4 +1,5 @@
-"""textune: fine-tune, evaluate, predict and deploy text classifiers from your own files."""
+"""textune: fine-tune, evaluate, predict and deploy text models (classification, extractive question answering)
+from your own files."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ _EXPORTS = {
     "Predictor": "inference.prediction",
     "register_preprocessor": "tasks.classification.preprocess",
     "ClassificationTask": "tasks",
+    "QuestionAnsweringArguments": "tasks.question_answering",
+    "QuestionAnsweringTask": "tasks",
     "Task": "tasks",
     "register_task": "tasks",
     "RunResult": "training.train",
@@ -56,6 +59,8 @@ __all__ = [
     "ModelArguments",
     "PackagedModel",
     "Predictor",
+    "QuestionAnsweringArguments",
+    "QuestionAnsweringTask",
     "RunResult",
     "Task",
     "TextuneError",

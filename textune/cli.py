@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .config_files import expand_config_flag, resolve_config_keys
 from .errors import TextuneError, TrainingInterrupted
-from .training.command_line import chosen_task, flag_value, refuse_other_task_flags, train_parser
+from .training.command_line import (chosen_task, flag_value, refuse_other_task_flags, task_arguments_to_pass,
+                                    train_parser)
 
 logger = logging.getLogger("textune")
 
@@ -122,7 +123,7 @@ def command_train(argv: list[str]) -> int:
     from .training.distributed import is_main_process
     from .training.train import train
 
-    result = train(model_args, data_args, training_args, task_args)
+    result = train(model_args, data_args, training_args, task_arguments_to_pass(data_args, task_args))
     if not is_main_process():  # under torchrun the main process reports for all
         return 0
     lines = [f"Run folder: {result.output_dir}"]
@@ -200,10 +201,9 @@ def command_evaluate(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     predictor = _predictor(args)
     if args.metric_name:
-        if not hasattr(predictor.task, "with_metric"):
+        if not hasattr(predictor.task, "with_metric"):  # optional in the task protocol
             raise TextuneError(f"--metric_name: the {predictor.task.name} task computes its own metrics; leave it out")
-        predictor.task = predictor.task.with_metric(args.metric_name)
-        predictor.task.metrics  # noqa: B018 - a bad --metric_name fails before the file is read
+        predictor.task = predictor.task.with_metric(args.metric_name)  # a bad name fails here, before the file is read
     from .inference.batch_predict import evaluate_file
 
     metrics = evaluate_file(predictor, args.input, chunk_rows=args.chunk_rows, encoding=args.encoding)
@@ -366,7 +366,8 @@ def command_compare(argv: list[str]) -> int:
     except ValueError as error:
         raise TextuneError(str(error).strip().splitlines()[0]) from None
     _setup_transformers_logging()
-    board = compare_models(compare_args, model_args, data_args, training_args, task_args)
+    board = compare_models(compare_args, model_args, data_args, training_args,
+                           task_arguments_to_pass(data_args, task_args))
     print(leaderboard_frame(board).drop(columns=["run_dir"]).to_string(index=False))
     print("\n".join(f"  {name:<18} {path}" for name, path in board.files.items()))
     return 0 if any(result.status == "ok" for result in board.results) else 1

@@ -171,3 +171,38 @@ def test_rows_held_out_for_validation_and_over_max_train_samples_are_accounted_f
     assert train.held_out == validation.used == 6  # 10% of the 63 usable rows
     assert train.capped == 63 - 6 - 40
     assert validation.source == "held out from train" and validation.read is None
+
+
+def test_write_report_lists_the_files_the_task_sections_wrote(trained_run, monkeypatch):
+    from textune.report import write_report
+    from textune.tasks import ClassificationTask, Section
+
+    own_sections = ClassificationTask.report_sections
+
+    def with_a_table(self, rows, records, plots_dir, splits=None, tokenizer=None):
+        table = plots_dir.parent / "answers_table.csv"
+        table.write_text("a,b\n1,2\n", encoding="utf-8")
+        return [*own_sections(self, rows, records, plots_dir, splits, tokenizer),
+                Section("Extra", "a table", files={"answers_table": table})]
+
+    monkeypatch.setattr(ClassificationTask, "report_sections", with_a_table)
+    files = write_report(trained_run)
+    assert files["validation_predictions"] == trained_run / "validation_predictions.csv"
+    assert files["answers_table"] == trained_run / "answers_table.csv"
+
+
+def test_the_headline_follows_the_task_s_headline_metrics_with_the_metric_name_first():
+    from pathlib import Path
+
+    import pandas as pd
+
+    from textune.report.build import ReportData, headline
+    from textune.tasks import ClassificationTask
+    from textune.tasks.classification.columns import ColumnSpec
+    from textune.tasks.classification.labels import LabelSpec
+
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"), LabelSpec.infer(pd.Series([0, 1])),
+                              metric_name="matthews_correlation")
+    metrics = {"eval_accuracy": 0.9, "eval_matthews_correlation": 0.5, "eval_loss": 0.3, "eval_runtime": 1.0}
+    data = ReportData(Path("run"), {"task": task.to_dict()}, task, metrics, [])
+    assert list(headline(data)) == ["matthews_correlation", "accuracy", "loss"]

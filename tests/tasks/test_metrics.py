@@ -240,3 +240,17 @@ def test_register_metric_accepts_a_callable_of_predictions_and_references_only(r
     chosen = resolve_metrics(SINGLE, "errors")
 
     assert compute_metrics(chosen, SINGLE, 2, BINARY_PREDICTIONS, None, BINARY_REFERENCES)["errors"] == 1.0
+
+
+def test_with_metric_refuses_an_unknown_metric_when_called_not_when_scoring():
+    import pandas as pd
+
+    from textune.tasks import ClassificationTask
+    from textune.tasks.classification.columns import ColumnSpec
+    from textune.tasks.classification.labels import LabelSpec
+
+    task = ClassificationTask(ColumnSpec(text=["text"], label="target"), LabelSpec.infer(pd.Series([0, 1])))
+    assert "mse" not in task.metrics
+    with pytest.raises(TextuneError, match="no_such_metric"):
+        task.with_metric("no_such_metric")
+    assert "f1" in task.with_metric("f1").metrics

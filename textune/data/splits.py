@@ -156,27 +156,31 @@ def read_rows(path, encoding: str | None, flag: str, task_name: str | None = Non
 
     With `task_name` only that task's reader is tried; without it, every registered task's.
     """
+    check_data_file(path, flag)
+    rows = task_format_rows(path, encoding, flag, task_name)
+    return rows if rows is not None else read_table(path, encoding, flag)
+
+
+def table_columns(path, encoding: str | None, flag: str) -> list[str]:
+    """A data file's column names, to pick its task: a task's own format read whole, a plain table's first rows."""
+    from .table_chunks import TableReader
+
+    rows = task_format_rows(path, encoding, flag)
+    if rows is None:
+        rows = next(TableReader.open(path, encoding, flag).chunks(100))
+    return [str(column) for column in rows.columns]
+
+
+def task_format_rows(path, encoding: str | None, flag: str, task_name: str | None = None) -> pd.DataFrame | None:
+    """The file's rows as the first task that knows its format reads them (`Task.read`), or None for a plain table."""
     from ..tasks import TASKS
 
-    check_data_file(path, flag)
     readers = [TASKS[task_name]] if task_name in TASKS else list(TASKS.values())
     for task_class in readers:
         rows = task_class.read(Path(path).expanduser(), encoding, flag)
         if rows is not None:
             return rows
-    return read_table(path, encoding, flag)
-
-
-def table_columns(path, encoding: str | None, flag: str) -> list[str]:
-    """A data file's column names, to pick its task: a task's own format read whole, a plain table's first rows."""
-    from ..tasks import TASKS
-    from .table_chunks import TableReader
-
-    for task_class in TASKS.values():
-        rows = task_class.read(Path(path).expanduser(), encoding, flag)
-        if rows is not None:
-            return [str(column) for column in rows.columns]
-    return [str(column) for column in next(TableReader.open(path, encoding, flag).chunks(100)).columns]
+    return None
 
 
 def build_task(data_args: DataArguments, task_args, train_rows: pd.DataFrame, where: str):
@@ -186,7 +190,7 @@ def build_task(data_args: DataArguments, task_args, train_rows: pd.DataFrame, wh
     task_class = choose_task(data_args.task, train_rows.columns, where, task_args)
     if task_args is None:
         task_args = task_class.arguments()
-    return task_class.from_arguments(task_args, data_args, train_rows, where)
+    return task_class.from_arguments(task_args, train_rows, where)
 
 
 def read_other_splits(data_args: DataArguments) -> dict[str, pd.DataFrame]:

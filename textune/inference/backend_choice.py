@@ -38,7 +38,7 @@ MAX_ROWS = 1000  # validation rows measured: enough to see a 1% change of answer
 MIN_ROWS = 100
 # Metrics (of any task) where higher is better, so a drop is a loss; others (losses, errors) are not compared.
 WATCHED_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "r2", "pearsonr", "spearmanr",
-                   "exact_match", "exact")
+                   "exact_match")
 CHOICES = ("auto", "none")
 
 

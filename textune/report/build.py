@@ -18,7 +18,6 @@ from .data_summary import DataSummary, summarize_data
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "validation_predictions.csv"  # a task may write it beside the report (see write_report)
 GIVEN_IN_CODE = ("train_data",)  # load_splits' source name for data passed to train() as frames, not files
 
 
@@ -48,7 +47,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
         run_dir: A run folder written by `textune train`.
         splits, task, model, tokenizer: What `train()` already holds in memory; each is rebuilt from the run
             folder when None (the splits from textune_run.json's data arguments, deterministically).
-        batch_size: Texts per forward pass for the validation predictions.
+        batch_size: Features per forward pass for the validation records.
 
     Raises:
         TextuneError: The folder is not a textune run.
@@ -67,7 +66,7 @@ def collect_report_data(run_dir: str | Path, splits=None, task=None, model=None,
             data.notes.append(f"Data summary and validation errors are missing: {error} (run `textune report` "
                               "from the folder the run was trained in, so its relative data paths resolve).")
             return data
-    splits = splits.for_report()  # splits kept on disk (--large_data) give a sample with texts
+    splits = splits.for_report()  # splits kept on disk (--large_data) give a sample of their rows
     data.notes.extend(splits.notes)
     if model is None or tokenizer is None:
         predictor = Predictor.from_run(run_dir, batch_size)
@@ -124,7 +123,7 @@ def _read_json(path: Path) -> dict:
 
 def write_report(run_dir: str | Path, splits=None, task=None, model=None, tokenizer=None,
                  batch_size: int = 32) -> dict[str, Path]:
-    """Write report.html (self-contained), report.md, plots/*.png and validation_predictions.csv into `run_dir`.
+    """Write report.html (self-contained), report.md, plots/*.png and the task's own files into `run_dir`.
 
     Arguments after `run_dir` are what `train()` already holds; `textune report` passes none and everything
     is rebuilt from the run folder.
@@ -143,21 +142,15 @@ def write_report(run_dir: str | Path, splits=None, task=None, model=None, tokeni
     data = collect_report_data(run_dir, splits, task, model, tokenizer, batch_size)
     files: dict[str, Path] = {}
     plots = draw_plots(data, run_dir / "plots")
-    before = _modified(run_dir / PREDICTIONS_FILE)
     data.task_sections = data.task.report_sections(data.rows, data.records, run_dir / "plots",
                                                    splits=data.splits, tokenizer=data.tokenizer)
     plots.update({path.stem: path for section in data.task_sections for path in section.plots})
-    if _modified(run_dir / PREDICTIONS_FILE) not in (None, before):  # the task wrote it now
-        files["validation_predictions"] = run_dir / PREDICTIONS_FILE
+    files.update({name: path for section in data.task_sections for name, path in section.files.items()})
     sections = report_sections(data, plots)
     files["report"] = write_text_atomically(run_dir / "report.html", render_html(sections, data, run_dir))
     files["report_md"] = write_text_atomically(run_dir / "report.md", render_markdown(sections, run_dir))
     files.update({f"plot_{name}": path for name, path in plots.items()})
     return files
-
-
-def _modified(path: Path) -> int | None:
-    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def report_after_training(run_dir: str | Path, **in_memory) -> dict[str, Path]:
@@ -174,7 +167,4 @@ def headline(data: ReportData) -> dict[str, float]:
     """The validation metrics worth a first glance, in the order people read them."""
     order = (*data.task.headline_metrics, "loss")
     shown = {name: data.metrics[f"eval_{name}"] for name in order if f"eval_{name}" in data.metrics}
-    extra = data.record["task"].get("metric_name")
-    if extra and f"eval_{extra}" in data.metrics:
-        shown = {extra: data.metrics[f"eval_{extra}"]} | shown
     return {name: float(value) for name, value in shown.items() if value is not None and np.isfinite(value)}

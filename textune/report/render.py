@@ -13,7 +13,7 @@ import re
 from .build import ReportData, headline
 
 TIMING = {"runtime": "runtime (s)", "samples_per_second": "samples per second", "steps_per_second": "steps per second"}
-TEXT_CHARS = 240  # longer example texts are cut in tables; validation_predictions.csv has them whole
+TEXT_CHARS = 240  # longer cells are cut in the report's tables; a task's own files keep them whole
 
 
 @dataclass

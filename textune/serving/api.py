@@ -170,7 +170,7 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
                                 status_code=503)
         stats = batcher.stats
         return {"status": "ready", "queued_texts": batcher.pending, "max_queue": config.max_queue,
-                "batches": stats.batches, "batched_texts": stats.texts,
+                "batches": stats.batches, "batched_texts": stats.inputs,
                 "rejected": stats.rejected}
 
 

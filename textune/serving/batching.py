@@ -3,7 +3,7 @@
 One worker task owns the model. While it runs a batch in a thread, new requests queue up; the next batch takes
 as many as fit in `max_batch_size`. Under load (the previous batch served several requests) a batch that is not
 full waits at most `max_wait_s` for more; an idle server runs a lone request at once, adding no latency.
-The queue is bounded in texts: past `max_queue`, `submit` raises `QueueFull` at once (the API answers 429)
+The queue is bounded in inputs: past `max_queue`, `submit` raises `QueueFull` at once (the API answers 429)
 instead of growing. A request waits at most `timeout_s` (`RequestTimeout`, the API answers 504), and a batch
 whose forward pass fails is retried one request at a time, so only the request that caused it fails.
 """
@@ -25,10 +25,10 @@ Result = TypeVar("Result")
 
 
 class QueueFull(Exception):
-    """The server already holds `limit` texts; the caller should retry after `retry_after` seconds."""
+    """The server already holds `limit` inputs; the caller should retry after `retry_after` seconds."""
 
     def __init__(self, pending: int, incoming: int, limit: int, retry_after: int):
-        super().__init__(f"server busy: {pending} texts queued, {incoming} more would exceed the queue limit "
+        super().__init__(f"server busy: {pending} inputs queued, {incoming} more would exceed the queue limit "
                          f"of {limit} (--max_queue); retry in {retry_after} s")
         self.limit = limit
         self.retry_after = retry_after
@@ -44,7 +44,7 @@ class RequestTimeout(Exception):
 
 @dataclass
 class _Job:
-    texts: list[str]
+    inputs: list
     future: asyncio.Future
     timed_out: bool = False
 
@@ -59,23 +59,23 @@ class BatchStats:
     """Counters for /readyz and the benchmark: how many batches ran and how full they were."""
 
     batches: int = 0
-    texts: int = 0
+    inputs: int = 0
     requests: int = 0
     rejected: int = 0
 
     @property
     def mean_batch_size(self) -> float:
-        return self.texts / self.batches if self.batches else 0.0
+        return self.inputs / self.batches if self.batches else 0.0
 
 
 class MicroBatcher(Generic[Result]):
-    """Runs `predict(texts) -> results` (one result per text) on batches formed from concurrent `submit` calls.
+    """Runs `predict(inputs) -> results` (one result per input) on batches formed from concurrent `submit` calls.
 
     Args:
         predict: Blocking function; it runs in one dedicated thread, never two batches at once.
-        max_batch_size: Most texts per call of `predict` (a single larger request still runs whole).
+        max_batch_size: Most inputs per call of `predict` (a single larger request still runs whole).
         max_wait_s: Under load, how long a batch that is not full waits for more requests.
-        max_queue: Most texts queued or running; beyond, `submit` raises `QueueFull`.
+        max_queue: Most inputs queued or running; beyond, `submit` raises `QueueFull`.
         enabled: False runs each request alone: the baseline batching is measured against.
         timeout_s: Most seconds `submit` waits for its results (queued and running); None waits forever.
 
@@ -97,9 +97,9 @@ class MicroBatcher(Generic[Result]):
         self.timeout_s = timeout_s
         self.stats = BatchStats()
         self._jobs: collections.deque[_Job] = collections.deque()
-        self._queued_texts = 0
-        self._pending_texts = 0  # queued + running: what max_queue bounds
-        self._seconds_per_text = 0.01  # running estimate, only used for Retry-After
+        self._queued_inputs = 0
+        self._pending_inputs = 0  # queued + running: what max_queue bounds
+        self._seconds_per_input = 0.01  # running estimate, only used for Retry-After
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -114,7 +114,7 @@ class MicroBatcher(Generic[Result]):
 
     @property
     def pending(self) -> int:
-        return self._pending_texts
+        return self._pending_inputs
 
     @property
     def busy_s(self) -> float:
@@ -138,8 +138,8 @@ class MicroBatcher(Generic[Result]):
         self._worker = None
         self._executor.shutdown(wait=True)
 
-    async def submit(self, texts: list[str]) -> list[Result]:
-        """Queue `texts` and wait (at most `timeout_s`) for their results, in order.
+    async def submit(self, inputs: list) -> list[Result]:
+        """Queue `inputs` and wait (at most `timeout_s`) for their results, in order.
 
         Raises:
             QueueFull: Accepting them would exceed `max_queue`.
@@ -148,14 +148,14 @@ class MicroBatcher(Generic[Result]):
         """
         if not self.running:
             raise ShuttingDown("the server is shutting down")
-        if self._pending_texts + len(texts) > self.max_queue:
+        if self._pending_inputs + len(inputs) > self.max_queue:
             self.stats.rejected += 1
-            raise QueueFull(self._pending_texts, len(texts), self.max_queue, self.retry_after())
+            raise QueueFull(self._pending_inputs, len(inputs), self.max_queue, self.retry_after())
         loop = asyncio.get_running_loop()
-        job = _Job(list(texts), loop.create_future())
+        job = _Job(list(inputs), loop.create_future())
         self._jobs.append(job)
-        self._queued_texts += len(job.texts)
-        self._pending_texts += len(job.texts)
+        self._queued_inputs += len(job.inputs)
+        self._pending_inputs += len(job.inputs)
         self._wakeup.set()
         # A timer on the future rather than asyncio.wait_for, which wraps every request in a task of its own
         # (measured: that halves the batcher's requests per second).
@@ -166,14 +166,14 @@ class MicroBatcher(Generic[Result]):
             if not job.timed_out:
                 raise  # the caller itself was cancelled (a client that went away)
             raise RequestTimeout(f"no result within {self.timeout_s:g} s (--request_timeout_s); the model is slow or "
-                                 f"stuck, retry later or with fewer texts") from None
+                                 f"stuck, retry later or with fewer inputs") from None
         finally:
             if timer is not None:
                 timer.cancel()
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained, at the recently measured speed (at least 1)."""
-        return max(1, math.ceil(self._pending_texts * self._seconds_per_text))
+        return max(1, math.ceil(self._pending_inputs * self._seconds_per_input))
 
     # -- worker -----------------------------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class MicroBatcher(Generic[Result]):
     async def _gather(self) -> None:
         """Wait up to max_wait_s for the batch to fill; return early once it is full or on shutdown."""
         deadline = time.monotonic() + self.max_wait_s
-        while self._queued_texts < self.max_batch_size and not self._closing:
+        while self._queued_inputs < self.max_batch_size and not self._closing:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -207,37 +207,37 @@ class MicroBatcher(Generic[Result]):
         batch, size = [], 0
         while self._jobs:
             job = self._jobs[0]
-            if batch and (not self.enabled or size + len(job.texts) > self.max_batch_size):
+            if batch and (not self.enabled or size + len(job.inputs) > self.max_batch_size):
                 break
             self._jobs.popleft()
-            self._queued_texts -= len(job.texts)
+            self._queued_inputs -= len(job.inputs)
             if job.future.cancelled():  # the client went away while queued: skip its work
-                self._pending_texts -= len(job.texts)
+                self._pending_inputs -= len(job.inputs)
                 continue
             batch.append(job)
-            size += len(job.texts)
+            size += len(job.inputs)
         return batch
 
     async def _execute(self, batch: list[_Job]) -> None:
-        texts = [text for job in batch for text in job.texts]
+        inputs = [value for job in batch for value in job.inputs]
         started = self._batch_started = time.monotonic()
         try:
             await self._run_jobs(batch)
         finally:
             self._batch_started = None
-            self._pending_texts -= len(texts)
+            self._pending_inputs -= len(inputs)
             elapsed = time.monotonic() - started
-            self._seconds_per_text = 0.8 * self._seconds_per_text + 0.2 * elapsed / max(1, len(texts))
+            self._seconds_per_input = 0.8 * self._seconds_per_input + 0.2 * elapsed / max(1, len(inputs))
             self.stats.batches += 1
-            self.stats.texts += len(texts)
+            self.stats.inputs += len(inputs)
             self.stats.requests += len(batch)
             self._last_batch_requests = len(batch)
 
     async def _run_jobs(self, batch: list[_Job]) -> None:
         """One forward pass for the batch; if it fails, one per request, so only the culprit's request fails."""
-        texts = [text for job in batch for text in job.texts]
+        inputs = [value for job in batch for value in job.inputs]
         try:
-            results = await self._predict(texts)
+            results = await self._predict(inputs)
         except Exception as error:  # the worker carries on whatever the model raised
             if len(batch) > 1:
                 logger.warning("prediction failed for a batch of %d requests (%s); retrying them one by one",
@@ -246,18 +246,18 @@ class MicroBatcher(Generic[Result]):
                     if not job.future.done():  # a request that timed out meanwhile is not retried
                         await self._run_jobs([job])
                 return
-            logger.exception("prediction failed for a request of %d texts", len(texts))
+            logger.exception("prediction failed for a request of %d inputs", len(inputs))
             if not batch[0].future.done():
                 batch[0].future.set_exception(error)
             return
         start = 0
         for job in batch:
             if not job.future.done():
-                job.future.set_result(results[start:start + len(job.texts)])
-            start += len(job.texts)
+                job.future.set_result(results[start:start + len(job.inputs)])
+            start += len(job.inputs)
 
-    async def _predict(self, texts: list[str]) -> list[Result]:
-        results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, texts)
-        if len(results) != len(texts):
-            raise RuntimeError(f"predict returned {len(results)} results for {len(texts)} texts")
+    async def _predict(self, inputs: list) -> list[Result]:
+        results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, inputs)
+        if len(results) != len(inputs):
+            raise RuntimeError(f"predict returned {len(results)} results for {len(inputs)} inputs")
         return results

@@ -15,13 +15,13 @@ class ServeConfig:
         host: Interface to bind. Loopback by default; `0.0.0.0` exposes the server to the network.
         port: TCP port; 0 picks a free one (the address is printed at start).
         batching: Group concurrent requests into one forward pass. Off: one request per forward pass.
-        max_batch_size: Most texts in one batch of requests.
-        forward_batch_size: Texts per forward pass: a batch is sorted by length and run in passes of this size,
-            so short texts are not padded to the longest of the batch (measured: 8 beats 32 by 1.2-1.6x on
+        max_batch_size: Most inputs in one batch of requests.
+        forward_batch_size: Inputs per forward pass: a batch is sorted by length and run in passes of this size,
+            so short inputs are not padded to the longest of the batch (measured: 8 beats 32 by 1.2-1.6x on
             tweets on 2 CPU cores).
         max_wait_ms: Under load, how long a batch that is not full waits for more requests (an idle server
             does not wait).
-        max_queue: Most texts waiting or running at once; a request beyond that gets 429 and Retry-After.
+        max_queue: Most inputs waiting or running at once; a request beyond that gets 429 and Retry-After.
         max_texts_per_request: Most texts in one POST /v1/predict (422 beyond).
         max_chars_per_text: Most characters in one text (422 beyond).
         max_body_bytes: Most bytes in one request body (413 beyond).

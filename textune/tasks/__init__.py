@@ -1,4 +1,4 @@
-"""Tasks are pluggable: each one turns frames into model inputs, builds its model, scores and decodes outputs.
+"""Tasks are pluggable: each one turns rows into model inputs, builds its model, decodes outputs and scores them.
 
 A new task (QA, summarization, generation) is a package here that implements `Task` (`protocol.py`) and calls
 `register_task`; the engine only speaks to that protocol.
@@ -85,7 +85,8 @@ def task_of_flag(flag: str, chosen: str) -> str | None:
 
 
 from .classification.task import ClassificationTask  # noqa: E402  (registers itself)
-from .question_answering.task import QuestionAnsweringTask  # noqa: E402  (registers itself)
+from .question_answering import QuestionAnsweringArguments, QuestionAnsweringTask  # noqa: E402  (registers itself)
 
 __all__ = ["Section", "Task", "TaskApi", "TaskDemo", "TASKS", "DEFAULT_TASK", "choose_task", "detect_task", "register_task",
-           "task_from_dict", "task_of_flag", "ClassificationTask"]
+           "task_from_dict", "task_of_flag", "ClassificationTask", "QuestionAnsweringArguments",
+           "QuestionAnsweringTask"]

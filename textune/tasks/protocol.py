@@ -35,19 +35,31 @@ class Section:
         plots: PNG files the section shows, already written under the report's `plots/` folder.
         id: Its anchor in report.html (tables in it get `<id>-table`); default: made from the title. A section
             titled like one of the report's own ("Data") adds to that section instead of making a new one.
+        files: Other files the section wrote beside the report (e.g. {"validation_predictions": path}), by the
+            name `write_report` (and `RunResult.files`) lists them under.
     """
 
     title: str
     markdown: str
     plots: list[Path] = field(default_factory=list)
     id: str = ""
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 class Task(Protocol):
-    """What the engine needs from a task. Class attributes first, then one group of methods per layer."""
+    """What the engine needs from a task. Class attributes first, then one group of methods per layer.
+
+    Two methods are optional: the engine looks them up with `getattr`/`hasattr` and does without them.
+        `with_metric(metric_name) -> Task`: this task computing `metric_name` instead of the run's own metrics
+            (`textune evaluate --metric_name`); a task without it refuses that flag in one line.
+        `encode_inputs(inputs, tokenizer)`: the features of a list of API inputs without building their rows, for a
+            task whose `decode` reads no rows (`Predictor.predict` then passes rows=None). Classification's saves a
+            tenth of a one-tweet prediction with it; a task without it gets rows from `api().rows(inputs)`.
+    """
 
     name: ClassVar[str]
-    """Registry key and `--task` value, as transformers names pipelines: text-classification, question-answering."""
+    """Registry key and `--task` value, as transformers names pipelines: text-classification, question-answering.
+    A class attribute (the registry and the CLI read it before any task is built), saved by `to_dict`."""
 
     arguments: ClassVar[type]
     """The task's own flags: a dataclass whose fields become `textune train` flags (every field documented)."""
@@ -62,8 +74,8 @@ class Task(Protocol):
         """Why a table with these columns is this task's (logged when `--task` is not given), or None."""
 
     @classmethod
-    def from_arguments(cls, task_args, data_args, train_rows: pd.DataFrame, where: str) -> "Task":
-        """The task for a new run, from its flags and the training rows (labels are read from them).
+    def from_arguments(cls, task_args, train_rows: pd.DataFrame, where: str) -> "Task":
+        """The task for a new run, from its own flags (`arguments`) and the training rows (labels are read from them).
 
         Raises:
             TextuneError: A column or value the flags name is missing or unusable (one line naming it).
@@ -98,9 +110,9 @@ class Task(Protocol):
         are counted (a row counts for its first reason), e.g. {"empty_text": ..., "missing_label": ...}."""
 
     def target_columns(self) -> list[str]:
-        """The columns holding the references (labels, answers): they keep their own type when a file is read in
-        chunks (`--large_data`, `textune predict` and `evaluate` on a file); the others are read as text, as a
-        tweet reading "NA" or "123" is text."""
+        """The columns holding the references (labels, answers): they keep their own type when a file with
+        references is read in chunks (`--large_data`, `textune evaluate` on a file); the others are read as text,
+        as a tweet reading "NA" or "123" is text (`textune predict` reads every column as text)."""
 
     def stratify_by(self, rows: pd.DataFrame) -> pd.Series | None:
         """Values to stratify on when validation rows are held out of the training file, or None."""
@@ -111,8 +123,8 @@ class Task(Protocol):
         The validation split is encoded for training (its loss) and decoded (its metrics) from the same features.
         """
 
-    def collator(self, tokenizer, pad_to_max_length: bool) -> Callable:
-        """Trainer's data collator for `encode`'s features."""
+    def collator(self, tokenizer) -> Callable:
+        """Trainer's data collator for `encode`'s features (padding as the task's own `pad_to_max_length` says)."""
 
     def model_inputs(self, features) -> list[str]:
         """The feature columns the model's forward takes (the others are the task's bookkeeping)."""
@@ -137,8 +149,12 @@ class Task(Protocol):
         with -100 along a sequence axis; a task reads only the positions of real tokens).
         """
 
-    def decode(self, rows: pd.DataFrame, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
-        """Records: one row per input row, in the rows' order (e.g. prediction + prob_<label>, or answer + score)."""
+    def decode(self, rows: pd.DataFrame | None, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
+        """Records: one row per input row, in the rows' order (e.g. prediction + prob_<label>, or answer + score).
+
+        `rows` is None only for features made by the optional `encode_inputs` (see the class docstring), which a
+        task has only when its `decode` does not read the rows.
+        """
 
     def agreement(self, expected: pd.DataFrame, got: pd.DataFrame) -> float:
         """Share of rows whose records give the same answer (a faster backend is kept only when this is high)."""
@@ -159,10 +175,6 @@ class Task(Protocol):
     def example_rows(self, limit: int) -> pd.DataFrame | None:
         """Up to `limit` built-in rows to check an exported model on when a run has no validation rows, or None."""
 
-    # Optional: `encode_inputs(inputs, tokenizer)`, the features of a list of API inputs without building their rows,
-    # for a task whose `decode` reads no rows (`Predictor.predict` then passes rows=None). Classification's saves a
-    # tenth of a one-tweet prediction with it; a task without it gets rows from `api().rows(inputs)`.
-
     headline_metrics: ClassVar[tuple[str, ...]]
     """Metric names shown first (demo page, card, leaderboard), best known first; the first one ranks `compare`."""
 
@@ -182,6 +194,8 @@ class Task(Protocol):
     def report_sections(self, rows: pd.DataFrame | None, records: pd.DataFrame | None, plots_dir: Path,
                         splits: dict[str, pd.DataFrame] | None = None, tokenizer=None) -> list[Section]:
         """The report's task-specific sections from the validation rows and their records (None: not computed).
+
+        A file a section writes beside the report (through `textune.atomic`) is listed in its `Section.files`.
 
         `splits` holds every split's rows by role (train, validation, test) and `tokenizer` is the run's, for
         sections about the data (target distribution, input lengths); both None when the data could not be read.

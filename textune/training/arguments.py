@@ -59,8 +59,9 @@ class DataArguments:
     task: str | None = field(
         default=None,
         metadata={"help": "What to train: text-classification or question-answering. Default: picked from the "
-                          "training file's columns (question and context columns: question-answering), else "
-                          "text-classification. The task's own flags follow in `--task NAME --help`."},
+                          "columns of the training file (or of --dataset_name's train split): question and "
+                          "context columns: question-answering, else text-classification. The task's own flags "
+                          "follow in `--task NAME --help`."},
     )
     validation_split_percentage: int = field(
         default=10, metadata={"help": "Percent of train held out (stratified) when there is no validation file."}
@@ -123,8 +124,8 @@ class TextuneTrainingArguments(TrainingArguments):
     label_names: list[str] | None = field(default=None, init=False)
     head_learning_rate: float | None = field(
         default=None,
-        metadata={"help": "Learning rate of the parameters the checkpoint did not provide (the new classification "
-                          "head, and the pooler under it); the encoder trains at --learning_rate. Default: 50x "
+        metadata={"help": "Learning rate of the parameters the checkpoint did not provide (the task's new head, "
+                          "and the pooler under it); the encoder trains at --learning_rate. Default: 50x "
                           "--learning_rate, so a short run trains its new head. Give the --learning_rate value for "
                           "one rate for all, as plain Trainer does."},
     )
@@ -161,15 +162,15 @@ class TextuneTrainingArguments(TrainingArguments):
     average_tokens_across_devices: bool = field(
         default=False,
         metadata={"help": "transformers' loss normalisation by the label count of all processes, for losses that "
-                          "divide by it. Off by default: a classifier's loss is a mean per process, which Trainer "
+                          "divide by it. Off by default: the tasks' losses are a mean per process, which Trainer "
                           "would multiply by the number of processes (reported train and eval loss N times too "
                           "high under torchrun, transformers issue 35078)."},
     )
     inference_backends: str = field(
         default="auto",
         metadata={"help": "Faster prediction backends to measure against fp32 on the validation rows once training "
-                          "ends; `--backend auto` (predict, evaluate, serve) then uses the fastest that keeps 99%% "
-                          "of fp32's labels and its metrics within 0.5 points, recorded in backend.json. auto: "
+                          "ends; `--backend auto` (predict, evaluate, serve) then uses the fastest that gives 99%% "
+                          "of fp32's answers and keeps its metrics within 0.5 points, recorded in backend.json. auto: "
                           "onnx-int8 (when onnxruntime is installed), torch-int8, and torch-bf16 on CPUs with "
                           "native bf16; none: fp32; or a comma-separated list, e.g. torch-int8."},
     )

@@ -48,8 +48,9 @@ def config_paths(argv: list[str]) -> list[str]:
 
 
 def chosen_task(argv: list[str]):
-    """The task class a `textune train` command line trains: --task, else the one its train file's columns show
-    (`Task.detect`; train() logs which and why), else text-classification."""
+    """The task class whose flags a `textune train` command line is parsed with: --task, else the one its train
+    file's columns show (`Task.detect`; train() logs which and why), else text-classification (also for
+    --dataset_name, whose columns are known only once it is loaded: see `task_arguments_to_pass`)."""
     from ..data.splits import table_columns
     from ..tasks import DEFAULT_TASK, TASKS, detect_task
 
@@ -62,6 +63,15 @@ def chosen_task(argv: list[str]):
     if train_file and not hints.get("dataset_name") and Path(train_file).expanduser().is_file():
         return detect_task(table_columns(train_file, hints.get("encoding"), "--train_file"))[0]
     return TASKS[DEFAULT_TASK]
+
+
+def task_arguments_to_pass(data_args, task_args):
+    """The task arguments `train()` gets: None for a Hub dataset without --task and without a task flag, so train()
+    picks the task from the dataset's columns once it is loaded (the parser had to assume classification's flags,
+    as the columns are unknown before the download); else the parsed ones, which choose their task."""
+    if data_args.dataset_name and data_args.task is None and task_args == type(task_args)():
+        return None
+    return task_args
 
 
 def refuse_other_task_flags(argv: list[str], task_class) -> None:

@@ -1,4 +1,4 @@
-"""A higher learning rate for the parameters a checkpoint did not provide: the new classification head.
+"""A higher learning rate for the parameters a checkpoint did not provide: the task's new head.
 
 A pretrained encoder wants a small learning rate (2e-5 is the usual BERT value); a randomly initialised head
 at that rate barely moves from its initial 0.02-scale weights in a short run, and while its outputs stay near

@@ -245,7 +245,7 @@ def build_trainer(model, tokenizer, task, task_args, splits, train_set, eval_set
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
-        data_collator=task.collator(tokenizer, getattr(task_args, "pad_to_max_length", False)),
+        data_collator=task.collator(tokenizer),
         compute_metrics=metrics_from_outputs(task, splits.validation, eval_set),
         callbacks=callbacks,
         **task.training_options(training_args, train_set),

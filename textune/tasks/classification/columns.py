@@ -38,6 +38,14 @@ class ColumnSpec:
             return None
         return frame[self.text_pair].fillna("").astype(str).tolist()
 
+    def rows_of(self, texts, pairs=None) -> pd.DataFrame:
+        """A table of whole texts in these columns: each in the first text column, the other text columns empty
+        (joined as training joined them), and `pairs` in the pair column when given."""
+        frame = pd.DataFrame({self.text[0]: list(texts)} | {name: "" for name in self.text[1:]})
+        if pairs is not None:
+            frame[self.text_pair] = list(pairs)
+        return frame
+
     def to_dict(self) -> dict:
         return {"text": self.text, "label": self.label, "text_pair": self.text_pair,
                 "delimiter": self.delimiter, "id": self.id}

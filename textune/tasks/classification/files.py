@@ -10,6 +10,8 @@ import pandas as pd
 from ...atomic import atomic_write, write_text_atomically
 from .columns import ColumnSpec
 
+PREDICTIONS_FILE = "validation_predictions.csv"  # beside the report: the table its error sections are drawn from
+
 # What an export is checked on when the run's validation rows cannot be found (the data moved, no report).
 EXAMPLE_TEXTS = [
     "Forest fire near La Ronge Sask. Canada",
@@ -73,18 +75,16 @@ def write_predictions(task, output_dir: Path, rows: pd.DataFrame, records: pd.Da
 
 def saved_validation_rows(columns: ColumnSpec, run_dir: Path, limit: int) -> pd.DataFrame | None:
     """The run's validation rows from the report's validation_predictions.csv, in the run's columns, or None."""
-    report_file = run_dir / "validation_predictions.csv"
+    report_file = run_dir / PREDICTIONS_FILE
     if not report_file.exists():
         return None
     table = pd.read_csv(report_file, keep_default_na=False, dtype=str)
     if "text" not in table.columns or not len(table):
         return None
+    if columns.text_pair and "text_pair" not in table.columns:
+        return None
     # The report stores each row's joined text; the check needs the model's input, not the columns.
-    frame = pd.DataFrame({columns.text[0]: table["text"]} | {c: "" for c in columns.text[1:]})
-    if columns.text_pair and "text_pair" in table.columns:
-        frame[columns.text_pair] = table["text_pair"]
+    frame = columns.rows_of(table["text"], table["text_pair"] if columns.text_pair else None)
     if "label" in table.columns:
         frame[columns.label] = table["label"]
-    if columns.text_pair and columns.text_pair not in frame.columns:
-        return None
     return frame.head(limit)

@@ -12,6 +12,7 @@ from ...atomic import atomic_write
 from ...report.plots import DPI, new_figure
 from ...report.render import cut, fmt, markdown_table
 from ..protocol import Section
+from .files import PREDICTIONS_FILE
 from .labels import MULTI, REGRESSION, SINGLE
 
 KINDS = {SINGLE: "text classifier", MULTI: "multi-label text classifier", REGRESSION: "text regression model"}
@@ -61,8 +62,6 @@ def card_facts(task) -> dict:
 
 # -- report sections ---------------------------------------------------------------------------------------------
 
-PREDICTIONS_FILE = "validation_predictions.csv"  # beside the report: the table its error sections are drawn from
-TEXT_CHARS = 240  # longer example texts are cut in tables; validation_predictions.csv has them whole
 TOP_WRONG = 10
 
 
@@ -96,12 +95,8 @@ def validation_results(frame: pd.DataFrame, task, records: pd.DataFrame, top: in
     if problem == MULTI:
         references = references.astype(np.int64)
     records = records.reset_index(drop=True)
-    if problem == REGRESSION:
-        scores = records["prediction"].to_numpy(dtype=np.float64)
-        predictions = scores
-    else:
-        scores = records[[f"prob_{name}" for name in task.labels.display_names]].to_numpy()
-        predictions = (scores > task.threshold).astype(np.int64) if problem == MULTI else scores.argmax(axis=-1)
+    scores = task.records_scores(records)
+    predictions = task.hard_predictions(scores)
     true = frame[task.columns.label].to_numpy()
     if task.labels.names:  # --label_names: true labels named as the predictions are
         true = task.label_strings(references, task.labels.names)
@@ -150,9 +145,12 @@ def report_sections(task, rows: pd.DataFrame | None, records: pd.DataFrame | Non
     sections = [configuration_section(task)]
     if rows is not None and records is not None and len(rows):
         results = validation_results(rows, task, records)
-        with atomic_write(plots_dir.parent / PREDICTIONS_FILE, newline="") as handle:
+        predictions = plots_dir.parent / PREDICTIONS_FILE
+        with atomic_write(predictions, newline="") as handle:
             results.table.to_csv(handle, index=False)
-        sections += error_sections(task, results, plots_dir)
+        errors = error_sections(task, results, plots_dir)
+        errors[-1].files["validation_predictions"] = predictions  # the mistakes section is drawn from it
+        sections += errors
     if splits:
         sections += data_sections(task, splits, tokenizer, plots_dir)
     return [section for section in sections if section.markdown or section.plots]

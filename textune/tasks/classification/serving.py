@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -57,26 +58,21 @@ class ClassificationApi:
         return list(body.texts)
 
     def rows(self, inputs: list) -> pd.DataFrame:
-        columns = self.task.columns
-        # other text columns stay empty, joined as training joined them
-        return pd.DataFrame({columns.text[0]: list(inputs)} | {name: "" for name in columns.text[1:]})
+        return self.task.input_rows(inputs)
 
     def to_records(self, records: pd.DataFrame) -> list[dict]:
         labels = self.task.labels
         if labels.problem_type == REGRESSION:
             return [{"value": float(value)} for value in records["prediction"]]
         names = list(labels.display_names)
-        probabilities = records[[f"prob_{name}" for name in names]].to_numpy()
-        result = []
-        for predicted, row in zip(records["prediction"], probabilities):
-            scores = {name: float(p) for name, p in zip(names, row)}
-            if labels.problem_type == MULTI:
-                # The task predicts a label when its probability is strictly above the threshold.
-                result.append({"labels": [name for name in names if scores[name] > self.task.threshold],
-                               "scores": scores})
-            else:
-                result.append({"label": str(predicted), "scores": scores})
-        return result
+        probabilities = self.task.records_scores(records)
+        if labels.problem_type == MULTI:  # the labels the task predicts (above its threshold), as names
+            predicted = [[names[i] for i in np.flatnonzero(row)] for row in self.task.hard_predictions(probabilities)]
+        else:
+            predicted = [str(label) for label in records["prediction"]]
+        key = "labels" if labels.problem_type == MULTI else "label"
+        return [{key: chosen, "scores": {name: float(p) for name, p in zip(names, row)}}
+                for chosen, row in zip(predicted, probabilities)]
 
 
 def describe(task) -> dict:

@@ -63,13 +63,13 @@ class ClassificationTask:
     pooling: str | None = None
     head_dropout: float = 0.1
     preprocess: list[str] = field(default_factory=list)
-    name: str = "text-classification"
     run_metric_script: bool = field(default=True, repr=False, compare=False)
     # training only (a saved run's task predicts without them): --class_weights, --loss, --focal_gamma
     class_weights: str = field(default="none", repr=False, compare=False)
     loss: str = field(default="cross_entropy", repr=False, compare=False)
     focal_gamma: float = field(default=2.0, repr=False, compare=False)
 
+    name: ClassVar[str] = "text-classification"
     arguments: ClassVar[type] = ClassificationArguments
 
     def __post_init__(self):
@@ -99,8 +99,14 @@ class ClassificationTask:
         return resolve_metrics(self.labels.problem_type, name)
 
     def with_metric(self, metric_name: str) -> "ClassificationTask":
-        """This task computing `metric_name` (a name, or a script the user passed) instead of the run's own."""
-        return replace(self, metric_name=metric_name, run_metric_script=True)
+        """This task computing `metric_name` (a name, or a script the user passed) instead of the run's own.
+
+        Raises:
+            TextuneError: `metric_name` is neither a known metric nor a metric script (checked now, before any data).
+        """
+        task = replace(self, metric_name=metric_name, run_metric_script=True)
+        task.metrics  # noqa: B018 - resolved now, so a bad name fails before a file is read
+        return task
 
     @property
     def uses_transformers_head(self) -> bool:
@@ -115,7 +121,7 @@ class ClassificationTask:
         return f"it has a {found!r} column" if found else None
 
     @classmethod
-    def from_arguments(cls, task_args: ClassificationArguments, data_args, train_rows: pd.DataFrame,
+    def from_arguments(cls, task_args: ClassificationArguments, train_rows: pd.DataFrame,
                        where: str) -> "ClassificationTask":
         """The task of a new run: its columns from the flags (or the defaults), its labels from the usable rows."""
         text_columns, label_column = task_args.text_columns, task_args.label_column_name
@@ -182,10 +188,10 @@ class ClassificationTask:
             return None
         return labels
 
-    def collator(self, tokenizer, pad_to_max_length: bool):
+    def collator(self, tokenizer):
         from transformers import DataCollatorWithPadding, default_data_collator
 
-        return default_data_collator if pad_to_max_length else DataCollatorWithPadding(tokenizer)
+        return default_data_collator if self.pad_to_max_length else DataCollatorWithPadding(tokenizer)
 
     def tokenize(self, tokenizer, frame: pd.DataFrame) -> dict:
         frame = apply_steps(frame, self.columns, self.preprocess)
@@ -337,21 +343,11 @@ class ClassificationTask:
             return (scores > self.threshold).astype(np.int64)
         return scores.argmax(axis=-1)
 
-    def _metrics_of(self, scores: np.ndarray, references: np.ndarray) -> dict[str, float]:
-        if self.labels.problem_type == MULTI:
-            references = references.astype(np.int64)
-        return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
-                               self.hard_predictions(scores), scores, references)
-
     def decode(self, rows: pd.DataFrame | None, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
         """A table with the predicted label (or value) and one probability column per class, one row per feature
-        (a row makes one feature here, so `rows` and `features` are not read)."""
-        return self.decode_logits(outputs[0])
-
-    def decode_logits(self, logits: np.ndarray) -> pd.DataFrame:
-        """`decode` of the logits alone."""
+        (a row makes one feature here, so `rows` and `features` are not read: `decode(None, None, (logits,))`)."""
         # (n, num_labels) also for no rows at all, where the engine's outputs have no class axis to go by
-        scores = self.scores(np.asarray(logits, dtype=np.float32).reshape(-1, self.labels.num_labels))
+        scores = self.scores(np.asarray(outputs[0], dtype=np.float32).reshape(-1, self.labels.num_labels))
         hard = self.hard_predictions(scores)
         if self.labels.problem_type == REGRESSION:
             return pd.DataFrame({"prediction": scores})
@@ -377,7 +373,11 @@ class ClassificationTask:
         if label not in rows.columns:
             raise TextuneError(f"the rows have no label column {label!r}; evaluation needs labels")
         references = np.asarray(self.labels.encode(rows[label], where="the rows scored"))
-        return self._metrics_of(self.records_scores(records), references)
+        if self.labels.problem_type == MULTI:
+            references = references.astype(np.int64)
+        scores = self.records_scores(records)
+        return compute_metrics(self.metrics, self.labels.problem_type, self.labels.num_labels,
+                               self.hard_predictions(scores), scores, references)
 
     def agreement(self, expected: pd.DataFrame, got: pd.DataFrame) -> float:
         """Share of rows with the same predicted label; for regression, a value within 1% (or 0.01 of small ones)."""
@@ -425,7 +425,7 @@ class ClassificationTask:
         """A table of plain texts in the run's text columns (the others empty)."""
         if self.columns.text_pair is not None:
             raise TextuneError("this model classifies text pairs: pass a table with both text columns")
-        return pd.DataFrame({self.columns.text[0]: list(inputs)} | {c: "" for c in self.columns.text[1:]})
+        return self.columns.rows_of(inputs)
 
     def encode_inputs(self, inputs: list, tokenizer) -> dict:
         """Features of plain texts: `tokenize_texts` when it can skip the table, else the table's (same tokens)."""

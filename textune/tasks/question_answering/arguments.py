@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import TextuneError
+from ..arguments import SequenceArguments
 
 
 @dataclass
-class QuestionAnsweringArguments:
+class QuestionAnsweringArguments(SequenceArguments):
     """How extractive question answering reads its columns, splits long contexts and picks answers.
 
     The flags and defaults are transformers' `examples/pytorch/question-answering/run_qa.py`'s, so its commands work
-    unchanged, except `pad_to_max_length`, which is off as in the classification task: padding each batch to its own
-    longest window gives the same answers and is several times faster on a CPU.
+    unchanged, except `pad_to_max_length` (from `SequenceArguments`), which is off as in the classification task:
+    padding each batch to its own longest window gives the same answers and is several times faster on a CPU.
     """
 
     question_column_name: str = field(
@@ -40,10 +41,9 @@ class QuestionAnsweringArguments:
     null_score_diff_threshold: float = field(
         default=0.0, metadata={"help": "With --version_2_with_negative: answer nothing when the no-answer score "
                                        "beats the best answer's by more than this."})
-    pad_to_max_length: bool = field(
-        default=False, metadata={"help": "Pad every window to --max_seq_length (slow). Default: pad per batch."})
 
     def __post_init__(self):
+        super().__post_init__()
         for flag in ("question_column_name", "context_column_name", "answer_column_name"):
             value = getattr(self, flag)
             if value is not None and not str(value).strip():

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...report.plots import DPI, new_figure
 from ..protocol import Section
 from .metrics import question_scores, squad_metrics
 
-DPI = 110
 WORST = 10
 
 
@@ -28,12 +28,9 @@ def report_sections(questions: list[str], golds: list[list[str]], records: pd.Da
 
 def answer_lengths(golds: list[list[str]], predictions: list[str], plots_dir: Path) -> Section:
     """Histogram of answer lengths in words: the first gold answer against the prediction (0 = no answer)."""
-    from matplotlib.figure import Figure
-
     gold_lengths = np.array([len(gold[0].split()) if gold else 0 for gold in golds])
     predicted_lengths = np.array([len(prediction.split()) for prediction in predictions])
-    figure = Figure(figsize=(7.0, 4.2), dpi=DPI, layout="constrained")
-    axes = figure.subplots()
+    figure, axes = new_figure()
     top = int(max(gold_lengths.max(initial=0), predicted_lengths.max(initial=0)))
     bins = np.arange(0, top + 2) - 0.5
     axes.hist([gold_lengths, predicted_lengths], bins=bins, label=["gold answer", "prediction"])

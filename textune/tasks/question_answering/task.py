@@ -67,7 +67,7 @@ class QuestionAnsweringTask:
         return None
 
     @classmethod
-    def from_arguments(cls, task_args: QuestionAnsweringArguments | None, data_args, train_rows: pd.DataFrame,
+    def from_arguments(cls, task_args: QuestionAnsweringArguments | None, train_rows: pd.DataFrame,
                        where: str) -> "QuestionAnsweringTask":
         """The task for a new run; unanswerable training questions turn SQuAD v2 on.
 
@@ -156,8 +156,8 @@ class QuestionAnsweringTask:
         )
         return Dataset.from_dict(windows)
 
-    def collator(self, tokenizer, pad_to_max_length: bool) -> Callable:
-        return WindowCollator(tokenizer, pad_to_max_length or self.settings.pad_to_max_length)
+    def collator(self, tokenizer) -> Callable:
+        return WindowCollator(tokenizer, self.settings.pad_to_max_length)
 
     def model_inputs(self, features) -> list[str]:
         names = features.column_names if hasattr(features, "column_names") else list(features)
