@@ -119,14 +119,14 @@ def test_a_wrong_answer_start_is_moved_to_the_nearest_occurrence_and_a_missing_a
 def test_question_and_context_columns_pick_the_task_and_unanswerable_rows_turn_squad_v2_on(caplog):
     assert "question" in QuestionAnsweringTask.detect(["id", "question", "context", "answers"])
     assert QuestionAnsweringTask.detect(["text", "label"]) is None
-    task = QuestionAnsweringTask.from_arguments(QuestionAnsweringArguments(), None, pd.DataFrame(FLAT), "--train_file x")
+    task = QuestionAnsweringTask.from_arguments(QuestionAnsweringArguments(), pd.DataFrame(FLAT), "--train_file x")
     assert task.version_2 and task.stratify_by(task.check_rows(pd.DataFrame(FLAT), "t", True)).tolist() == [1, 1, 0]
     # the answer column is each file's own: a run trained on SQuAD's `answers` scores a CSV's `answer`
     csv_rows = pd.DataFrame({"question": ["where"], "context": ["fire near my house"], "answer": ["my house"]})
     records = pd.DataFrame({"answer": ["my house"]})
     assert task.score(task.check_rows(csv_rows, "--validation_file v.csv", True), records)["exact_match"] == 100.0
     assert "1 of 3 questions have no answer" in caplog.text
-    v1 = QuestionAnsweringTask.from_arguments(None, None, pd.DataFrame(FLAT[:2]), "--train_file x")
+    v1 = QuestionAnsweringTask.from_arguments(None, pd.DataFrame(FLAT[:2]), "--train_file x")
     assert not v1.version_2
 
 
@@ -172,7 +172,7 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
     features = task.encode(rows, tokenizer, for_training=False)
     assert list(features["example_index"]) == [0, 0]
     # whatever side the tokenizer pads, windows are padded on the right, so output positions are token positions
-    batch = task.collator(tokenizer, pad_to_max_length)([features[0], features[1]])
+    batch = task.collator(tokenizer)([features[0], features[1]])
     assert set(batch) == set(task.model_inputs(features)) and batch["attention_mask"][1].tolist()[-1] == 0
     assert batch["input_ids"][1].tolist()[:len(second["input_ids"])] == second["input_ids"]
     width = max(len(ids) for ids in features["input_ids"]) + 3  # outputs come padded past each window's end
@@ -289,8 +289,7 @@ def test_prediction_files_are_run_qa_s_json_plus_a_csv(tmp_path):
     table = pd.read_csv(tmp_path / "predictions.csv", keep_default_na=False)
     assert list(table.columns) == ["id", "question", "answer", "score", "start", "end"]
     assert table["answer"].tolist() == ["a big fire", "", "evacuate"] and table["start"].tolist() == ["7", "", "35"]
-    assert not (tmp_path / "x").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        path.name for path in written.values())
+    assert not (tmp_path / "x").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values())
 
 
 def test_a_failure_while_writing_leaves_the_previous_files_and_no_temporary_file(tmp_path, monkeypatch):
@@ -405,11 +404,11 @@ def test_a_tiny_model_trained_through_the_protocol_learns_to_point_at_the_answer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = training_rows(64)
-    task = QuestionAnsweringTask.from_arguments(QuestionAnsweringArguments(max_seq_length=32, doc_stride=8), None,
+    task = QuestionAnsweringTask.from_arguments(QuestionAnsweringArguments(max_seq_length=32, doc_stride=8),
                                                 rows, "--train_file x")
     rows = task.check_rows(rows, "--train_file x", with_targets=True)
     train = task.encode(rows, tokenizer, for_training=True)
-    collate = task.collator(tokenizer, pad_to_max_length=False)
+    collate = task.collator(tokenizer)
     model = task.build_model(str(tiny_model_dir), ModelArguments(model_name_or_path=str(tiny_model_dir)),
                              local_files_only=True)
 
@@ -481,3 +480,14 @@ def test_an_empty_question_or_context_is_answered_422_naming_the_field():
         item = {"question": "q", "context": "c", field: "  "}
         response = client.post("/v1/predict", json={"inputs": [item]})
         assert response.status_code == 422 and f"{field} is empty" in response.text
+
+
+def test_qa_arguments_extend_the_shared_sequence_arguments_with_their_own_window():
+    from textune.tasks.arguments import SequenceArguments
+    from textune.tasks.classification.arguments import ClassificationArguments
+
+    assert issubclass(QuestionAnsweringArguments, SequenceArguments)
+    assert QuestionAnsweringArguments().max_seq_length == 384 and ClassificationArguments().max_seq_length == 128
+    assert QuestionAnsweringArguments().pad_to_max_length is False
+    with pytest.raises(TextuneError, match="--max_seq_length must be positive"):
+        QuestionAnsweringArguments(max_seq_length=0)
