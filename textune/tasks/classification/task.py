@@ -71,6 +71,8 @@ class ClassificationTask:
     focal_gamma: float = field(default=2.0, repr=False, compare=False)
 
     arguments: ClassVar[type] = ClassificationArguments
+    metric_scale: ClassVar[float] = 1.0
+    trains_on_disk: ClassVar[bool] = True  # one row, one feature: a chunk of rows encodes alone
 
     def __post_init__(self):
         from .heads import head_spec  # torch: imported once a task exists, not for `textune train --help`

@@ -42,6 +42,9 @@ class QuestionAnsweringTask:
     arguments: ClassVar[type] = QuestionAnsweringArguments
     output_names: ClassVar[tuple[str, ...]] = ("start_logits", "end_logits")
     headline_metrics: ClassVar[tuple[str, ...]] = ("f1", "exact_match")
+    metric_scale: ClassVar[float] = 100.0  # SQuAD's convention, as run_qa.py and the leaderboards report them
+    # SQuAD JSON is not a plain table, and decode reads each question's context, which on-disk splits leave on disk
+    trains_on_disk: ClassVar[bool] = False
 
     @property
     def question_column(self) -> str:
