@@ -50,6 +50,11 @@ def checked(task: QuestionAnsweringTask, rows: pd.DataFrame, where: str = "--tra
     return [(r["id"], r["question"], r["context"], r[column]) for _, r in rows.iterrows()]
 
 
+def window(features: dict, i: int) -> dict:
+    """Window `i` of prediction features (a dict of lists), as a collator takes it."""
+    return {name: values[i] for name, values in features.items()}
+
+
 @pytest.fixture
 def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
@@ -172,7 +177,7 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
     features = task.encode(rows, tokenizer, for_training=False)
     assert list(features["example_index"]) == [0, 0]
     # whatever side the tokenizer pads, windows are padded on the right, so output positions are token positions
-    batch = task.collator(tokenizer, pad_to_max_length)([features[0], features[1]])
+    batch = task.collator(tokenizer, pad_to_max_length)([window(features, 0), window(features, 1)])
     assert set(batch) == set(task.model_inputs(features)) and batch["attention_mask"][1].tolist()[-1] == 0
     assert batch["input_ids"][1].tolist()[:len(second["input_ids"])] == second["input_ids"]
     width = max(len(ids) for ids in features["input_ids"]) + 3  # outputs come padded past each window's end
@@ -196,7 +201,7 @@ def test_a_chinese_answer_is_mapped_to_its_characters_and_recovered_exactly(toke
     window = task.encode(rows, tokenizer, for_training=True)[0]
     assert window["end_positions"] - window["start_positions"] == len(answer) - 1  # one token per character
     features = task.encode(rows, tokenizer, for_training=False)
-    width = len(features[0]["input_ids"])
+    width = len(features["input_ids"][0])
     starts, ends = np.zeros((1, width), np.float32), np.zeros((1, width), np.float32)
     starts[0, window["start_positions"]], ends[0, window["end_positions"]] = 9.0, 9.0
     records = task.decode(rows, features, (starts, ends))
@@ -231,7 +236,7 @@ def test_a_question_too_long_for_the_window_is_cut_instead_of_aborting_the_token
     rows = task.check_rows(pd.DataFrame({"question": [" ".join(["fire"] * 40)], "context": [LONG_CONTEXT]}),
                            "t", with_targets=False)
     features = task.encode(rows, tokenizer, for_training=False)
-    assert all(len(ids) <= 16 for ids in features["input_ids"]) and len(features) > 1
+    assert all(len(ids) <= 16 for ids in features["input_ids"]) and len(features["input_ids"]) > 1
     assert "were cut to it" in caplog.text
     with pytest.raises(TextuneError, match="--doc_stride"):
         qa_task(max_seq_length=16, doc_stride=13).encode(rows, tokenizer, for_training=False)
@@ -431,8 +436,9 @@ def test_a_tiny_model_trained_through_the_protocol_learns_to_point_at_the_answer
     model.eval()
     outputs = []
     with torch.no_grad():
-        for begin in range(0, len(features), 16):
-            batch = collate([features[i] for i in range(begin, min(begin + 16, len(features)))])
+        count = len(features["input_ids"])
+        for begin in range(0, count, 16):
+            batch = collate([window(features, i) for i in range(begin, min(begin + 16, count))])
             out = model(**batch)
             outputs.append((out.start_logits.numpy(), out.end_logits.numpy()))
     width = max(part[0].shape[1] for part in outputs)

@@ -146,9 +146,8 @@ class QuestionAnsweringTask:
         return rows[column].map(lambda answers: len(answers["text"]) > 0).astype(int)
 
     def encode(self, rows: pd.DataFrame, tokenizer, for_training: bool, where: str = "data"):
-        """Windows of each question's context: with start/end targets for training, else with `decode`'s bookkeeping."""
-        from datasets import Dataset
-
+        """Windows of each question's context: with start/end targets for training (a `datasets.Dataset`), else with
+        `decode`'s bookkeeping (a dict of lists)."""
         answers = None
         if for_training:
             answers = rows[answer_column(self.settings, rows, where)].tolist()
@@ -157,6 +156,10 @@ class QuestionAnsweringTask:
             max_seq_length=self.settings.max_seq_length, doc_stride=self.settings.doc_stride,
             pad_to_max_length=self.settings.pad_to_max_length, where=where,
         )
+        if not for_training:
+            return windows
+        from datasets import Dataset
+
         return Dataset.from_dict(windows)
 
     def collator(self, tokenizer, pad_to_max_length: bool) -> Callable:
