@@ -288,3 +288,24 @@ def test_push_space_without_a_token_says_how_to_log_in(space_dir, monkeypatch, t
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(Exception, match="hf auth login"):
         space.push_space(space_dir, "me/tiny")
+
+
+def test_a_qa_run_without_validation_examples_exports_a_readme_with_the_tasks_built_in_example(tiny_model_dir,
+                                                                                             tmp_path):
+    # a run trained from a hub dataset or --large_data keeps no examples; QA's demo takes two values per example
+    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
+
+    from textune.run_folder import write_run_file
+    from textune.tasks import QuestionAnsweringTask
+    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
+
+    run = tmp_path / "qa"
+    BertForQuestionAnswering(AutoConfig.from_pretrained(tiny_model_dir)).save_pretrained(run)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(run)
+    task = QuestionAnsweringTask(QuestionAnsweringArguments(max_seq_length=32, doc_stride=8))
+    write_run_file(run, {"task": task.to_dict(), "base_model": "tiny-bert"})
+    assert main(["export-space", str(run), "--to", str(tmp_path / "space")]) == 0
+    readme = (tmp_path / "space" / "README.md").read_text()
+    body = json.loads(re.search(r"-d '(\{.*\})'", readme).group(1))
+    assert body == {"inputs": [task.card()["example"]]}
+    assert "client.predict('Forest fire near La Ronge Sask. Canada', 'Where was the fire?'" in readme
