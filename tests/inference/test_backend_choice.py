@@ -23,7 +23,7 @@ from textune.inference.prediction import Predictor
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask
 
-from conftest import DISASTER_WORDS, FILLER, toy_frame
+from conftest import DISASTER_WORDS, FILLER, save_untrained_qa_run, toy_frame
 
 # texts/s each backend "measures": real timings of a tiny model are noise, so tests fix who is faster
 SPEEDS = {"torch": 100.0, "torch-int8": 300.0, "torch-bf16": 200.0, "onnx-int8": 250.0, "onnx": 150.0}
@@ -287,22 +287,6 @@ def test_the_onnx_candidate_reuses_fp32s_validation_logits_instead_of_computing_
     assert passes.count(len(validation)) == 1
 
 
-def make_qa_run(tiny_model_dir, folder):
-    """An untrained QA run folder (the tiny encoder with a span head), as `textune train` saves one."""
-    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
-
-    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
-    from textune.tasks.question_answering.task import QuestionAnsweringTask
-
-    folder.mkdir(parents=True)
-    torch.manual_seed(0)
-    BertForQuestionAnswering(AutoConfig.from_pretrained(tiny_model_dir)).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    task = QuestionAnsweringTask(QuestionAnsweringArguments(max_seq_length=32, doc_stride=8))
-    write_run_file(folder, {"task": task.to_dict()})
-    return folder
-
-
 def qa_validation(n: int) -> pd.DataFrame:
     import random
 
@@ -323,7 +307,7 @@ def test_a_qa_onnx_export_passes_parity_and_its_metric_drop_is_in_points_of_squa
     pytest.importorskip("onnxruntime")
     import textune.inference.export
 
-    run = make_qa_run(tiny_model_dir, tmp_path / "qa")
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa")
     real = textune.inference.export.compare_outputs
 
     def worse(task, frame, features, expected, got):

@@ -19,7 +19,7 @@ import yaml
 from textune.cli import main
 from textune.serving import space
 
-from conftest import running_space, save_untrained_run, train_tiny_run
+from conftest import running_space, save_untrained_qa_run, save_untrained_run, train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,17 +293,11 @@ def test_push_space_without_a_token_says_how_to_log_in(space_dir, monkeypatch, t
 def test_a_qa_run_without_validation_examples_exports_a_readme_with_the_tasks_built_in_example(tiny_model_dir,
                                                                                              tmp_path):
     # a run trained from a hub dataset or --large_data keeps no examples; QA's demo takes two values per example
-    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
+    from textune.run_folder import read_run_file
+    from textune.tasks import task_from_dict
 
-    from textune.run_folder import write_run_file
-    from textune.tasks import QuestionAnsweringTask
-    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
-
-    run = tmp_path / "qa"
-    BertForQuestionAnswering(AutoConfig.from_pretrained(tiny_model_dir)).save_pretrained(run)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(run)
-    task = QuestionAnsweringTask(QuestionAnsweringArguments(max_seq_length=32, doc_stride=8))
-    write_run_file(run, {"task": task.to_dict(), "base_model": "tiny-bert"})
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa")
+    task = task_from_dict(read_run_file(run)["task"])
     assert main(["export-space", str(run), "--to", str(tmp_path / "space")]) == 0
     readme = (tmp_path / "space" / "README.md").read_text()
     body = json.loads(re.search(r"-d '(\{.*\})'", readme).group(1))

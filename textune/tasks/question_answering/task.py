@@ -111,6 +111,8 @@ class QuestionAnsweringTask:
     def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
         """The rows with questions and contexts as text, an `id` when they have none, and answers in SQuAD's shape.
 
+        A missing id is the row's index: its position in the file, also in a chunk of it (`textune predict`).
+
         Raises:
             TextuneError: A missing column (naming the flag), or an answer not in its context (naming the row).
         """
@@ -120,7 +122,7 @@ class QuestionAnsweringTask:
         for column in (self.question_column, self.context_column):
             rows[column] = rows[column].fillna("").astype(str)
         if id_column(rows) is None:
-            rows[ID] = [str(i) for i in range(len(rows))]
+            rows[ID] = [str(i) for i in rows.index]
         ids = rows[id_column(rows)].astype(str)
         if ids.duplicated().any():
             logger.warning("%s: %d ids repeat (e.g. %r); predictions.json keeps one answer per id", where,
