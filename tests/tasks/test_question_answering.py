@@ -486,3 +486,24 @@ def test_an_empty_question_or_context_is_answered_422_naming_the_field():
         item = {"question": "q", "context": "c", field: "  "}
         response = client.post("/v1/predict", json={"inputs": [item]})
         assert response.status_code == 422 and f"{field} is empty" in response.text
+
+
+def test_sample_counts_are_questions_not_their_windows(tiny_model_dir, tmp_path):
+    from textune.cli import main
+    from textune.serving.service import ModelInfo, read_metrics
+    from textune.serving.ui import header_markdown
+
+    rows = training_rows(20)
+    rows["context"] = rows["context"] + " and then we saw the big town near my house so today"  # two windows or more
+    rows.iloc[:12].to_csv(tmp_path / "train.csv", index=False)
+    rows.iloc[12:].to_csv(tmp_path / "val.csv", index=False)
+    assert main(["train", "--task", "question-answering", "--model_name_or_path", str(tiny_model_dir),
+                 "--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "val.csv"),
+                 "--max_seq_length", "16", "--doc_stride", "4", "--max_steps", "1", "--do_train", "--do_eval",
+                 "--inference_backends", "none", "--output_dir", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "all_results.json").read_text())
+    assert (results["train_samples"], results["eval_samples"]) == (12, 8)
+    metrics = read_metrics(tmp_path / "run")
+    header = header_markdown(ModelInfo("qa", metrics=metrics, headline_names=("f1",)), "qa",
+                             QuestionAnsweringTask(QuestionAnsweringArguments()).card())
+    assert header.endswith("(on 8 rows)")
