@@ -169,6 +169,23 @@ def save_untrained_run(model_dir, folder, labels):
     return folder
 
 
+def save_untrained_qa_run(model_dir, folder, max_seq_length: int = 32, doc_stride: int = 8):
+    """A question-answering run folder without training: the tiny encoder with a fresh span head, and its task."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
+
+    from textune.run_folder import write_run_file
+    from textune.tasks import QuestionAnsweringTask
+    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
+
+    torch.manual_seed(0)
+    BertForQuestionAnswering(AutoConfig.from_pretrained(model_dir)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(folder)
+    task = QuestionAnsweringTask(QuestionAnsweringArguments(max_seq_length=max_seq_length, doc_stride=doc_stride))
+    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny-bert"})
+    return folder
+
+
 class FakeService:
     """What build_app needs of a ModelService: `task`, `api`, `info` and `predict`, with a hook to fail or hang on a
     text."""

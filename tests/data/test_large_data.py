@@ -145,6 +145,43 @@ def test_large_data_without_a_train_file_is_a_one_line_error():
         DataArguments(large_data="sometimes")
 
 
+def squad_file(folder, rows: int = 40):
+    """A SQuAD v1.1 JSON train file: QA, which cannot be trained from a file read in chunks."""
+    paragraphs = [{"context": f"a fire broke out in town {i}", "qas": [
+        {"id": f"q{i}", "question": "what broke out", "answers": [{"text": "fire", "answer_start": 2}]}]}
+        for i in range(rows)]
+    path = folder / "squad.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}),
+                    encoding="utf-8")
+    return path
+
+
+def test_large_data_true_for_a_task_that_cannot_train_on_disk_is_a_one_line_error(tiny_model_dir, tmp_path, capsys,
+                                                                                  hf_cache):
+    path = squad_file(tmp_path)
+    code = main(["train", "--model_name_or_path", str(tiny_model_dir), "--train_file", str(path),
+                 "--large_data", "true", "--output_dir", str(tmp_path / "out")])
+    messages = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert code == 2 and len(messages) == 1
+    assert "--large_data" in messages[0] and "question-answering" in messages[0]
+    assert leftovers(hf_cache) == [] and not (tmp_path / "out").exists()
+
+
+def test_auto_mode_reads_a_large_file_in_memory_for_a_task_that_cannot_train_on_disk(tmp_path, monkeypatch, caplog,
+                                                                                   hf_cache):
+    import logging
+
+    import textune.data.large_data as large_data
+
+    monkeypatch.setattr(large_data, "LARGE_FILE_BYTES", 1024)
+    args = DataArguments(train_file=str(squad_file(tmp_path)))  # no --task: picked from the file
+    with caplog.at_level(logging.INFO, logger="textune"):
+        splits = load_run_splits(args, seed=0)
+    assert not isinstance(splits, OnDiskSplits) and args.large_data == "false"
+    assert splits.task.name == "question-answering" and len(splits.train) + len(splits.validation) == 40
+    assert "reading it into memory" in caplog.text and leftovers(hf_cache) == []
+
+
 def test_bad_train_file_fails_as_in_memory_and_leaves_no_arrow_files(tiny_model_dir, tweets_dir, tmp_path, hf_cache,
                                                                      capsys):
     code = main(["train", "--model_name_or_path", str(tiny_model_dir), "--train_file", f"{tweets_dir}/train.csv",

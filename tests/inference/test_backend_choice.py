@@ -23,10 +23,10 @@ from textune.inference.prediction import Predictor
 from textune.run_folder import write_run_file
 from textune.tasks import ClassificationTask
 
-from conftest import toy_frame
+from conftest import DISASTER_WORDS, FILLER, save_untrained_qa_run, toy_frame
 
 # texts/s each backend "measures": real timings of a tiny model are noise, so tests fix who is faster
-SPEEDS = {"torch": 100.0, "torch-int8": 300.0, "torch-bf16": 200.0, "onnx-int8": 250.0}
+SPEEDS = {"torch": 100.0, "torch-int8": 300.0, "torch-bf16": 200.0, "onnx-int8": 250.0, "onnx": 150.0}
 
 
 def make_run(tiny_model_dir, folder):
@@ -278,10 +278,49 @@ def test_the_onnx_candidate_reuses_fp32s_validation_logits_instead_of_computing_
 
     def counted(self, features, progress=False):
         if self.backend.name == "torch":
-            passes.append(len(features))
+            passes.append(len(features["input_ids"]))  # prediction features: a dict of lists
         return real(self, features, progress)
 
     monkeypatch.setattr(Predictor, "run", counted)
     choose_run_backend(run, validation, ["onnx-int8"])
     # one full fp32 pass (after timed_outputs' short warm-up), for every candidate and the export's parity record
     assert passes.count(len(validation)) == 1
+
+
+def qa_validation(n: int) -> pd.DataFrame:
+    import random
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(n):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))]
+        answer = rng.choice(DISASTER_WORDS)
+        words.insert(rng.randint(0, len(words)), answer)
+        rows.append({"id": f"q{i}", "question": "which word is a disaster", "context": " ".join(words),
+                     "answer": answer})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("loss, chosen", [(0.3, "onnx"), (0.6, "torch")])
+def test_a_qa_onnx_export_passes_parity_and_its_metric_drop_is_in_points_of_squads_0_to_100_scale(
+        tiny_model_dir, tmp_path, fixed_speeds, monkeypatch, loss, chosen):
+    pytest.importorskip("onnxruntime")
+    import textune.inference.export
+
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa")
+    real = textune.inference.export.compare_outputs
+
+    def worse(task, frame, features, expected, got):
+        record = real(task, frame, features, expected, got)
+        if record.get("metrics"):
+            record["metrics"]["exported"]["f1"] = record["metrics"]["torch"]["f1"] - loss
+        return record
+
+    monkeypatch.setattr(textune.inference.export, "compare_outputs", worse)
+    choice = choose_run_backend(run, qa_validation(110), ["onnx"])
+    onnx = choice.candidates[1]
+    assert onnx["agreement"] >= 0.99 and (run / "model.onnx").is_file()  # the QA export agrees with PyTorch
+    assert onnx["metric_drop"] == ["f1", loss] or onnx["metric_drop"] == ("f1", loss)
+    assert choice.chosen == chosen
+    if chosen == "torch":
+        assert onnx["why"] == "f1 0.60 points below fp32"

@@ -190,3 +190,19 @@ def test_streamed_evaluation_equals_evaluating_the_whole_frame(run_dir, tmp_path
     assert main(["evaluate", "--model", str(run_dir), "--input", str(tmp_path / "labelled.csv"),
                  "--chunk_rows", "6", "--output", str(tmp_path / "metrics.json")]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["eval_samples"] == 38
+
+
+def test_qa_rows_without_ids_are_numbered_across_chunks_as_in_the_whole_file(tiny_model_dir, tmp_path):
+    from conftest import save_untrained_qa_run
+
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa")
+    rows = pd.DataFrame({"question": [f"where is fire {i}" for i in range(10)],
+                         "context": [f"a fire near town number {i}" for i in range(10)]})
+    rows.to_csv(tmp_path / "questions.csv", index=False)
+    # batch size 1: other batches pad differently, which moves scores in their last digits
+    predict_file(run, tmp_path / "questions.csv", tmp_path / "whole.csv", batch_size=1, progress=False)
+    chunked = predict_file(run, tmp_path / "questions.csv", tmp_path / "chunked.csv", chunk_rows=4, batch_size=1,
+                           progress=False)
+    ids = pd.read_csv(chunked.output, dtype=str)["id"].tolist()
+    assert ids == [str(i) for i in range(10)]  # not 0-3, 0-3, 0-1
+    assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()

@@ -226,3 +226,21 @@ def test_int8_export_keeps_a_tasks_output_layer_fp32_without_naming_it(tiny_mode
     fp32 = [node.name for node in nodes if node.op_type == "MatMul"]
     assert quantized and all("/layer.1/" in name for name in quantized)  # the encoder's blocks after the first
     assert any("qa_outputs" in name for name in fp32)  # QA's span layer (a MatMul on 3-D input) stays fp32
+
+
+def test_the_predictor_pads_on_the_right_whatever_side_the_tokenizer_pads(tiny_model_dir, tmp_path):
+    # QA maps output positions to characters through each window's own tokens: left padding would shift them
+    from conftest import save_untrained_qa_run
+
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa", max_seq_length=48, doc_stride=16)
+    words = "the big fire near my house in town and we saw a storm today".split()
+    rows = pd.DataFrame({"question": ["where is the fire"] * 6,
+                         "context": [" ".join(words[:n]) for n in (3, 13, 5, 9, 4, 11)]})
+    predictor = Predictor.from_run(run, batch_size=6, backend="torch")
+    predictor.tokenizer.padding_side = "left"  # as some tokenizers ship (and run_qa.py's XLNet case)
+    padded = predictor.records(rows)  # one batch of windows of six lengths
+    predictor.batch_size = 1
+    alone = predictor.records(rows)  # one window per batch: nothing padded
+    for column in ("answer", "start", "end"):
+        assert padded[column].tolist() == alone[column].tolist()
+    assert padded["score"].to_numpy() == pytest.approx(alone["score"].to_numpy(), abs=1e-5)

@@ -16,6 +16,7 @@ class AnswerTask:
     """Stands for extractive QA: its own headline metric, loss name and sections, no labels."""
 
     headline_metrics = ("exact_match", "f1")
+    metric_scale = 1.0
 
     def card(self):
         return {"kind": "answer finder", "outputs": "an answer span per question", "loss": "span cross-entropy"}
@@ -64,3 +65,23 @@ def test_the_report_shell_renders_a_stub_tasks_sections_metrics_and_loss_name(tm
     html = render_html(sections, data, tmp_path)
     assert 'id="answer-lengths"' in html and 'id="answer-lengths-table"' in html
     assert "<td>Who | when?</td>" in html and html.count("data:image/png;base64,") == 3
+
+
+def test_squad_counts_are_neither_curves_nor_model_index_metrics_and_its_scores_keep_their_0_to_100_axis(tmp_path):
+    import json
+
+    from textune.report.model_card import validation_metrics
+    from textune.report.plots import plot_metrics
+
+    class SquadTask(AnswerTask):
+        metric_scale = 100.0  # SQuAD's percentages
+
+    scores = {"eval_exact_match": 62.5, "eval_f1": 70.0, "eval_HasAns_f1": 80.0, "eval_HasAns_total": 40,
+              "eval_NoAns_total": 8}
+    data = ReportData(tmp_path, {}, SquadTask(), scores, [{"step": 1, "eval_loss": 1.5, **scores},
+                                                          {"step": 2, "eval_loss": 1.2, **scores}])
+    axes = plot_metrics(data).axes[0]
+    assert sorted(line.get_label() for line in axes.get_lines()) == ["HasAns_f1", "exact_match", "f1"]
+    assert axes.get_ylim() == (-2.0, 102.0) and axes.get_ylabel() == "Score (0 to 100, higher is better)"
+    (tmp_path / "eval_results.json").write_text(json.dumps(scores | {"eval_samples": 48}))
+    assert validation_metrics(tmp_path) == {"exact_match": 62.5, "f1": 70.0, "HasAns_f1": 80.0}

@@ -19,7 +19,7 @@ import yaml
 from textune.cli import main
 from textune.serving import space
 
-from conftest import running_space, save_untrained_run, train_tiny_run
+from conftest import running_space, save_untrained_qa_run, save_untrained_run, train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -288,3 +288,18 @@ def test_push_space_without_a_token_says_how_to_log_in(space_dir, monkeypatch, t
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(Exception, match="hf auth login"):
         space.push_space(space_dir, "me/tiny")
+
+
+def test_a_qa_run_without_validation_examples_exports_a_readme_with_the_tasks_built_in_example(tiny_model_dir,
+                                                                                             tmp_path):
+    # a run trained from a hub dataset or --large_data keeps no examples; QA's demo takes two values per example
+    from textune.run_folder import read_run_file
+    from textune.tasks import task_from_dict
+
+    run = save_untrained_qa_run(tiny_model_dir, tmp_path / "qa")
+    task = task_from_dict(read_run_file(run)["task"])
+    assert main(["export-space", str(run), "--to", str(tmp_path / "space")]) == 0
+    readme = (tmp_path / "space" / "README.md").read_text()
+    body = json.loads(re.search(r"-d '(\{.*\})'", readme).group(1))
+    assert body == {"inputs": [task.card()["example"]]}
+    assert "client.predict('Forest fire near La Ronge Sask. Canada', 'Where was the fire?'" in readme

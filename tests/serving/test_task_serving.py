@@ -94,7 +94,9 @@ class StubPredictor:
     def __init__(self):
         self.seen: list[pd.DataFrame] = []
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, inputs: list) -> pd.DataFrame:
+        """As `Predictor.predict` takes the server's inputs: a task without `encode_inputs` builds its rows."""
+        rows = self.task.api().rows(inputs)
         self.seen.append(rows)
         return pd.DataFrame({"answer": [context.split()[-1] for context in rows["context"]],
                              "score": [len(question) / 10 for question in rows["question"]]})
@@ -139,3 +141,33 @@ def test_a_stub_tasks_demo_lays_out_its_inputs_outputs_and_examples(service):
         assert "Smoke over Lyon" in page  # the example
         shown = Client(server.url + "/", verbose=False).predict("Fire in Rome", "Where?", api_name="/predict")
     assert shown == ("Rome", pytest.approx(0.6))
+
+
+def test_the_server_encodes_texts_without_building_rows_or_a_dataset_and_logs_no_warning_per_request(
+        tiny_model_dir, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import datasets
+
+    from textune.tasks.classification.labels import LabelSpec
+
+    from conftest import save_untrained_run
+
+    run = save_untrained_run(tiny_model_dir, tmp_path / "run", LabelSpec("single_label_classification", ["0", "1"]))
+    service = ModelService.from_run(run, backend="torch")
+    long = "fire near the town " * 40  # past the run's max_seq_length of 64 tokens
+    expected = service.api.to_records(service.predictor.predict(pd.DataFrame({"text": [long, "calm day"]})))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a request built a table or a datasets.Dataset")
+
+    # classification's encode_inputs tokenizes the texts as they come: no rows, no Dataset round trip
+    monkeypatch.setattr(type(service.api), "rows", fail)
+    monkeypatch.setattr(datasets.Dataset, "from_dict", fail)
+    caplog.clear()  # the table path above says it once, as `textune predict` says it for a file
+    with caplog.at_level(logging.WARNING, logger="textune"):
+        answers = [service.predict([long, "calm day"]) for _ in range(3)]
+    for answer in answers:  # the same records as the table path gives
+        assert [record["label"] for record in answer] == [record["label"] for record in expected]
+        assert [record["scores"] for record in answer] == [pytest.approx(record["scores"]) for record in expected]
+    assert "max_seq_length" not in caplog.text

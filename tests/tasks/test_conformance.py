@@ -127,6 +127,18 @@ def test_training_writes_the_model_metrics_predictions_and_report(trained):
         assert (run / file).is_file(), file
     metrics = json.loads((run / "all_results.json").read_text(encoding="utf-8"))
     assert "eval_" + task.headline_metrics[0] in metrics
+    assert metrics["eval_samples"] == 16 and metrics["train_samples"] == 64  # rows, not the task's features
+    assert task.metric_scale > 0 and isinstance(task.trains_on_disk, bool)
+
+
+def test_large_data_true_trains_on_disk_or_is_refused_in_one_line(trained, tiny_model_dir, tmp_path, capsys):
+    name, case, files, run = trained
+    if task_of(run).trains_on_disk:
+        pytest.skip("trained from disk in tests/data/test_large_data.py")
+    code = main(["train", "--task", name, "--model_name_or_path", str(tiny_model_dir), "--train_file",
+                 str(files["train"]), "--large_data", "true", "--output_dir", str(tmp_path / "out"), *case.flags])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
+    assert code == 2 and len(errors) == 1 and "--large_data" in errors[0] and not (tmp_path / "out").exists()
 
 
 def test_evaluate_scores_a_labelled_file_with_the_tasks_metrics(trained, tmp_path):

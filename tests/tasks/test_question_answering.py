@@ -50,6 +50,11 @@ def checked(task: QuestionAnsweringTask, rows: pd.DataFrame, where: str = "--tra
     return [(r["id"], r["question"], r["context"], r[column]) for _, r in rows.iterrows()]
 
 
+def window(features: dict, i: int) -> dict:
+    """Window `i` of prediction features (a dict of lists), as a collator takes it."""
+    return {name: values[i] for name, values in features.items()}
+
+
 @pytest.fixture
 def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
@@ -172,7 +177,7 @@ def test_an_answer_in_the_second_window_is_found_there_and_recovered_from_its_lo
     features = task.encode(rows, tokenizer, for_training=False)
     assert list(features["example_index"]) == [0, 0]
     # whatever side the tokenizer pads, windows are padded on the right, so output positions are token positions
-    batch = task.collator(tokenizer)([features[0], features[1]])
+    batch = task.collator(tokenizer)([window(features, 0), window(features, 1)])
     assert set(batch) == set(task.model_inputs(features)) and batch["attention_mask"][1].tolist()[-1] == 0
     assert batch["input_ids"][1].tolist()[:len(second["input_ids"])] == second["input_ids"]
     width = max(len(ids) for ids in features["input_ids"]) + 3  # outputs come padded past each window's end
@@ -196,7 +201,7 @@ def test_a_chinese_answer_is_mapped_to_its_characters_and_recovered_exactly(toke
     window = task.encode(rows, tokenizer, for_training=True)[0]
     assert window["end_positions"] - window["start_positions"] == len(answer) - 1  # one token per character
     features = task.encode(rows, tokenizer, for_training=False)
-    width = len(features[0]["input_ids"])
+    width = len(features["input_ids"][0])
     starts, ends = np.zeros((1, width), np.float32), np.zeros((1, width), np.float32)
     starts[0, window["start_positions"]], ends[0, window["end_positions"]] = 9.0, 9.0
     records = task.decode(rows, features, (starts, ends))
@@ -231,7 +236,7 @@ def test_a_question_too_long_for_the_window_is_cut_instead_of_aborting_the_token
     rows = task.check_rows(pd.DataFrame({"question": [" ".join(["fire"] * 40)], "context": [LONG_CONTEXT]}),
                            "t", with_targets=False)
     features = task.encode(rows, tokenizer, for_training=False)
-    assert all(len(ids) <= 16 for ids in features["input_ids"]) and len(features) > 1
+    assert all(len(ids) <= 16 for ids in features["input_ids"]) and len(features["input_ids"]) > 1
     assert "were cut to it" in caplog.text
     with pytest.raises(TextuneError, match="--doc_stride"):
         qa_task(max_seq_length=16, doc_stride=13).encode(rows, tokenizer, for_training=False)
@@ -431,8 +436,9 @@ def test_a_tiny_model_trained_through_the_protocol_learns_to_point_at_the_answer
     model.eval()
     outputs = []
     with torch.no_grad():
-        for begin in range(0, len(features), 16):
-            batch = collate([features[i] for i in range(begin, min(begin + 16, len(features)))])
+        count = len(features["input_ids"])
+        for begin in range(0, count, 16):
+            batch = collate([window(features, i) for i in range(begin, min(begin + 16, count))])
             out = model(**batch)
             outputs.append((out.start_logits.numpy(), out.end_logits.numpy()))
     width = max(part[0].shape[1] for part in outputs)
@@ -491,3 +497,24 @@ def test_qa_arguments_extend_the_shared_sequence_arguments_with_their_own_window
     assert QuestionAnsweringArguments().pad_to_max_length is False
     with pytest.raises(TextuneError, match="--max_seq_length must be positive"):
         QuestionAnsweringArguments(max_seq_length=0)
+
+
+def test_sample_counts_are_questions_not_their_windows(tiny_model_dir, tmp_path):
+    from textune.cli import main
+    from textune.serving.service import ModelInfo, read_metrics
+    from textune.serving.ui import header_markdown
+
+    rows = training_rows(20)
+    rows["context"] = rows["context"] + " and then we saw the big town near my house so today"  # two windows or more
+    rows.iloc[:12].to_csv(tmp_path / "train.csv", index=False)
+    rows.iloc[12:].to_csv(tmp_path / "val.csv", index=False)
+    assert main(["train", "--task", "question-answering", "--model_name_or_path", str(tiny_model_dir),
+                 "--train_file", str(tmp_path / "train.csv"), "--validation_file", str(tmp_path / "val.csv"),
+                 "--max_seq_length", "16", "--doc_stride", "4", "--max_steps", "1", "--do_train", "--do_eval",
+                 "--inference_backends", "none", "--output_dir", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "all_results.json").read_text())
+    assert (results["train_samples"], results["eval_samples"]) == (12, 8)
+    metrics = read_metrics(tmp_path / "run")
+    header = header_markdown(ModelInfo("qa", metrics=metrics, headline_names=("f1",)), "qa",
+                             QuestionAnsweringTask(QuestionAnsweringArguments()).card())
+    assert header.endswith("(on 8 rows)")

@@ -115,3 +115,22 @@ def test_compare_refuses_to_replace_the_current_folder(tweets_dir, tmp_path, mon
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("textune:")]
     assert len(errors) == 1 and "--output_dir . is the current folder" in errors[0]
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_qa_leaderboard_shows_the_tasks_headline_metrics_on_squads_0_to_100_axis(tmp_path):
+    from textune.tasks import QuestionAnsweringTask
+    from textune.training.compare import CandidateResult, Leaderboard, leaderboard_figure, leaderboard_frame
+
+    results = [CandidateResult(f"m{i}", "ok", tmp_path / f"0{i}-m{i}", {"f1": f1, "exact_match": f1 - 10,
+                                                                        "loss": 1.5, "HasAns_total": 40.0},
+                               train_seconds=3.0, latency_ms=2.0) for i, f1 in enumerate((72.5, 64.0))]
+    task = QuestionAnsweringTask
+    board = Leaderboard(results, "f1", shown_metrics=task.headline_metrics, metric_scale=task.metric_scale)
+    frame = leaderboard_frame(board)
+    assert [c for c in frame.columns if c.startswith("eval_")] == ["eval_f1", "eval_exact_match", "eval_loss"]
+    figure = leaderboard_figure(board)
+    low, high = figure.axes[0].get_ylim()
+    assert low < 0 and 100 <= high < 103  # SQuAD's points are on the axis, not above a 0-1 one
+    assert figure.axes[0].get_ylabel() == "Validation score (0 to 100)"
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == [
+        "validation f1", "validation exact_match"]

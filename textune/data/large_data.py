@@ -88,22 +88,51 @@ class OnDiskSplits(Splits):
                       row_accounting=accounting, notes=notes)
 
 
-def use_large_data(data_args: DataArguments, given: dict | None = None) -> bool:
+def use_large_data(data_args: DataArguments, given: dict | None = None, *, task=None, task_args=None) -> bool:
     """Whether the run's train file goes through Arrow on disk (`--large_data`, auto by the file's size).
 
+    Only for a task that can be trained that way (`Task.trains_on_disk`); `auto` reads the others in memory.
+
     Raises:
-        TextuneError: `--large_data true` without a --train_file to read from disk.
+        TextuneError: `--large_data true` without a --train_file to read from disk, or for such a task.
     """
     from_file = bool(data_args.train_file) and not data_args.dataset_name and not (given or {}).get("train")
     if data_args.large_data == "true":
         if not from_file:
             raise TextuneError("--large_data true reads --train_file from disk in chunks; pass --train_file "
                                "(not --dataset_name or data in code), or drop --large_data")
+        task_class = run_task_class(data_args, task, task_args)
+        if not task_class.trains_on_disk:
+            raise TextuneError(f"--large_data true: the {task_class.name} task cannot be trained from a file read "
+                               "in chunks; drop --large_data (or pass --large_data false)")
         return True
     if data_args.large_data == "false" or not from_file:
         return False
     path = Path(data_args.train_file).expanduser()  # its size on disk: a .csv.gz holds several times more
-    return path.is_file() and path.stat().st_size >= LARGE_FILE_BYTES
+    if not (path.is_file() and path.stat().st_size >= LARGE_FILE_BYTES):
+        return False
+    task_class = run_task_class(data_args, task, task_args)
+    if not task_class.trains_on_disk:
+        logger.info("--train_file %s is %.0f MB, but the %s task cannot be trained from a file read in chunks: "
+                    "reading it into memory", data_args.train_file, path.stat().st_size / 2**20, task_class.name)
+        return False
+    return True
+
+
+def run_task_class(data_args: DataArguments, task=None, task_args=None) -> type:
+    """The run's task class as `build_task` will choose it (a saved task, --task, `task_args`' task, else the one
+    the train file's columns show), without building it or logging the choice."""
+    from ..tasks import TASKS, detect_task
+    from .splits import table_columns
+
+    if task is not None:
+        return type(task)
+    if data_args.task in TASKS:
+        return TASKS[data_args.task]
+    by_arguments = next((cls for cls in TASKS.values() if type(task_args) is cls.arguments), None)
+    if by_arguments is not None:
+        return by_arguments
+    return detect_task(table_columns(data_args.train_file, data_args.encoding, "--train_file"))[0]
 
 
 def load_run_splits(data_args: DataArguments, seed: int, need_train: bool = True,
@@ -113,7 +142,7 @@ def load_run_splits(data_args: DataArguments, seed: int, need_train: bool = True
     Records the mode taken in `data_args.large_data` ("true" or "false"), so the run record says which it was.
     """
     given = {role: data for role, data in (given or {}).items() if data is not None}
-    if use_large_data(data_args, given):
+    if use_large_data(data_args, given, task=task, task_args=task_args):
         if data_args.large_data == "auto":
             logger.info("--train_file %s is %.0f MB: training from memory-mapped Arrow files on disk "
                         "(--large_data false to read it into memory)", data_args.train_file,

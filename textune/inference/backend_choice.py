@@ -31,7 +31,7 @@ from ..run_folder import BACKEND_FILE
 logger = logging.getLogger(__name__)
 
 MIN_AGREEMENT = AUTO_MIN_AGREEMENT
-MAX_METRIC_DROP = 0.5  # points (metric x 100) a candidate may lose against fp32 on the validation rows
+MAX_METRIC_DROP = 0.5  # points (percent of the task's perfect score) a candidate may lose against fp32
 MAX_ROWS = 1000  # validation rows measured: enough to see a 1% change of answers, seconds on a CPU
 # Fewer rows cannot tell 99% agreement from chance (one changed answer is already >1%), and a run that small is a
 # trial run: fp32 it is, without the seconds of measuring and exporting.
@@ -156,7 +156,7 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, features, expe
     got, row["texts_per_s"] = timed_outputs(candidate, frame, features)
     parity = compare_outputs(reference.task, frame, features, expected, got)
     row |= {"agreement": parity["agreement"], "max_abs_diff": parity["max_abs_diff"],
-            "metric_drop": metric_drop(parity.get("metrics"))}
+            "metric_drop": metric_drop(parity.get("metrics"), reference.task.metric_scale)}
     problems = []
     if row["agreement"] < MIN_AGREEMENT:
         problems.append(f"agreement {row['agreement']:.1%} < {MIN_AGREEMENT:.0%}")
@@ -179,13 +179,14 @@ def timed_outputs(predictor, frame, features) -> tuple[tuple[np.ndarray, ...], f
     return outputs, round(len(frame) / max(time.perf_counter() - started, 1e-9), 1)
 
 
-def metric_drop(metrics: dict | None) -> tuple[str, float] | None:
-    """The watched metric the candidate loses most on, and by how many points (negative: it gains); None
+def metric_drop(metrics: dict | None, scale: float = 1.0) -> tuple[str, float] | None:
+    """The watched metric the candidate loses most on, and by how many points (percent of `scale`, the task's
+    perfect score: accuracy 0.9 -> 0.8 and SQuAD's f1 90 -> 80 are both 10 points; negative: it gains); None
     without references."""
     if not metrics:
         return None
     reference, candidate = metrics["torch"], metrics["exported"]
-    drops = [(name, round(100 * (reference[name] - candidate[name]), 3)) for name in WATCHED_METRICS
+    drops = [(name, round(100 / scale * (reference[name] - candidate[name]), 3)) for name in WATCHED_METRICS
              if name in reference and name in candidate]
     return max(drops, key=lambda drop: drop[1]) if drops else None
 

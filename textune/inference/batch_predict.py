@@ -87,6 +87,9 @@ def predict_file(model: Predictor | str | Path, input_path: str | Path, output_p
     with _stop_on_sigterm(), _ProgressBar(reader, progress, "Predicting") as bar, \
             atomic_write(output, newline="") as sink:
         for chunk in reader.chunks(chunk_rows):
+            # the index is each row's position in the file, as for a table read whole: a task numbering rows that
+            # have no id (QA) numbers them across chunks, not from 0 in each
+            chunk.index = pd.RangeIndex(rows, rows + len(chunk))
             chunk = task.check_rows(chunk, f"--input {input_path}", with_targets=False).reset_index(drop=True)
             table = task.prediction_table(chunk, predictor.records(chunk))
             table.to_csv(sink, index=False, header=rows == 0)
@@ -117,6 +120,7 @@ def evaluate_file(model: Predictor | str | Path, input_path: str | Path, *, chun
     with _ProgressBar(reader, progress, "Evaluating") as bar:
         # the references keep their own type (not text), so they read as they do in training
         for chunk in reader.chunks(chunk_rows, typed=task.target_columns()):
+            chunk.index = pd.RangeIndex(read, read + len(chunk))  # positions in the file, as in predict_file
             usable = task.check_rows(chunk, where, with_targets=True).reset_index(drop=True)
             read += len(chunk)
             if len(usable):

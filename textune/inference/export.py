@@ -177,17 +177,15 @@ def export_torch_model(predictor: Predictor, frame: pd.DataFrame, path: Path) ->
     Raises:
         TextuneError: Neither exporter can export this model.
     """
-    from transformers import DataCollatorWithPadding
-
-    from .prediction import feature_columns
+    from .prediction import feature_columns, pad_right
 
     # Two rows, so no exporter mistakes a batch of 1 for a constant of the graph.
     sample = frame.iloc[np.arange(2) % len(frame)].reset_index(drop=True)
     features = predictor.features(sample)
     names = predictor.task.model_inputs(features)
     columns = feature_columns(features, names)
-    batch = DataCollatorWithPadding(predictor.tokenizer, return_tensors="pt")(
-        [{name: columns[name][i] for name in names} for i in range(len(columns[names[0]]))])
+    batch = pad_right(predictor.tokenizer, [{name: columns[name][i] for name in names}
+                                            for i in range(len(columns[names[0]]))], "pt")
     inputs = tuple(batch[name].to(torch.int64) for name in names)
     output_names = tuple(predictor.task.output_names)
     module = OutputsOnly(predictor.model.cpu().eval(), names, output_names).eval()

@@ -102,12 +102,9 @@ class Predictor:
         count = len(columns[names[0]]) if names else 0
         if count == 0:
             return tuple(np.zeros((0,), dtype=np.float32) for _ in self.task.output_names)
-        from transformers import DataCollatorWithPadding
-
         # Longest first: batches of similar lengths waste little compute on padding, and a too-large batch
         # runs out of memory at once rather than after an hour.
         order = np.argsort([-len(ids) for ids in columns[names[0]]], kind="stable")
-        collate = DataCollatorWithPadding(self.tokenizer, return_tensors="np")
         batches = range(0, count, self.batch_size)
         if progress:
             from tqdm.auto import tqdm
@@ -116,7 +113,7 @@ class Predictor:
         done: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
         for start in batches:
             index = order[start:start + self.batch_size]
-            batch = collate([{name: columns[name][i] for name in names} for i in index])
+            batch = pad_right(self.tokenizer, [{name: columns[name][i] for name in names} for i in index], "np")
             done.append((index, self.backend({key: np.asarray(value, dtype=np.int64) for key, value in batch.items()})))
         return tuple(_regroup([(index, arrays[k]) for index, arrays in done], count)
                      for k in range(len(self.task.output_names)))
@@ -151,6 +148,15 @@ class Predictor:
         """The task's metrics of `records` against `rows`: Trainer's `eval_` keys plus `eval_samples`."""
         metrics = self.task.score(rows, records)
         return {"eval_" + key: value for key, value in metrics.items()} | {"eval_samples": len(rows)}
+
+
+def pad_right(tokenizer, features: list[dict], return_tensors: str):
+    """A batch of features padded to its longest on the right, whatever side the tokenizer pads: a task reads its
+    outputs at its features' own token positions (QA's windows map them to characters), which left padding shifts."""
+    from transformers.data.data_collator import pad_without_fast_tokenizer_warning
+
+    return pad_without_fast_tokenizer_warning(tokenizer, features, padding=True, return_tensors=return_tensors,
+                                              padding_side="right")
 
 
 def feature_columns(features, names: list[str]) -> dict[str, list]:

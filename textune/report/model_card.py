@@ -25,8 +25,8 @@ from ..tasks import task_from_dict
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
-# Trainer's bookkeeping in eval_results.json, not measures of the model.
-NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "samples")
+# Trainer's bookkeeping in eval_results.json and counts of rows (SQuAD's HasAns_total), not measures of the model.
+NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "samples", "_total")
 HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "weight_decay",
                    "warmup_steps", "lr_scheduler_type", "seed", "head_learning_rate", "dropout", "bf16", "fp16")
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 
 NOT_CURVES = ("eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_samples")
+COUNTS = ("_total",)  # counts of rows logged beside the metrics (SQuAD v2's HasAns_total), not curves to compare
 DPI = 110
 
 PLOTS: dict[str, Callable] = {}
@@ -90,7 +91,7 @@ def plot_metrics(data):
     """Every validation metric at every evaluation (one evaluation is drawn as points)."""
     evals = [entry for entry in data.history if "eval_loss" in entry]
     names = sorted({key for entry in evals for key in entry if key.startswith("eval_") and key not in NOT_CURVES
-                    and isinstance(entry[key], (int, float))})
+                    and not key.endswith(COUNTS) and isinstance(entry[key], (int, float))})
     figure, axes = new_figure()
     for name in names:
         points = [(entry["step"], entry[name]) for entry in evals if name in entry]
@@ -99,14 +100,15 @@ def plot_metrics(data):
         _note(axes, "The run logged no validation metrics (pass --do_eval, or --eval_strategy steps).")
     elif len(evals) == 1:
         _note(axes, "One evaluation only: pass --eval_strategy steps --eval_steps N for a curve.")
-    # scores (accuracy, F1, exact match) live in [0, 1]; errors (mse) and correlations may not
-    scores = all(0 <= entry[name] <= 1 for entry in evals for name in names if name in entry)
+    # scores (accuracy, F1, exact match) live in [0, the task's perfect score]; errors (mse) and correlations may not
+    scale = data.task.metric_scale if data.task is not None else 1.0
+    scores = all(0 <= entry[name] <= scale for entry in evals for name in names if name in entry)
     _integer_steps(axes)
     axes.set_title("Validation metrics over training")
     axes.set_xlabel("Training step (optimizer updates)")
-    axes.set_ylabel("Score (0 to 1, higher is better)" if scores else "Metric value")
+    axes.set_ylabel(f"Score (0 to {scale:g}, higher is better)" if scores else "Metric value")
     if scores:
-        axes.set_ylim(-0.02, 1.02)  # a metric stuck at 0 or 1 stays visible
+        axes.set_ylim(-0.02 * scale, 1.02 * scale)  # a metric stuck at 0 or at the top stays visible
     axes.grid(alpha=0.3)
     if names:
         axes.legend(loc="lower right" if scores else "best")

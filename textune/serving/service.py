@@ -75,10 +75,14 @@ class ModelService:
         return cls(predictor, read_model_info(run_dir, predictor, name))
 
     def predict(self, inputs: list) -> list[dict]:
-        """One record per input, in order (blocking; the server calls it from its batching thread)."""
+        """One record per input, in order (blocking; the server calls it from its batching thread).
+
+        The inputs go to the predictor as a list, not a table: a task's `encode_inputs` then skips building rows
+        (classification's fast path); the others build theirs there (`TaskApi.rows`).
+        """
         if not inputs:
             return []
-        return self.api.to_records(self.predictor.predict(self.api.rows(list(inputs))))
+        return self.api.to_records(self.predictor.predict(list(inputs)))
 
 
 def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None) -> ModelInfo:

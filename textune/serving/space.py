@@ -324,10 +324,18 @@ def readme_text(service: ModelService, title: str, license: str, app_file: str =
         summary += f" {card['outputs'][0].upper()}{card['outputs'][1:]}."
     if info.headline_metrics:
         summary += " Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in info.headline_metrics.items()) + "."
-    example = info.examples[0] if info.examples else [card["example"]]
-    # quotes, backslashes and newlines would break the shell and Python lines the README shows
-    example = [safe_example(value) for value in example]
-    api_input = service.task.demo().to_input(*example)
+    demo = service.task.demo()
+    example = info.examples[0] if info.examples else None
+    if example is None:  # no validation rows (hub data, --large_data, moved files): the task's built-in example
+        rows = service.task.example_rows(1)
+        example = next(iter(demo.examples(rows, 1)), None) if rows is not None and len(rows) else None
+    if example is not None:
+        # quotes, backslashes and newlines would break the shell and Python lines the README shows
+        example = [safe_example(value) for value in example]
+        api_input = demo.to_input(*example)
+    else:  # the card's example is one API input, not the demo's values
+        api_input = card["example"]
+        example = [api_input]
     from .api import inputs_field
 
     body = json.dumps({inputs_field(service.api): [api_input]}, ensure_ascii=False)

@@ -30,7 +30,7 @@ def header_markdown(info: ModelInfo, title: str, card: dict) -> str:
     if info.headline_metrics:
         shown = " · ".join(f"{name} **{value:.3f}**" for name, value in info.headline_metrics.items())
         samples = info.metrics.get("samples")
-        lines += ["", f"Validation: {shown}" + (f" (on {int(samples)} texts)" if samples else "")]
+        lines += ["", f"Validation: {shown}" + (f" (on {int(samples)} rows)" if samples else "")]
     return "\n".join(lines)
 
 

@@ -67,6 +67,14 @@ class Task(Protocol):
     output_names: ClassVar[tuple[str, ...]]
     """Names of the model outputs `outputs` holds, in order: ("logits",) or ("start_logits", "end_logits")."""
 
+    metric_scale: ClassVar[float]
+    """A perfect score of the task's bounded metrics: 1.0 (accuracy 0-1) or 100.0 (SQuAD's percentages). Backend
+    choice measures a metric's drop in points of it, and `compare` scales its axis by it."""
+
+    trains_on_disk: ClassVar[bool]
+    """Whether `--large_data` can train it from Arrow on disk (the train file read a chunk at a time as a plain
+    table, each row checked and encoded alone). False: `--large_data true` is refused, `auto` reads it in memory."""
+
     # -- choosing and rebuilding the task ----------------------------------------------------------------------
 
     @classmethod
@@ -121,6 +129,8 @@ class Task(Protocol):
         """Features of `rows`, always with what `decode` needs, and with targets (for the loss) when `for_training`.
 
         The validation split is encoded for training (its loss) and decoded (its metrics) from the same features.
+        For prediction (not `for_training`) a dict of lists: the server encodes every request, and building a
+        `datasets.Dataset` costs milliseconds each time.
         """
 
     def collator(self, tokenizer) -> Callable:

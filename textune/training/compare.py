@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 LOWER_IS_BETTER = {"mse", "mae", "loss"}
 LEADERBOARD_FILES = ("compare.csv", "compare.md", "compare.png")
-SHOWN_METRICS = ("accuracy", "f1", "matthews_correlation", "roc_auc", "mse", "mae", "r2", "loss")
 
 
 @dataclass
@@ -71,11 +70,17 @@ class CandidateResult:
 
 @dataclass
 class Leaderboard:
-    """The candidates, best first (failed ones last), the metric they are ranked by, and the files written."""
+    """The candidates, best first (failed ones last), the metric they are ranked by, and the files written.
+
+    `shown_metrics` are the task's headline metrics (`Task.headline_metrics`), the leaderboard's columns and plot;
+    `metric_scale` is a perfect score of them (`Task.metric_scale`: 1.0, or 100.0 for SQuAD's), the plot's axis.
+    """
 
     results: list[CandidateResult]
     ranking_metric: str | None
     files: dict[str, Path] = field(default_factory=dict)
+    shown_metrics: tuple[str, ...] = ()
+    metric_scale: float = 1.0
 
 
 def compare_models(compare_args: CompareArguments, model_args: ModelArguments, data_args: DataArguments,
@@ -104,7 +109,8 @@ def compare_models(compare_args: CompareArguments, model_args: ModelArguments, d
         results.append(run_candidate(name, run_dir, model_args, data_args, training_args, splits.validation,
                                      compare_args.latency_samples, task_args))
     metric = ranking_metric(results, splits.task.headline_metrics)
-    board = Leaderboard(rank(results, metric), metric)
+    board = Leaderboard(rank(results, metric), metric, shown_metrics=tuple(splits.task.headline_metrics),
+                        metric_scale=splits.task.metric_scale)
     board.files = write_leaderboard(board, root, training_args, data_args)
     return board
 
@@ -190,8 +196,10 @@ def rank(results: list[CandidateResult], metric: str | None) -> list[CandidateRe
 
 
 def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
-    """compare.csv's rows: rank, model, status, the shown metrics, time, latency, size, run folder, reason."""
-    shown = [name for name in SHOWN_METRICS if any(name in result.metrics for result in board.results)]
+    """compare.csv's rows: rank, model, status, the shown metrics and the loss, time, latency, size, run folder,
+    reason."""
+    shown = [name for name in (*board.shown_metrics, "loss")
+             if any(name in result.metrics for result in board.results)]
     if board.ranking_metric and board.ranking_metric not in shown:
         shown.insert(0, board.ranking_metric)
     rows = []
@@ -263,16 +271,21 @@ def _cell(value, column: str = "") -> str:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> Path:
-    """Validation accuracy and F1 (or the ranking metric) against training time and against latency."""
+    """The first two shown metrics (or the ranking metric) against training time and against latency."""
+    leaderboard_figure(board).savefig(path)
+    return path
+
+
+def leaderboard_figure(board: Leaderboard):
+    """compare.png's figure: a score axis from 0 to the task's perfect score when every point lies in it."""
     from matplotlib.figure import Figure
 
     ok = [result for result in board.results if result.status == "ok"]
-    scores = [name for name in ("accuracy", "f1") if any(name in result.metrics for result in ok)]
+    scores = [name for name in board.shown_metrics if any(name in result.metrics for result in ok)][:2]
     if not scores and board.ranking_metric:
         scores = [board.ranking_metric]
     figure = Figure(figsize=(11, 4.6), dpi=110, layout="constrained")
     axes_pair = figure.subplots(1, 2, sharey=True)
-    markers = {"accuracy": "o", "f1": "^"}
     for axes, attribute, label in ((axes_pair[0], "train_seconds", "Training time (s)"),
                                    (axes_pair[1], "latency_ms", "Inference latency (ms per text, batch size 1)")):
         for number, metric in enumerate(scores):
@@ -281,7 +294,7 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> Path:
             if not points:
                 continue
             xs, ys, names = zip(*points)
-            axes.scatter(xs, ys, marker=markers.get(metric, "s"), s=50, label=f"validation {metric}")
+            axes.scatter(xs, ys, marker="o^"[number], s=50, label=f"validation {metric}")
             if number == 0:  # one name per model is enough; the other metric sits right above or below it
                 at: dict[tuple, list[str]] = {}  # models on the same spot share one label instead of overprinting
                 for x, y, name in zip(xs, ys, names):
@@ -294,12 +307,15 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> Path:
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
-    bounded = bool({"accuracy", "f1"} & set(scores))  # scores between 0 and 1
-    axes_pair[0].set_ylabel("Validation score (0 to 1)" if bounded else "Validation metric")
+    scale = board.metric_scale
+    values = [r.metrics[name] for r in ok for name in scores if name in r.metrics]
+    # scores between 0 and a perfect score read true on a full axis; errors (lower is better) and metrics outside it
+    # (r2, matthews_correlation below 0) keep matplotlib's
+    bounded = bool(values) and not set(scores) & LOWER_IS_BETTER and all(0 <= value <= scale for value in values)
+    axes_pair[0].set_ylabel(f"Validation score (0 to {scale:g})" if bounded else "Validation metric")
     if bounded:
-        axes_pair[0].set_ylim(-0.02, 1.02)
+        axes_pair[0].set_ylim(-0.02 * scale, 1.02 * scale)
     failed = [slug(result.model) for result in board.results if result.status != "ok"]
     title = "Model comparison: validation score vs cost (up and left is better)"
     figure.suptitle(title + (f"\nfailed: {', '.join(failed)}" if failed else ""))
-    figure.savefig(path)
-    return path
+    return figure

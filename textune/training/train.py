@@ -149,11 +149,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     result = RunResult(run.output_dir)
     # 4. Train and save: the model folder alone is enough to predict, evaluate and serve.
     if training_args.do_train:
-        train_and_save(trainer, run, task, task_args, model_args, data_args, training_args, splits, len(train_set),
-                       result)
+        # rows, not features: a QA question makes several windows (`Predictor.score` counts rows too)
+        train_and_save(trainer, run, task, task_args, model_args, data_args, training_args, splits,
+                       len(splits.train), result)
     # 5. Evaluate on the validation split.
     if training_args.do_eval:
-        evaluate(trainer, len(eval_set), result)
+        evaluate(trainer, len(splits.validation), result)
     if training_args.do_train and run.is_main:  # the card again, now with the training rows and validation metrics
         if card := write_card(run.output_dir):
             result.files["card"] = card

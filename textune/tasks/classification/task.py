@@ -71,6 +71,8 @@ class ClassificationTask:
 
     name: ClassVar[str] = "text-classification"
     arguments: ClassVar[type] = ClassificationArguments
+    metric_scale: ClassVar[float] = 1.0
+    trains_on_disk: ClassVar[bool] = True  # one row, one feature: a chunk of rows encodes alone
 
     def __post_init__(self):
         from .heads import head_spec  # torch: imported once a task exists, not for `textune train --help`
@@ -221,16 +223,18 @@ class ClassificationTask:
         ))
 
     def encode(self, frame: pd.DataFrame, tokenizer, for_training: bool = True, where: str = "data"):
-        from datasets import Dataset
-
+        """A `datasets.Dataset` with labels for training; a dict of the tokenizer's lists for prediction."""
         features = self.tokenize(tokenizer, frame)
         cap = min(self.max_seq_length, tokenizer.model_max_length or self.max_seq_length)
         at_cap = sum(1 for mask in features["attention_mask"] if len(mask) == cap and mask[-1] == 1)
         if at_cap:
             logger.warning("%s: %d of %d texts reached --max_seq_length %d tokens and were truncated to it",
                            where, at_cap, len(frame), cap)
-        if for_training:
-            features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
+        if not for_training:
+            return features
+        from datasets import Dataset
+
+        features["labels"] = self.labels.encode(frame[self.columns.label], where=where)
         return Dataset.from_dict(features)
 
     def model_inputs(self, features) -> list[str]:

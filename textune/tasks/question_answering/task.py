@@ -42,6 +42,9 @@ class QuestionAnsweringTask:
     arguments: ClassVar[type] = QuestionAnsweringArguments
     output_names: ClassVar[tuple[str, ...]] = ("start_logits", "end_logits")
     headline_metrics: ClassVar[tuple[str, ...]] = ("f1", "exact_match")
+    metric_scale: ClassVar[float] = 100.0  # SQuAD's convention, as run_qa.py and the leaderboards report them
+    # SQuAD JSON is not a plain table, and decode reads each question's context, which on-disk splits leave on disk
+    trains_on_disk: ClassVar[bool] = False
 
     @property
     def question_column(self) -> str:
@@ -108,6 +111,8 @@ class QuestionAnsweringTask:
     def check_rows(self, rows: pd.DataFrame, where: str, with_targets: bool) -> pd.DataFrame:
         """The rows with questions and contexts as text, an `id` when they have none, and answers in SQuAD's shape.
 
+        A missing id is the row's index: its position in the file, also in a chunk of it (`textune predict`).
+
         Raises:
             TextuneError: A missing column (naming the flag), or an answer not in its context (naming the row).
         """
@@ -117,7 +122,7 @@ class QuestionAnsweringTask:
         for column in (self.question_column, self.context_column):
             rows[column] = rows[column].fillna("").astype(str)
         if id_column(rows) is None:
-            rows[ID] = [str(i) for i in range(len(rows))]
+            rows[ID] = [str(i) for i in rows.index]
         ids = rows[id_column(rows)].astype(str)
         if ids.duplicated().any():
             logger.warning("%s: %d ids repeat (e.g. %r); predictions.json keeps one answer per id", where,
@@ -143,9 +148,8 @@ class QuestionAnsweringTask:
         return rows[column].map(lambda answers: len(answers["text"]) > 0).astype(int)
 
     def encode(self, rows: pd.DataFrame, tokenizer, for_training: bool, where: str = "data"):
-        """Windows of each question's context: with start/end targets for training, else with `decode`'s bookkeeping."""
-        from datasets import Dataset
-
+        """Windows of each question's context: with start/end targets for training (a `datasets.Dataset`), else with
+        `decode`'s bookkeeping (a dict of lists)."""
         answers = None
         if for_training:
             answers = rows[answer_column(self.settings, rows, where)].tolist()
@@ -154,6 +158,10 @@ class QuestionAnsweringTask:
             max_seq_length=self.settings.max_seq_length, doc_stride=self.settings.doc_stride,
             pad_to_max_length=self.settings.pad_to_max_length, where=where,
         )
+        if not for_training:
+            return windows
+        from datasets import Dataset
+
         return Dataset.from_dict(windows)
 
     def collator(self, tokenizer) -> Callable:
