@@ -320,7 +320,7 @@ def test_demo_header_shows_metrics_and_examples_come_from_the_validation_file(se
     labels_shown = {int(toy_frame(16, seed=2).set_index("text").loc[text, "target"]) for text in examples}
     assert labels_shown == {0, 1}  # one example of each class, taken in turn
     header = header_markdown(service.info, "Tweets", service.task.card())
-    assert header.startswith("# Tweets") and "accuracy **" in header and "(on 16 texts)" in header
+    assert header.startswith("# Tweets") and "accuracy **" in header and "(on 16 rows)" in header
 
 
 def test_serve_command_parses_flags_into_the_config(tiny_run, monkeypatch, capsys):
