@@ -285,3 +285,18 @@ def test_the_onnx_candidate_reuses_fp32s_validation_logits_instead_of_computing_
     choose_run_backend(run, validation, ["onnx-int8"])
     # one full fp32 pass (after timed_outputs' short warm-up), for every candidate and the export's parity record
     assert passes.count(len(validation)) == 1
+
+
+def test_one_changed_answer_of_761_is_a_small_metric_drop_for_a_task_scored_in_percent():
+    # SQuAD's exact match is a percentage: one answer of 761 changed costs 0.13 points, not 13 (x 100 again)
+    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
+    from textune.tasks.question_answering.metrics import squad_metrics
+    from textune.tasks.question_answering.task import QuestionAnsweringTask
+
+    golds = [["fire"]] * 761
+    fp32 = squad_metrics(golds, ["fire"] * 761, version_2=False)
+    int8 = squad_metrics(golds, ["fire"] * 760 + ["flood"], version_2=False)
+    task = QuestionAnsweringTask(QuestionAnsweringArguments())
+    name, drop = backend_choice.metric_drop({"torch": fp32, "exported": int8}, task)
+    assert name in ("f1", "exact_match") and drop == pytest.approx(100 / 761, abs=1e-3)
+    assert drop < backend_choice.MAX_METRIC_DROP

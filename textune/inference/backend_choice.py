@@ -156,7 +156,7 @@ def measure_candidate(name: str, run_dir: Path, reference, frame, features, expe
     got, row["texts_per_s"] = timed_outputs(candidate, frame, features)
     parity = compare_outputs(reference.task, frame, features, expected, got)
     row |= {"agreement": parity["agreement"], "max_abs_diff": parity["max_abs_diff"],
-            "metric_drop": metric_drop(parity.get("metrics"))}
+            "metric_drop": metric_drop(parity.get("metrics"), reference.task)}
     problems = []
     if row["agreement"] < MIN_AGREEMENT:
         problems.append(f"agreement {row['agreement']:.1%} < {MIN_AGREEMENT:.0%}")
@@ -179,13 +179,15 @@ def timed_outputs(predictor, frame, features) -> tuple[tuple[np.ndarray, ...], f
     return outputs, round(len(frame) / max(time.perf_counter() - started, 1e-9), 1)
 
 
-def metric_drop(metrics: dict | None) -> tuple[str, float] | None:
+def metric_drop(metrics: dict | None, task=None) -> tuple[str, float] | None:
     """The watched metric the candidate loses most on, and by how many points (negative: it gains); None
-    without references."""
+    without references. Points are the metric x 100, or the metric itself for a task whose metrics are
+    percentages already (`metrics_in_percent`, as SQuAD's exact match and F1 are)."""
     if not metrics:
         return None
+    scale = 1 if getattr(task, "metrics_in_percent", False) else 100
     reference, candidate = metrics["torch"], metrics["exported"]
-    drops = [(name, round(100 * (reference[name] - candidate[name]), 3)) for name in WATCHED_METRICS
+    drops = [(name, round(scale * (reference[name] - candidate[name]), 3)) for name in WATCHED_METRICS
              if name in reference and name in candidate]
     return max(drops, key=lambda drop: drop[1]) if drops else None
 

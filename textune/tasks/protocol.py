@@ -163,6 +163,9 @@ class Task(Protocol):
     # for a task whose `decode` reads no rows (`Predictor.predict` then passes rows=None). Classification's saves a
     # tenth of a one-tweet prediction with it; a task without it gets rows from `api().rows(inputs)`.
 
+    # Optional: `metrics_in_percent = True` for a task whose metrics are percentages (QA's); the backend choice then
+    # reads a metric change as points as it is, instead of x 100.
+
     headline_metrics: ClassVar[tuple[str, ...]]
     """Metric names shown first (demo page, card, leaderboard), best known first; the first one ranks `compare`."""
 

@@ -42,6 +42,8 @@ class QuestionAnsweringTask:
     arguments: ClassVar[type] = QuestionAnsweringArguments
     output_names: ClassVar[tuple[str, ...]] = ("start_logits", "end_logits")
     headline_metrics: ClassVar[tuple[str, ...]] = ("f1", "exact_match")
+    # SQuAD's scores are percentages (88.0, not 0.880): a metric change is already in points
+    metrics_in_percent: ClassVar[bool] = True
 
     @property
     def question_column(self) -> str:
