@@ -301,7 +301,7 @@ def main() -> int:
             training = train_run(args.data, run)
         results = run_metrics(run)
         training_text = (f"{training:.0f} s (the whole command)" if training is not None
-                         else f"{results['train_runtime']:.0f} s (Trainer's train_runtime)")
+                         else f"{results['train_runtime']:.0f} s (Trainer's train_runtime, when RUN was trained)")
         rows = dev_rows(args.data)
         quality = {"rows": {"MiniLM, 1 epoch": {**results, "training": training_text}, **baselines(rows)}}
         quality["meaning"] = quality_meaning(quality["rows"])
