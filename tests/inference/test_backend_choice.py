@@ -324,3 +324,18 @@ def test_a_qa_onnx_export_passes_parity_and_its_metric_drop_is_in_points_of_squa
     assert choice.chosen == chosen
     if chosen == "torch":
         assert onnx["why"] == "f1 0.60 points below fp32"
+
+
+def test_one_changed_answer_of_761_is_a_small_metric_drop_for_a_task_scored_in_percent():
+    # SQuAD's exact match is a percentage: one answer of 761 changed costs 0.13 points, not 13 (x 100 again)
+    from textune.tasks.question_answering.arguments import QuestionAnsweringArguments
+    from textune.tasks.question_answering.metrics import squad_metrics
+    from textune.tasks.question_answering.task import QuestionAnsweringTask
+
+    golds = [["fire"]] * 761
+    fp32 = squad_metrics(golds, ["fire"] * 761, version_2=False)
+    int8 = squad_metrics(golds, ["fire"] * 760 + ["flood"], version_2=False)
+    task = QuestionAnsweringTask(QuestionAnsweringArguments())
+    name, drop = backend_choice.metric_drop({"torch": fp32, "exported": int8}, task.metric_scale)
+    assert name in ("f1", "exact_match") and drop == pytest.approx(100 / 761, abs=1e-3)
+    assert drop < backend_choice.MAX_METRIC_DROP
