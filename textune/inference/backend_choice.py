@@ -9,7 +9,7 @@ Example:
     >>> from textune.inference.backend_choice import choose_run_backend
     >>> choice = choose_run_backend("runs/tweets", validation_frame)
     >>> choice.chosen, choice.reason
-    ('torch-int8', '1.9x the texts/s of fp32 on 761 validation rows, agreement 99.6%, f1 -0.12 points')
+    ('torch-int8', '1.9x the rows/s of fp32 on 761 validation rows, agreement 99.6%, f1 -0.12 points')
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def _describe(row: dict) -> str:
     drop = row.get("metric_drop")
     metric = f", {drop[0]} {-drop[1]:+.2f} points" if drop else ""
     verdict = "passed" if row["passed"] else f"failed: {row['why']}"
-    return (f"{row['backend']}: {row['texts_per_s']} texts/s, agreement {row['agreement']:.1%}"
+    return (f"{row['backend']}: {row['texts_per_s']} rows/s, agreement {row['agreement']:.1%}"
             f"{metric} ({verdict})")
 
 
@@ -208,7 +208,7 @@ def _reason(best: dict, fp32: dict, rows: list[dict], count: int) -> str:
                 + (f" ({', '.join(faster)} failed parity)" if faster else ""))
     drop = best.get("metric_drop")
     metric = f", {drop[0]} {-drop[1]:+.2f} points" if drop else ""
-    return (f"{best['texts_per_s'] / fp32['texts_per_s']:.1f}x the texts/s of fp32 on {count} validation rows, "
+    return (f"{best['texts_per_s'] / fp32['texts_per_s']:.1f}x the rows/s of fp32 on {count} validation rows, "
             f"agreement {best['agreement']:.1%}{metric}")
 
 
