@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, write_section  # noqa: E402  (shared by every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, publish  # noqa: E402  (shared by every benchmark)
 
 SECTION = "## Inference backends"
 BATCH_SIZE = 32
@@ -236,10 +235,7 @@ def main() -> int:
         print(json.dumps({key: value for key, value in row.items() if key != "labels"}), flush=True)
         rows.append(row)
     text = markdown(rows, args, machine(), (load_before, load_average()))
-    print(text)
-    if args.write_docs:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, DOCS, machine, write_section  # noqa: E402  (shared by every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, machine, publish  # noqa: E402  (shared by every benchmark)
 
 SECTION = "## Large data"
 SYNTHETIC_WORDS = ("fire flood storm crash evacuate wildfire earthquake coffee sunny music party garden movie "
@@ -292,10 +292,7 @@ def main() -> int:
         runs = [(int(spec.split(":")[0]), spec.split(":")[1]) for spec in args.train]
         training = bench_train(run_dir, folder, runs, texts, args.train_steps) if runs else []
     text = markdown(predictions, training, model, machine(), args.threads)
-    print(text)
-    if args.write_docs:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

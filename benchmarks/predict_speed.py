@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_speed import encoder_flops, peak_matmul_flops  # noqa: E402  (shared by every benchmark)
-from tutorial_command import DEFAULT_DATA, load_average, machine, markdown_text, write_section  # noqa: E402
+from tutorial_command import DEFAULT_DATA, load_average, machine, markdown_text, publish  # noqa: E402
 
 SECTION = "## Prediction speed with the defaults (`benchmarks/predict_speed.py`)"
 BATCH_SIZE = 32
@@ -284,10 +284,7 @@ def main() -> int:
         parity = validation_parity(run, args.data, other_labels)
         print(json.dumps(parity), flush=True)
         text = markdown(rows, startup, parity, peak, args, machine(), (load_before, load_average()), len(texts))
-    print(text)
-    if args.write_docs:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

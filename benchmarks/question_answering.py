@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, load_average, machine, markdown_text, write_section  # noqa: E402
+from tutorial_command import DEFAULT_DATA, load_average, machine, markdown_text, publish  # noqa: E402
 
 SECTION = "## Question answering on the tweet keywords (`benchmarks/question_answering.py`)"
 QA_DATA = DEFAULT_DATA.parent / "tweet-keyword-qa"
@@ -342,10 +342,7 @@ def main() -> int:
                                  "train.json --validation_file dev.json --version_2_with_negative "
                                  "--num_train_epochs 1", "load": (load_before, load_average())}
         text = markdown(quality, speed, startup, agreement, info, args)
-    print(text)
-    if args.write_docs:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, write_section  # noqa: E402  (shared by every benchmark)
+from tutorial_command import DEFAULT_DATA, DOCS, load_average, machine, markdown_text, publish  # noqa: E402  (shared by every benchmark)
 SECTION = "## Serving API"
 
 
@@ -285,10 +285,7 @@ def main() -> int:
         ceiling = model_ceiling(run_dir, texts, args) if len(texts) >= args.max_batch_size else None
         print(json.dumps({"model_alone": ceiling}), flush=True)
     text = markdown(results, args, machine(), (load_before, load_average()), ceiling)
-    print(text)
-    if args.write_docs:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write_docs)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,14 @@ def write_section(section: str, text: str, path: Path = DOCS) -> None:
     print(f"wrote the {section!r} section of {path}")
 
 
+def publish(section: str, text: str, write_docs: bool) -> int:
+    """A benchmark's end: print its Markdown and, with --write-docs, put it in its section of docs/benchmarks.md."""
+    print(text)
+    if write_docs:
+        write_section(section, text)
+    return 0
+
+
 def load_average() -> float:
     """The 1-minute load average, printed with results so contended runs can be told apart (nan if unknown)."""
     try:
