@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from textune import (DataArguments, ModelArguments, Predictor, TextuneError, TextuneTrainingArguments,
+from textune import (ModelArguments, Predictor, TextuneError, TextuneTrainingArguments,
                      register_head, register_metric, train)
 from textune.cli import main
 from textune.tasks.classification.losses import build_compute_loss, class_weights

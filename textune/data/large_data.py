@@ -301,8 +301,8 @@ def _convert(reader: TableReader, data_args: DataArguments, cache_dir: Path, tas
         for chunk in reader.chunks(CHUNK_ROWS, typed=targets_columns):
             chunk = chunk.drop(columns=removed, errors="ignore")
             chunk_counts, drop = unusable_counts(checker, chunk)
-            for reason, count in chunk_counts.items():
-                counts[reason] = counts.get(reason, 0) + count
+            for reason, dropped in chunk_counts.items():
+                counts[reason] = counts.get(reason, 0) + dropped
             counts["read"] += len(chunk)
             usable = chunk.loc[~drop]
             targets.append(usable[targets_columns].reset_index(drop=True))

@@ -6,8 +6,6 @@ import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 
-import pandas as pd
-
 from ..training.arguments import DataArguments
 from ..data.large_data import unusable_counts
 from ..data.splits import Splits, load_splits, read_rows
