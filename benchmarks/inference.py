@@ -131,7 +131,8 @@ def validation_frame(data: Path, run_dir: Path):
 
 
 def available_backends(run_dir: Path, requested: list[str] | None) -> list[str]:
-    from textune.inference.backends import ONNX_FILES, cpu_has_native_bf16
+    from textune.inference.backends import ONNX_FILES
+    from textune.training.hardware import cpu_has_native_bf16
 
     if requested:
         return sorted(requested, key=lambda name: name != "torch")  # torch first: the others' agreement needs it

@@ -26,6 +26,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import TextuneError
+from ..training.hardware import cpu_has_native_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +135,6 @@ def _build_torch_bf16(source: BackendSource) -> Backend:
     elif not on_cpu and not torch.cuda.is_bf16_supported():
         logger.warning("--backend torch-bf16: this GPU has no native bf16; expect it to be slower than fp32")
     return TorchBackend(model, source.output_names, bf16=True)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere bf16 autocast is slower than fp32."""
-    from ..training.hardware import cpu_has_native_bf16 as check
-
-    return check()
 
 
 def _build_torch_int8(source: BackendSource) -> Backend:

@@ -361,12 +361,14 @@ class WindowCollator:
     def __call__(self, features: list[dict]):
         from transformers import default_data_collator
 
+        from ...inference.prediction import pad_right  # the predictor pads windows the same way
+
         features = [{key: value for key, value in feature.items() if key not in BOOKKEEPING}
                     for feature in features]
         if self.pad_to_max_length:
             return default_data_collator(features)
         targets = {name: [feature.pop(name) for feature in features] for name in TARGETS if name in features[0]}
-        batch = self.tokenizer.pad(features, padding=True, return_tensors="pt", padding_side="right")
+        batch = pad_right(self.tokenizer, features, "pt")
         if targets:
             import torch
 
