@@ -111,10 +111,13 @@ class Predictor:
 
             batches = tqdm(batches, desc="Predicting", unit="batch")
         done: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
+        # a task that generates (seq2seq) runs its own loop per batch on the PyTorch model (the protocol's hook)
+        generate = getattr(self.task, "generate", None)
         for start in batches:
             index = order[start:start + self.batch_size]
             batch = pad_right(self.tokenizer, [{name: columns[name][i] for name in names} for i in index], "np")
-            done.append((index, self.backend({key: np.asarray(value, dtype=np.int64) for key, value in batch.items()})))
+            batch = {key: np.asarray(value, dtype=np.int64) for key, value in batch.items()}
+            done.append((index, generate(self.model, self.tokenizer, batch) if generate else self.backend(batch)))
         return tuple(_regroup([(index, arrays[k]) for index, arrays in done], count)
                      for k in range(len(self.task.output_names)))
 

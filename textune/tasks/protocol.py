@@ -49,12 +49,16 @@ class Section:
 class Task(Protocol):
     """What the engine needs from a task. Class attributes first, then one group of methods per layer.
 
-    Two methods are optional: the engine looks them up with `getattr`/`hasattr` and does without them.
+    Three methods are optional: the engine looks them up with `getattr`/`hasattr` and does without them.
         `with_metric(metric_name) -> Task`: this task computing `metric_name` instead of the run's own metrics
             (`textune evaluate --metric_name`); a task without it refuses that flag in one line.
         `encode_inputs(inputs, tokenizer)`: the features of a list of API inputs without building their rows, for a
             task whose `decode` reads no rows (`Predictor.predict` then passes rows=None). Classification's saves a
             tenth of a one-tweet prediction with it; a task without it gets rows from `api().rows(inputs)`.
+        `generate(model, tokenizer, batch) -> tuple[np.ndarray, ...]`: the outputs of one batch (a dict of int64
+            arrays of `model_inputs`, padded on the right) for a task whose outputs are not one forward pass
+            (sequence-to-sequence generation). `Predictor.run` calls it on the PyTorch model in place of the
+            backend; the arrays follow `output_names` as the backend's would (float32, zero-padded between batches).
     """
 
     name: ClassVar[str]
