@@ -317,3 +317,78 @@ def read_line_with(process, pattern: str, timeout: float) -> re.Match:
             if match := re.search(pattern, line):
                 return match
     pytest.fail(f"no line matching {pattern!r} within {timeout} s; output:\n{''.join(seen)[-3000:]}")
+
+
+# -- text to text: tiny T5 and BART ---------------------------------------------------------------------------------
+
+SPANISH = {"fire": "fuego", "flood": "inundación", "earthquake": "terremoto", "storm": "tormenta",
+           "explosion": "explosión", "evacuate": "evacuar", "wildfire": "incendio", "crash": "choque",
+           "coffee": "café", "sunny": "soleado", "music": "música", "lovely": "precioso", "party": "fiesta",
+           "garden": "jardín", "movie": "película", "happy": "feliz", "the": "el", "a": "un", "today": "hoy",
+           "near": "cerca", "my": "mi", "house": "casa", "we": "nosotros", "saw": "vimos", "big": "grande",
+           "in": "en", "town": "pueblo", "and": "y", "is": "es", "so": "tan"}
+
+
+def seq2seq_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Toy pairs: a short English sentence of the toy words, its word-by-word Spanish, and a one-word summary (the
+    sentence's disaster word), so a tiny model learns either in a few steps."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 5))]
+        topic = rng.choice(DISASTER_WORDS)
+        words.insert(rng.randint(0, len(words)), topic)
+        text = " ".join(words)
+        rows.append({"id": f"s{seed}-{i}", "text": text, "summary": topic,
+                     "spanish": " ".join(SPANISH[word] for word in words)})
+    return pd.DataFrame(rows)
+
+
+def _tiny_seq2seq(path: Path, family: str) -> Path:
+    """A 2-layer random T5 or BART (d_model 32) in safetensors, with a word-level tokenizer of the toy words and
+    their Spanish, specials as the family has them (T5: pad 0, eos 1; BART: <s> 0, pad 1, </s> 2)."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast, T5Config
+    from transformers import T5ForConditionalGeneration
+
+    words = DISASTER_WORDS + CALM_WORDS + FILLER + list(SPANISH.values()) + ["summarize:", "translate:"]
+    specials = ["<pad>", "</s>", "<unk>"] if family == "t5" else ["<s>", "<pad>", "</s>", "<unk>"]
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.train_from_iterator([" ".join(words)] * 2, trainers.WordLevelTrainer(special_tokens=specials))
+    eos = backend.token_to_id("</s>")
+    if family == "t5":
+        backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>",
+                                            unk_token="<unk>", model_max_length=128)
+        config = T5Config(vocab_size=backend.get_vocab_size(), d_model=32, d_kv=16, d_ff=37, num_layers=2,
+                          num_heads=2, pad_token_id=0, eos_token_id=eos, decoder_start_token_id=0)
+        model_class = T5ForConditionalGeneration
+    else:
+        bos = backend.token_to_id("<s>")
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>",
+                                                               special_tokens=[("<s>", bos), ("</s>", eos)])
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", pad_token="<pad>",
+                                            eos_token="</s>", unk_token="<unk>", model_max_length=128)
+        config = BartConfig(vocab_size=backend.get_vocab_size(), d_model=32, encoder_layers=2, decoder_layers=2,
+                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=37,
+                            decoder_ffn_dim=37, max_position_embeddings=128, pad_token_id=1, bos_token_id=0,
+                            eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=None)
+        model_class = BartForConditionalGeneration
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    torch.manual_seed(0)  # the same weights in every session
+    model_class(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory) -> Path:
+    return _tiny_seq2seq(tmp_path_factory.mktemp("tiny-t5"), "t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(tmp_path_factory) -> Path:
+    return _tiny_seq2seq(tmp_path_factory.mktemp("tiny-bart"), "bart")

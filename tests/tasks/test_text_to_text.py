@@ -1,0 +1,198 @@
+"""Text to text (summarization, translation, text2text) on tiny random T5 and BART models built in fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textune.errors import TextuneError
+from textune.tasks import TASKS, detect_task, task_from_dict
+from textune.tasks.text_to_text import (SummarizationArguments, SummarizationTask, TextToTextArguments,
+                                        TextToTextTask, TranslationArguments, TranslationTask)
+from textune.tasks.text_to_text.metrics import split_sentences, text_metrics
+
+from conftest import seq2seq_rows
+
+
+def summarization(rows: pd.DataFrame | None = None, **settings) -> SummarizationTask:
+    rows = seq2seq_rows(8) if rows is None else rows
+    return SummarizationTask.from_arguments(SummarizationArguments(text_column="text", summary_column="summary",
+                                                                   **settings), rows, "--train_file x")
+
+
+# -- data ------------------------------------------------------------------------------------------------------------
+
+def test_the_three_names_are_registered_and_columns_pick_summarization_and_translation():
+    assert {"summarization", "translation", "text2text"} <= set(TASKS)
+    assert detect_task(["id", "document", "summary"])[0] is SummarizationTask
+    assert detect_task(["id", "translation", "en", "es"])[0] is TranslationTask
+    assert detect_task(["text", "target"])[0] is not TextToTextTask  # text2text only by --task
+
+
+def test_translation_json_rows_become_one_column_per_language_chosen_by_the_language_flags(tmp_path):
+    path = tmp_path / "train.json"
+    pairs = [{"translation": {"en": "the fire", "es": "el fuego"}}, {"translation": {"en": "a storm", "es": "una tormenta"}}]
+    path.write_text("\n".join(json.dumps(pair) for pair in pairs), encoding="utf-8")
+    rows = TranslationTask.read(path, None, "--train_file")
+    assert rows["en"].tolist() == ["the fire", "a storm"] and rows["es"].tolist() == ["el fuego", "una tormenta"]
+    assert detect_task(list(rows.columns))[0] is TranslationTask
+    task = TranslationTask.from_arguments(TranslationArguments(source_lang="en", target_lang="es"), rows, "x")
+    assert (task.text_column, task.summary_column) == ("en", "es")
+    seq2seq_rows(2).to_csv(tmp_path / "plain.csv", index=False)
+    assert TranslationTask.read(tmp_path / "plain.csv", None, "--train_file") is None  # the plain reader's
+
+
+def test_a_missing_column_or_bad_flag_is_a_one_line_error_naming_the_flag():
+    with pytest.raises(TextuneError, match="--summary_column"):
+        summarization(seq2seq_rows(4).drop(columns=["summary"]))
+    with pytest.raises(TextuneError, match="--max_target_length"):
+        SummarizationArguments(max_target_length=0)
+    with pytest.raises(TextuneError, match="--text_column and --summary_column"):
+        TextToTextArguments(text_column="a", summary_column="a")
+
+
+def test_to_dict_and_from_dict_round_trip_keeps_the_kind_and_the_settings():
+    task = summarization(source_prefix="summarize: ", num_beams=2)
+    again = task_from_dict(json.loads(json.dumps(task.to_dict())))
+    assert type(again) is SummarizationTask and again.settings == task.settings
+
+
+def test_encode_masks_reference_padding_with_minus_100_and_the_collator_pads_labels_with_it(tiny_t5_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    rows = pd.DataFrame({"text": ["the fire near my house", "a storm"], "summary": ["fire", "storm in town today"]})
+    padded = summarization(rows, pad_to_max_length=True, max_source_length=12, max_target_length=8)
+    labels = padded.encode(rows, tokenizer, for_training=True)["labels"]
+    assert all(len(label) == 8 for label in labels)
+    assert labels[0][2:] == [-100] * 6 and tokenizer.pad_token_id not in labels[0]
+    kept = summarization(rows, pad_to_max_length=True, max_target_length=8, ignore_pad_token_for_loss=False)
+    assert kept.encode(rows, tokenizer, for_training=True)["labels"][0][2:] == [tokenizer.pad_token_id] * 6
+
+    per_batch = summarization(rows)
+    features = per_batch.encode(rows, tokenizer, for_training=True)
+    batch = per_batch.collator(tokenizer)([features[i] for i in range(2)])
+    assert batch["labels"].shape == (2, 5) and batch["labels"][0, 2:].tolist() == [-100] * 3
+    assert batch["input_ids"][1, 3:].tolist() == [tokenizer.pad_token_id] * 3
+
+
+def test_the_source_prefix_is_put_before_every_input(tiny_t5_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    rows = seq2seq_rows(3)
+    features = summarization(rows, source_prefix="summarize: ").encode(rows, tokenizer, for_training=False)
+    prefix = tokenizer.convert_tokens_to_ids("summarize:")
+    assert [ids[0] for ids in features["input_ids"]] == [prefix] * 3
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------------
+
+PREDICTIONS = ["people left their homes. the fire spread near the town.", "a storm hit", "floods closed the roads"]
+REFERENCES = ["a fire spread near town. residents left homes quickly.", "the storm hit hard", "roads were closed by floods"]
+
+
+def test_rouge_bleu_and_chrf_agree_with_rouge_score_and_sacrebleu():
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    metrics = text_metrics(PREDICTIONS, REFERENCES, [5, 3, 4])
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
+    # rougeLsum reads one sentence a line: the references split by hand
+    split = [(ref.replace(". ", ".\n"), pred.replace(". ", ".\n")) for ref, pred in zip(REFERENCES, PREDICTIONS)]
+    expected = [scorer.score(ref, pred) for ref, pred in split]
+    for name in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        assert metrics[name] == pytest.approx(100 * np.mean([score[name].fmeasure for score in expected]), abs=1e-3)
+    assert metrics["rougeLsum"] != metrics["rougeL"]  # sentences in another order: only Lsum matches both
+    assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score, abs=1e-3)
+    assert metrics["chrf"] == pytest.approx(sacrebleu.corpus_chrf(PREDICTIONS, [REFERENCES]).score, abs=1e-3)
+    assert metrics["gen_len"] == 4.0
+
+
+def test_rouge_lsum_splits_sentences_without_nltk_data(monkeypatch):
+    import nltk
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("ROUGE-Lsum must not need NLTK's punkt data")
+
+    monkeypatch.setattr(nltk, "download", no_download)
+    monkeypatch.setattr(nltk, "sent_tokenize", no_download)
+    assert split_sentences("It burned. Then it rained!  Why? no") == "It burned.\nThen it rained!\nWhy?\nno"
+    assert text_metrics(PREDICTIONS, REFERENCES, [1, 1, 1])["rougeLsum"] > 0
+
+
+# -- training and generating through the protocol ------------------------------------------------------------------
+
+def test_a_tiny_t5_trained_through_the_protocol_lowers_its_loss_and_predicts_files(tiny_t5_dir, tmp_path):
+    import torch
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+    from textune.inference.prediction import Predictor
+    from textune.training.arguments import ModelArguments
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    rows = seq2seq_rows(48)
+    task = summarization(rows, source_prefix="summarize: ", max_target_length=8, generation_max_length=4)
+    rows = task.check_rows(rows, "--train_file x", with_targets=True)
+    train = task.encode(rows, tokenizer, for_training=True)
+    collate = task.collator(tokenizer)
+    model = task.build_model(str(tiny_t5_dir), ModelArguments(model_name_or_path=str(tiny_t5_dir)),
+                             local_files_only=True)
+
+    def loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(model(**collate([train[i] for i in range(len(train))])).loss)
+
+    before = loss()
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=30, per_device_train_batch_size=16,
+                             learning_rate=1e-2, report_to=[], save_strategy="no", use_cpu=True, seed=0)
+    Trainer(model=model, args=args, train_dataset=train.select_columns(task.model_inputs(train)),
+            data_collator=collate).train()
+    after = loss()
+    assert after < before * 0.7, (before, after)
+
+    # predicting the way the engine does: Predictor.run calls the task's generate hook per batch
+    predictor = Predictor(model, tokenizer, task, batch_size=8, backend="torch")
+    records = predictor.records(rows)
+    assert len(records) == len(rows) and records["prediction"].map(lambda text: isinstance(text, str)).all()
+    assert records["generated_tokens"].between(0, 4).all()
+    metrics = task.score(rows, records)
+    assert set(task.headline_metrics) <= set(metrics)
+    assert metrics["rougeL"] > 30, metrics  # the summary is the sentence's disaster word
+    assert task.agreement(records, records) == 1.0
+    written = task.write_predictions(tmp_path / "run", rows, records)
+    table = pd.read_csv(written["predictions"], keep_default_na=False)
+    assert list(table.columns) == ["id", "input", "reference", "prediction"]
+    lines = written["generated_predictions"].read_text(encoding="utf-8").splitlines()
+    assert lines == records["prediction"].tolist()
+    no_references = rows.drop(columns=["summary"])
+    assert "reference" not in task.prediction_table(no_references, records).columns
+    model.save_pretrained(tmp_path / "run")
+    assert type(task.load_model(tmp_path / "run")).__name__ == "T5ForConditionalGeneration"
+
+
+@pytest.mark.parametrize("family", ["t5", "bart"])
+def test_beam_search_with_a_prefix_generates_what_model_generate_does(family, tiny_t5_dir, tiny_bart_dir):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from textune.inference.prediction import Predictor
+
+    path = tiny_t5_dir if family == "t5" else tiny_bart_dir
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+    task = summarization(seq2seq_rows(4), source_prefix="summarize: ", num_beams=2, generation_max_length=6)
+    texts = ["the fire near my house", "a storm in town today and so big"]
+    records = Predictor(model, tokenizer, task, batch_size=2, backend="torch").predict(texts)
+    expected = []
+    for text in texts:  # one at a time: no padding, the reference behaviour
+        with torch.no_grad():
+            ids = model.generate(**tokenizer("summarize: " + text, return_tensors="pt"), num_beams=2,
+                                 max_new_tokens=6)
+        expected.append(tokenizer.decode(ids[0], skip_special_tokens=True).strip())
+    assert records["prediction"].tolist() == expected
+    assert task.api().to_records(records) == [{"generated_text": text} for text in expected]

@@ -1,0 +1,96 @@
+"""Text to text's part of the server: the JSON API's request and answer schema, and the demo's boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+EXAMPLES = [
+    "Forest fire near La Ronge Sask. Canada. Residents were asked to leave their homes as the fire spread overnight.",
+    "Heavy flooding hit the town after three days of rain; roads were closed and schools stayed shut on Monday.",
+    "13,000 people receive wildfire evacuation orders in California as strong winds push the flames north.",
+]
+
+
+class TextToTextRequest(BaseModel):
+    """Texts to transform (summarize, translate), in the order the outputs should come back."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"inputs": [EXAMPLES[0]]}]})
+    inputs: list[StrictStr] = Field(description="The input texts (limits: see the endpoint).")
+
+    @field_validator("inputs")
+    @classmethod
+    def not_blank(cls, value: list[str]) -> list[str]:
+        if any(not text.strip() for text in value):
+            raise ValueError("an input is empty; give every input some text")
+        return value
+
+
+class GeneratedRecord(BaseModel):
+    """One input's output."""
+
+    generated_text: str = Field(description="The generated text.")
+
+
+class TextToTextDescription(BaseModel):
+    """What a text-to-text model takes and answers, and how it generates (`GET /v1/labels`)."""
+
+    task: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    source_prefix: str = Field(description="Put before every input before it is encoded.")
+    max_source_length: int
+    max_new_tokens: int
+    num_beams: int
+
+
+@dataclass
+class TextToTextApi:
+    """`POST /v1/predict`: `{"inputs": ["..."]}` in, one `{"generated_text"}` record per input out."""
+
+    task: Any
+    request: ClassVar[type] = TextToTextRequest
+    record: ClassVar[type] = GeneratedRecord
+    description: ClassVar[type] = TextToTextDescription
+
+    def inputs(self, body: TextToTextRequest) -> list[str]:
+        return list(body.inputs)
+
+    def rows(self, inputs: list) -> pd.DataFrame:
+        return pd.DataFrame({self.task.text_column: [str(text) for text in inputs]})
+
+    def to_records(self, records: pd.DataFrame) -> list[dict]:
+        return [{"generated_text": text} for text in records["prediction"]]
+
+
+@dataclass
+class TextToTextDemo:
+    """The demo: an input box and the generated text."""
+
+    task: Any
+
+    def inputs(self) -> list:
+        import gradio as gr
+
+        return [gr.Textbox(label="Input", lines=6, placeholder="Paste the text", elem_id="text")]
+
+    def outputs(self) -> list:
+        import gradio as gr
+
+        return [gr.Textbox(label="Output", lines=4, elem_id="prediction")]
+
+    def to_input(self, *values) -> str:
+        return values[0] or ""
+
+    def show(self, record: dict, given: Any = None) -> tuple:
+        return (record["generated_text"],)
+
+    def examples(self, rows: pd.DataFrame, limit: int) -> list[list]:
+        """The first `limit` validation inputs (built-in ones without rows)."""
+        if rows is None or len(rows) == 0:
+            return [[text] for text in EXAMPLES[:limit]]
+        texts = rows[self.task.text_column].astype(str)
+        return [[text] for text in texts if text.strip()][:limit]
