@@ -20,7 +20,7 @@ import pytest
 from textune.cli import main
 from textune.tasks import TASKS
 
-from conftest import CALM_WORDS, DISASTER_WORDS, FILLER, running_space, toy_frame
+from conftest import CALM_WORDS, DISASTER_WORDS, FILLER, running_space, seq2seq_rows, toy_frame
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Case:
         inputs: Inputs as the task's API takes them (the `inputs`/`texts` list of one request body).
         body: Wraps a list of inputs into the API's request body.
         demo: The demo's input values for one input.
+        model: The fixture of the tiny pretrained model the task trains (an encoder by default; seq2seq needs its own).
     """
 
     write_data: Callable[[Path], dict[str, Path]]
@@ -40,6 +41,7 @@ class Case:
     inputs: list
     body: Callable[[list], dict]
     demo: tuple
+    model: str = "tiny_model_dir"
 
 
 def classification_data(folder: Path) -> dict[str, Path]:
@@ -80,6 +82,25 @@ def qa_data(folder: Path) -> dict[str, Path]:
     return files
 
 
+def text_to_text_data(folder: Path, translation: bool = False) -> dict[str, Path]:
+    """Toy sentences with a one-word summary (summarization, text2text) or their word-by-word Spanish in
+    run_translation.py's JSON rows (translation); the test file has no references."""
+    files = {"train": folder / "train.csv", "validation": folder / "val.csv", "test": folder / "test.csv"}
+    for role, n, seed in (("train", 64, 1), ("validation", 16, 2), ("test", 12, 3)):
+        rows = seq2seq_rows(n, seed)
+        if role == "test":
+            rows[["id", "text"]].rename(columns={"text": "en" if translation else "text"}).to_csv(files[role],
+                                                                                                  index=False)
+        elif translation:
+            files[role] = folder / f"{role}.json"
+            pairs = [{"id": row.id, "translation": {"en": row.text, "es": row.spanish}} for row in rows.itertuples()]
+            files[role].write_text("\n".join(json.dumps(pair) for pair in pairs), encoding="utf-8")
+        else:
+            rows[["id", "text", "summary"]].to_csv(files[role], index=False)
+    return files
+
+
+TEXT = "the fire near my house"
 QA_INPUT = {"question": "which word is a disaster", "context": "the dog saw a flood near the river"}
 
 CASES = {
@@ -87,6 +108,15 @@ CASES = {
                                 ["fire near the town"], lambda inputs: {"texts": inputs}, ("fire near the town",)),
     "question-answering": Case(qa_data, ("--version_2_with_negative", "--max_seq_length", "32", "--doc_stride", "8"), [QA_INPUT],
                                lambda inputs: {"inputs": inputs}, (QA_INPUT["context"], QA_INPUT["question"])),
+    "summarization": Case(text_to_text_data, ("--source_prefix", "summarize: ", "--max_target_length", "8",
+                                              "--generation_max_length", "4", "--num_beams", "2"),
+                          [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_t5_dir"),
+    "translation": Case(lambda folder: text_to_text_data(folder, translation=True),
+                        ("--source_lang", "en", "--target_lang", "es", "--generation_max_length", "8"),
+                        [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_bart_dir"),
+    "text2text": Case(text_to_text_data, ("--text_column", "text", "--summary_column", "summary",
+                                          "--generation_max_length", "4"),
+                      [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_bart_dir"),
 }
 
 
@@ -95,12 +125,13 @@ def test_every_registered_task_has_a_conformance_case():
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
-def trained(request, tiny_model_dir, tmp_path_factory):
+def trained(request, tmp_path_factory):
     """A run of the task trained a few steps on its tiny data, with validation metrics and test predictions."""
     name = request.param
     if name not in TASKS:
         pytest.skip(f"{name} is not registered")
     case = CASES[name]
+    tiny_model_dir = request.getfixturevalue(case.model)
     folder = tmp_path_factory.mktemp(name)
     files = case.write_data(folder)
     run = folder / "run"

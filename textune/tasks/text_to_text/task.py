@@ -198,7 +198,9 @@ class TextToTextTask:
         return AutoModelForSeq2SeqLM.from_pretrained(run_dir, use_safetensors=None if allow_pickle else True)
 
     def training_options(self, training_args, train_features) -> dict[str, Any]:
-        return {}  # the model's own loss: cross-entropy of the reference tokens, -100 positions skipped
+        """The model's own loss (cross-entropy of the reference tokens, -100 positions skipped); evaluation keeps
+        only each position's likeliest token, not the vocabulary's logits (gigabytes for a validation set)."""
+        return {"preprocess_logits_for_metrics": teacher_forced_ids}
 
     # -- outputs -----------------------------------------------------------------------------------------------
 
@@ -226,7 +228,8 @@ class TextToTextTask:
         if self._tokenizer is None:
             raise TextuneError("text-to-text outputs are decoded with the tokenizer that encoded them; call encode "
                                "first")
-        ids = [[int(token) - 1 for token in row if token > 0] for row in np.asarray(outputs[0])]
+        ids = [_until_end([int(token) - 1 for token in row if token > 0], self._tokenizer.eos_token_id)
+               for row in np.asarray(outputs[0])]
         texts = self._tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
         special = set(self._tokenizer.all_special_ids)
         return pd.DataFrame({"prediction": [text.strip() for text in texts],
@@ -322,6 +325,21 @@ class TextToTextTask:
             "loss": "cross-entropy of the reference tokens (teacher forcing)",
             "minimal_app_problem": "the minimal template is a text classifier's; use the default template",
         }
+
+
+def _until_end(ids: list[int], eos: int | None) -> list[int]:
+    """The ids up to the first end-of-sequence token (what follows is padding or, teacher-forced, noise)."""
+    start = 1 if ids[:1] == [eos] else 0  # BART's decoder starts from its end token
+    return ids[:ids.index(eos, start)] if eos in ids[start:] else ids
+
+
+def teacher_forced_ids(logits, labels):
+    """Trainer's evaluation outputs for `decode`: the likeliest token at each reference position, plus one (as
+    `generate`'s), from the logits of one forward pass with the reference fed in (no generation: the engine's
+    Trainer does not generate, so these metrics flatter a model that has to write on its own)."""
+    logits = logits[0] if isinstance(logits, (tuple, list)) else logits
+    ids = logits.argmax(dim=-1) + 1
+    return ids.masked_fill(labels == -100, 0) if labels is not None and labels.shape == ids.shape else ids
 
 
 @dataclass
