@@ -108,7 +108,7 @@ CASES = {
                                 ["fire near the town"], lambda inputs: {"texts": inputs}, ("fire near the town",)),
     "question-answering": Case(qa_data, ("--version_2_with_negative", "--max_seq_length", "32", "--doc_stride", "8"), [QA_INPUT],
                                lambda inputs: {"inputs": inputs}, (QA_INPUT["context"], QA_INPUT["question"])),
-    "summarization": Case(text_to_text_data, ("--source_prefix", "summarize: ", "--max_target_length", "8",
+    "summarization": Case(text_to_text_data, ("--source_prefix", "summarize: ", "--max_target_length", "8", "--predict_with_generate",
                                               "--generation_max_length", "4", "--num_beams", "2"),
                           [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_t5_dir"),
     "translation": Case(lambda folder: text_to_text_data(folder, translation=True),

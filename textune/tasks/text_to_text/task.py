@@ -200,6 +200,10 @@ class TextToTextTask:
     def training_options(self, training_args, train_features) -> dict[str, Any]:
         """The model's own loss (cross-entropy of the reference tokens, -100 positions skipped); evaluation keeps
         only each position's likeliest token, not the vocabulary's logits (gigabytes for a validation set)."""
+        if self.settings.predict_with_generate:
+            logger.warning("--predict_with_generate: training's evaluation still scores each reference position's "
+                           "likeliest token with the reference fed in (the engine's Trainer does not generate yet); "
+                           "`textune evaluate` and --do_predict generate")
         return {"preprocess_logits_for_metrics": teacher_forced_ids}
 
     # -- outputs -----------------------------------------------------------------------------------------------
