@@ -24,7 +24,7 @@ from ...data.tables import require_columns
 from ...errors import TextuneError
 from ..protocol import Section
 from .arguments import SummarizationArguments, TextToTextArguments, TranslationArguments
-from .metrics import bleu_and_chrf, text_metrics
+from .metrics import text_metrics
 from .reading import TRANSLATION, pick_columns, read_translation_json
 
 logger = logging.getLogger(__name__)
