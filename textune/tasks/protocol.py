@@ -49,7 +49,7 @@ class Section:
 class Task(Protocol):
     """What the engine needs from a task. Class attributes first, then one group of methods per layer.
 
-    Three methods are optional: the engine looks them up with `getattr`/`hasattr` and does without them.
+    Some members are optional: the engine looks them up with `getattr`/`hasattr` and does without them.
         `with_metric(metric_name) -> Task`: this task computing `metric_name` instead of the run's own metrics
             (`textune evaluate --metric_name`); a task without it refuses that flag in one line.
         `encode_inputs(inputs, tokenizer)`: the features of a list of API inputs without building their rows, for a
@@ -59,6 +59,12 @@ class Task(Protocol):
             arrays of `model_inputs`, padded on the right) for a task whose outputs are not one forward pass
             (sequence-to-sequence generation). `Predictor.run` calls it on the PyTorch model in place of the
             backend; the arrays follow `output_names` as the backend's would (float32, zero-padded between batches).
+    A task that generates text has three more (`textune.inference.generation`):
+        `generation: GenerationSettings`: the settings it generates with (the run's own, overrides put over them).
+        `with_generation(overrides: GenerationSettings) -> Task`: a copy generating with `overrides.over(generation)`
+            (`textune predict --num_beams ...`, an API request's `parameters`); a task without it refuses those.
+        `stream(model, tokenizer, input) -> Iterator[str]`: one API input's output text, piece by piece as it is
+            generated (the demo shows it growing; the pieces joined equal its record's text).
     """
 
     name: ClassVar[str]
