@@ -392,3 +392,43 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bart_dir(tmp_path_factory) -> Path:
     return _tiny_seq2seq(tmp_path_factory.mktemp("tiny-bart"), "bart")
+
+
+# -- causal language models: a tiny Llama with SmolLM2's chat format ------------------------------------------------
+
+CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+                 "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+                 "{% endif %}")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer random Llama (hidden 32) in safetensors with a word-level tokenizer of the toy words and their
+    Spanish, and SmolLM2's ChatML chat template (<|im_start|>role ... <|im_end|>); <|im_end|> ends a turn."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    words = DISASTER_WORDS + CALM_WORDS + FILLER + list(SPANISH.values()) + ["user", "assistant", "system",
+                                                                              "translate:", "answer:"]
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.train_from_iterator([" ".join(words)] * 2, trainers.WordLevelTrainer(special_tokens=specials))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>", unk_token="<unk>", model_max_length=256)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    ids = {name: backend.token_to_id(name) for name in specials}
+    config = LlamaConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=ids["<|im_start|>"], eos_token_id=ids["<|im_end|>"],
+                         pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=True)
+    torch.manual_seed(0)  # the same weights in every session
+    LlamaForCausalLM(config).save_pretrained(path)
+    GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                     pad_token_id=config.pad_token_id).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
