@@ -335,6 +335,14 @@ def test_an_encoder_warm_starts_an_encoder_decoder_that_is_saved_reloaded_and_pr
     assert isinstance(records["prediction"][0], str) and records["generated_tokens"][0] <= 4
 
 
+def test_a_model_that_is_neither_seq2seq_nor_an_encoder_with_cross_attention_is_a_one_line_error(tiny_llama_dir):
+    from textune.training.arguments import ModelArguments
+
+    task = summarization()
+    with pytest.raises(TextuneError, match="--model_name_or_path .* is neither a sequence-to-sequence model nor an encoder"):
+        task.build_model(str(tiny_llama_dir), ModelArguments(model_name_or_path=str(tiny_llama_dir)), True)
+
+
 def test_the_catalog_lists_seq2seq_checkpoints_by_task_and_language():
     from textune.models.catalog import load_catalog, select
 

@@ -59,7 +59,7 @@ def warm_started_model(name_or_path: str, tokenizer, common: dict, use_safetenso
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(
             name_or_path, name_or_path, encoder_config=encoder_config, decoder_config=decoder_config,
             **_both(common | {"use_safetensors": use_safetensors}))
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError) as error:  # e.g. a Llama decoder: no cross-attention to read the input with
         raise TextuneError(f"--model_name_or_path {name_or_path} is neither a sequence-to-sequence model nor an "
                            f"encoder that can warm-start one ({error}); use t5-small or facebook/bart-base") from None
     for config in (model.config, model.generation_config):
