@@ -112,10 +112,11 @@ CASES = {
                                               "--generation_max_length", "4", "--num_beams", "2"),
                           [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_t5_dir"),
     "translation": Case(lambda folder: text_to_text_data(folder, translation=True),
-                        ("--source_lang", "en", "--target_lang", "es", "--generation_max_length", "8"),
+                        ("--source_lang", "en", "--target_lang", "es", "--generation_max_length", "8",
+                         "--predict_with_generate"),
                         [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_bart_dir"),
     "text2text": Case(text_to_text_data, ("--text_column", "text", "--summary_column", "summary",
-                                          "--generation_max_length", "4"),
+                                          "--generation_max_length", "4", "--predict_with_generate"),
                       [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_bart_dir"),
 }
 

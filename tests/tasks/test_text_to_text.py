@@ -196,3 +196,159 @@ def test_beam_search_with_a_prefix_generates_what_model_generate_does(family, ti
         expected.append(tokenizer.decode(ids[0], skip_special_tokens=True).strip())
     assert records["prediction"].tolist() == expected
     assert task.api().to_records(records) == [{"generated_text": text} for text in expected]
+
+
+# -- the training side: generating evaluation, T5's prefix, length caps, warm-starting from an encoder -------------
+
+def train_run(model_dir, folder, task_args, rows=48, **training):
+    """`train()` on toy pairs (the library call), with validation rows of their own; the result and the run."""
+    from textune import train
+    from textune.training.arguments import DataArguments, ModelArguments, TextuneTrainingArguments
+
+    options = dict(output_dir=str(folder), do_train=True, do_eval=True, max_steps=4, per_device_train_batch_size=16,
+                   per_device_eval_batch_size=8, learning_rate=1e-2, report_to=[], save_strategy="no", seed=0)
+    result = train(ModelArguments(model_name_or_path=str(model_dir)), DataArguments(), TextuneTrainingArguments(
+        **(options | training)), task_args, train_data=seq2seq_rows(rows), validation_data=seq2seq_rows(12, seed=1))
+    return result, folder
+
+
+def run_task(folder):
+    from textune.run_folder import read_run_file
+
+    return task_from_dict(read_run_file(folder)["task"])
+
+
+def test_predict_with_generate_scores_generated_text_and_selects_the_best_model_by_it(tiny_t5_dir, tmp_path):
+    from textune.inference.prediction import Predictor
+
+    settings = SummarizationArguments(text_column="text", summary_column="summary", max_target_length=8,
+                                      generation_max_length=4, num_beams=2, predict_with_generate=True)
+    result, run = train_run(tiny_t5_dir, tmp_path / "run", settings, eval_strategy="steps", eval_steps=2,
+                            save_strategy="steps", save_steps=2, metric_for_best_model="rougeL",
+                            load_best_model_at_end=True)
+    metrics = result.metrics["eval"]
+    # what the saved model generates (beam search, 4 new tokens), scored: the numbers Trainer's evaluation gave
+    predictor = Predictor.from_run(run, backend="torch")
+    rows = seq2seq_rows(12, seed=1)
+    expected = predictor.task.score(rows, predictor.records(rows))
+    for name in ("rougeL", "bleu", "chrf", "gen_len"):
+        assert metrics["eval_" + name] == pytest.approx(expected[name], abs=1e-6), name
+    state = json.loads((run / "trainer_state.json").read_text(encoding="utf-8"))
+    evaluated = [entry["eval_rougeL"] for entry in state["log_history"] if "eval_rougeL" in entry]
+    assert len(evaluated) >= 2 and state["best_metric"] == pytest.approx(max(evaluated))
+    # no --source_prefix with a T5: T5's own, saved with the run for predict and serve
+    assert predictor.task.settings.source_prefix == "summarize: "
+
+
+def test_without_predict_with_generate_evaluation_is_the_loss_alone(tiny_bart_dir, tmp_path):
+    settings = TranslationArguments(text_column="text", summary_column="spanish", max_target_length=8,
+                                    generation_max_length=4)
+    result, run = train_run(tiny_bart_dir, tmp_path / "run", settings, rows=16, max_steps=1)
+    metrics = result.metrics["eval"]
+    assert "eval_loss" in metrics and not {"eval_bleu", "eval_rougeL", "eval_gen_len"} & set(metrics)
+    assert run_task(run).settings.source_prefix is None  # BART reads no prefix
+
+
+def test_metric_for_best_model_naming_a_text_score_generates_in_evaluation(tiny_bart_dir):
+    from textune.training.arguments import TextuneTrainingArguments
+
+    task = TranslationTask(TranslationArguments(text_column="text", summary_column="spanish"))
+    plain = TextuneTrainingArguments(output_dir="unused", report_to=[])
+    assert task.training_options(plain, None) == {} and plain.prediction_loss_only
+    best_bleu = TextuneTrainingArguments(output_dir="unused", report_to=[], metric_for_best_model="bleu")
+    assert task.training_options(best_bleu, None) == {"evaluation_outputs": task.evaluation_outputs}
+
+
+def test_t5_models_get_the_tasks_prefix_when_none_is_given():
+    from transformers import BartConfig, T5Config
+
+    t5, mt5 = T5Config(), T5Config()
+    mt5.model_type = "mt5"
+    rows = seq2seq_rows(4)
+    assert summarization(rows).for_model(t5).settings.source_prefix == "summarize: "
+    assert summarization(rows).for_model(mt5).settings.source_prefix == "summarize: "
+    assert summarization(rows, source_prefix="").for_model(t5).settings.source_prefix == ""  # the user's, kept
+    assert summarization(rows).for_model(BartConfig()).settings.source_prefix is None
+    translation = TranslationTask.from_arguments(TranslationArguments(source_lang="en", target_lang="es"),
+                                                 rows.rename(columns={"text": "en", "spanish": "es"}), "x")
+    assert translation.for_model(t5).settings.source_prefix == "translate English to Spanish: "
+    text2text = TextToTextTask.from_arguments(TextToTextArguments(text_column="text", summary_column="summary"),
+                                              rows, "x")
+    assert text2text.for_model(t5).settings.source_prefix is None
+
+
+def test_val_max_target_length_caps_the_validation_references_and_max_target_length_the_training_ones(tiny_t5_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    rows = pd.DataFrame({"text": ["the fire near my house"], "summary": ["fire storm flood near my house today"]})
+    task = summarization(rows, max_target_length=3, val_max_target_length=6)
+    assert len(task.encode(rows, tokenizer, True, "--train_file")["labels"][0]) == 3
+    assert len(task.encode(rows, tokenizer, True, "--validation_file")["labels"][0]) == 6
+
+
+def test_training_batches_are_grouped_by_input_length(tiny_t5_dir, tmp_path):
+    from transformers import AutoTokenizer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from textune.training.arguments import ModelArguments, TextuneTrainingArguments
+    from textune.training.trainer import TextuneTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    rows = pd.DataFrame({"text": [" ".join(["fire"] * (1 + i % 12)) for i in range(48)], "summary": ["fire"] * 48})
+    task = summarization(rows)
+    features = task.encode(rows, tokenizer, for_training=True)
+    model = task.build_model(str(tiny_t5_dir), ModelArguments(model_name_or_path=str(tiny_t5_dir)), True)
+
+    def padding(strategy: str) -> tuple[int, object]:
+        args = TextuneTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[],
+                                        train_sampling_strategy=strategy, seed=0)
+        trainer = TextuneTrainer(model=model, args=args, train_dataset=features,
+                                 data_collator=task.collator(tokenizer), **task.training_options(args, features))
+        batches = list(trainer.get_train_dataloader())
+        assert all(batch["labels"].shape[0] == len(batch["input_ids"]) for batch in batches)
+        return sum(int((batch["attention_mask"] == 0).sum()) for batch in batches), trainer._get_train_sampler()
+
+    grouped, sampler = padding("group_by_length")
+    assert isinstance(sampler, LengthGroupedSampler)
+    assert grouped < 0.5 * padding("random")[0]  # inputs of 1-12 words: grouped batches pad far less
+
+
+def test_an_encoder_warm_starts_an_encoder_decoder_that_is_saved_reloaded_and_predicts(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from textune.inference.prediction import Predictor
+
+    settings = SummarizationArguments(text_column="text", summary_column="summary", max_target_length=8,
+                                      generation_max_length=4, predict_with_generate=True)
+    result, run = train_run(tiny_model_dir, tmp_path / "run", settings)
+    assert "eval_rougeL" in result.metrics["eval"]
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert config["model_type"] == "encoder-decoder" and config["decoder"]["add_cross_attention"]
+    assert (config["decoder_start_token_id"], config["eos_token_id"], config["pad_token_id"]) == (
+        tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    assert (run / "model.safetensors").is_file() and not list(run.glob("pytorch_model*.bin"))
+    task = run_task(run)
+    assert type(task.load_model(run)).__name__ == "EncoderDecoderModel"
+    records = Predictor.from_run(run, backend="torch").predict(["the fire near my house"])
+    assert isinstance(records["prediction"][0], str) and records["generated_tokens"][0] <= 4
+
+
+def test_a_model_that_is_neither_seq2seq_nor_an_encoder_with_cross_attention_is_a_one_line_error(tiny_llama_dir):
+    from textune.training.arguments import ModelArguments
+
+    task = summarization()
+    with pytest.raises(TextuneError, match="--model_name_or_path .* is neither a sequence-to-sequence model nor an encoder"):
+        task.build_model(str(tiny_llama_dir), ModelArguments(model_name_or_path=str(tiny_llama_dir)), True)
+
+
+def test_the_catalog_lists_seq2seq_checkpoints_by_task_and_language():
+    from textune.models.catalog import load_catalog, select
+
+    translation = [entry.id for entry in select(load_catalog(), "translation")]
+    assert {"Helsinki-NLP/opus-mt-en-es", "facebook/nllb-200-distilled-600M", "google-t5/t5-small"} <= set(translation)
+    chinese = [entry.id for entry in select(load_catalog(), "summarization", "zh")]
+    assert "Langboat/mengzi-t5-base" in chinese and "google/mt5-small" in chinese
+    english = [entry for entry in select(load_catalog(), "summarization", "en") if "multi" not in entry.languages]
+    assert [entry.params_m for entry in english] == sorted(entry.params_m for entry in english)  # by size

@@ -59,6 +59,9 @@ class Task(Protocol):
             arrays of `model_inputs`, padded on the right) for a task whose outputs are not one forward pass
             (sequence-to-sequence generation). `Predictor.run` calls it on the PyTorch model in place of the
             backend; the arrays follow `output_names` as the backend's would (float32, zero-padded between batches).
+        `for_model(config) -> Task`: the task for the pretrained model about to be fine-tuned (its transformers
+            config, loaded before any row is encoded), e.g. T5's default source prefix; `train` uses and saves the
+            task it returns (the same one when nothing changes).
     A task that generates text has three more (`textune.inference.generation`):
         `generation: GenerationSettings`: the settings it generates with (the run's own, overrides put over them).
         `with_generation(overrides: GenerationSettings) -> Task`: a copy generating with `overrides.over(generation)`
@@ -158,7 +161,13 @@ class Task(Protocol):
         """The model a run saved (predict, evaluate, serve and export load it through here)."""
 
     def training_options(self, training_args, train_features) -> dict[str, Any]:
-        """Extra keyword arguments for Trainer (a loss function, ...): {} when the model's own loss is used."""
+        """Extra keyword arguments for Trainer (a loss function, ...): {} when the model's own loss is used.
+
+        Besides transformers.Trainer's own, the engine's Trainer takes `evaluation_outputs`: a callable
+        `(model, inputs) -> tuple[torch.Tensor, ...]` giving evaluation's outputs for one batch (the `output_names`
+        arrays `decode` reads, a sequence axis padded with 0 or -100) instead of the forward pass's, e.g. generated
+        ids (Seq2SeqTrainer's `predict_with_generate`). The evaluation loss is still the forward pass's.
+        """
 
     # -- outputs -----------------------------------------------------------------------------------------------
 

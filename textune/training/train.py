@@ -138,6 +138,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     log_splits(task, splits)
     # 2. Model: tokenizer, features, the pretrained model as the task builds it, then its transforms.
     tokenizer, name_or_path, local_only = load_tokenizer(model_args)
+    task = splits.task = task_for_model(task, model_args, name_or_path, local_only)
     train_set = encode_split(task, splits, "train", tokenizer, "--train_file", data_args.preprocessing_num_workers)
     eval_set = encode_split(task, splits, "validation", tokenizer, "--validation_file",
                             data_args.preprocessing_num_workers)
@@ -210,6 +211,18 @@ def load_tokenizer(model_args: ModelArguments):
         trust_remote_code=model_args.trust_remote_code, local_files_only=local_only,
     )
     return tokenizer, name_or_path, local_only
+
+
+def task_for_model(task, model_args: ModelArguments, name_or_path: str, local_only: bool):
+    """The task as the pretrained model's config adapts it (the optional `for_model`), before any row is encoded."""
+    if not hasattr(task, "for_model"):
+        return task
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(
+        model_args.config_name or name_or_path, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+        token=model_args.token, trust_remote_code=model_args.trust_remote_code, local_files_only=local_only)
+    return task.for_model(config)
 
 
 def apply_model_transforms(model, model_args: ModelArguments, training_args: TextuneTrainingArguments):

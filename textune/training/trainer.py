@@ -22,10 +22,13 @@ class TextuneTrainer(Trainer):
     """transformers.Trainer whose optimizer gives the parameters the checkpoint lacked a rate of their own, and
     which trains without dropout where `args.dropout` says so."""
 
-    def __init__(self, *args, loss_is_scaled_for_ga: bool | None = None, **kwargs):
+    def __init__(self, *args, loss_is_scaled_for_ga: bool | None = None, evaluation_outputs=None, **kwargs):
         """`loss_is_scaled_for_ga`: Trainer's attribute of that name, settable by a task's `training_options`
-        (None: Trainer decides from the model, as plain Trainer does)."""
+        (None: Trainer decides from the model, as plain Trainer does). `evaluation_outputs`: a task's
+        `(model, inputs) -> outputs` computing evaluation's outputs instead of the forward pass's (a generating
+        task's generated ids, as Seq2SeqTrainer's predict_with_generate); the loss is still the forward pass's."""
         super().__init__(*args, **kwargs)
+        self._evaluation_outputs = evaluation_outputs
         if loss_is_scaled_for_ga is not None:
             self.loss_is_scaled_for_ga = loss_is_scaled_for_ga
         self._dropout = TrainingDropout(getattr(self.args, "dropout", "model"))  # plain TrainingArguments: "model"
@@ -44,6 +47,14 @@ class TextuneTrainer(Trainer):
             raise
         finally:  # also when training fails: the model object keeps its own dropout rates
             self._dropout.restore()
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if self._evaluation_outputs is None or prediction_loss_only:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        loss, _, _ = super().prediction_step(model, inputs, True, ignore_keys=ignore_keys)
+        outputs = self._evaluation_outputs(self.accelerator.unwrap_model(model), inputs)
+        # Trainer gathers outputs only beside labels, and pads both across batches with -100
+        return loss, outputs, inputs.get("labels")
 
     def _get_eval_sampler(self, eval_dataset):
         # transformers 5 groups evaluation batches by length under group_by_length; the engine's compute_metrics

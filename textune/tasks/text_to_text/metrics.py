@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+TEXT_METRICS = (*ROUGE_TYPES, "bleu", "chrf", "gen_len")  # `text_metrics`' names: scores of generated text
 # A sentence ends at . ! ? (or a line break) followed by space: what ROUGE-Lsum needs, without NLTK's punkt model,
 # which run_summarization.py downloads at start and an offline laptop does not have.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -24,7 +24,8 @@ from ...data.tables import require_columns
 from ...errors import TextuneError
 from ..protocol import Section
 from .arguments import SummarizationArguments, TextToTextArguments, TranslationArguments
-from .metrics import text_metrics
+from .metrics import TEXT_METRICS, text_metrics
+from .modeling import T5_FAMILY, default_prefix, is_encoder_decoder, warm_started_model
 from .reading import TRANSLATION, pick_columns, read_translation_json
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ class TextToTextTask:
 
     def encode(self, rows: pd.DataFrame, tokenizer, for_training: bool, where: str = "data"):
         """Input ids of `prefix + input` cut at --max_source_length; for training also `labels`, the reference's ids
-        cut at --max_target_length, padding there (with --pad_to_max_length) as -100 so the loss skips it."""
+        cut at --max_target_length (--val_max_target_length for validation rows, as run_summarization.py does),
+        padding there (with --pad_to_max_length) as -100 so the loss skips it."""
         self._tokenizer = tokenizer
         prefix = self.settings.source_prefix or ""
         padding = "max_length" if self.settings.pad_to_max_length else False
@@ -156,7 +158,10 @@ class TextToTextTask:
         features = {name: encoded[name] for name in INPUTS}
         if not for_training:
             return features
-        labels = tokenizer(text_target=rows[self.summary_column].tolist(), max_length=self.settings.max_target_length,
+        target_length = self.settings.max_target_length
+        if "validation" in where and self.settings.val_max_target_length:  # `where` names the split's flag
+            target_length = self.settings.val_max_target_length
+        labels = tokenizer(text_target=rows[self.summary_column].tolist(), max_length=target_length,
                            padding=padding, truncation=True)["input_ids"]
         if padding and self.settings.ignore_pad_token_for_loss:
             labels = [[-100 if token == tokenizer.pad_token_id else token for token in label] for label in labels]
@@ -179,18 +184,39 @@ class TextToTextTask:
 
     # -- model -------------------------------------------------------------------------------------------------
 
+    def for_model(self, config) -> "TextToTextTask":
+        """With a T5-family model and no --source_prefix: the task's T5 prefix ("summarize: ", "translate English
+        to Spanish: "), logged, and saved with the run so predict and serve put it before their inputs too."""
+        if self.settings.source_prefix is not None or getattr(config, "model_type", "") not in T5_FAMILY:
+            return self
+        prefix = default_prefix(self.name, getattr(self.settings, "source_lang", None) or self.text_column,
+                                getattr(self.settings, "target_lang", None) or self.summary_column)
+        if prefix is None:
+            logger.warning("T5 reads the task from a prefix of its input; pass --source_prefix (e.g. \"summarize: \" "
+                           "or \"translate English to Spanish: \")")
+            return self
+        logger.info("%s model without --source_prefix: every input starts with T5's %r (saved with the run)",
+                    config.model_type, prefix)
+        return type(self)(replace(self.settings, source_prefix=prefix))
+
     def build_model(self, name_or_path: str, model_args, local_files_only: bool = False):
-        """The pretrained encoder-decoder (AutoModelForSeq2SeqLM), safetensors only unless --allow_pickle."""
+        """The pretrained encoder-decoder (AutoModelForSeq2SeqLM), or one warm-started from an encoder such as BERT
+        (`modeling.warm_started_model`); safetensors only unless --allow_pickle."""
         from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
         common = dict(cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token,
                       trust_remote_code=model_args.trust_remote_code, local_files_only=local_files_only)
+        use_safetensors = None if model_args.allow_pickle else True
         config = AutoConfig.from_pretrained(model_args.config_name or name_or_path, **common)
-        if getattr(config, "model_type", "") == "t5" and self.settings.source_prefix is None:
-            logger.warning("T5 reads the task from a prefix of its input; pass --source_prefix (e.g. \"summarize: \" "
-                           "or \"translate English to Spanish: \")")
-        return AutoModelForSeq2SeqLM.from_pretrained(
-            name_or_path, config=config, use_safetensors=None if model_args.allow_pickle else True, **common)
+        if not is_encoder_decoder(config):
+            tokenizer = self._tokenizer
+            if tokenizer is None:
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or name_or_path, **common)
+            return warm_started_model(name_or_path, tokenizer, common, use_safetensors)
+        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path, config=config, use_safetensors=use_safetensors,
+                                                     **common)
 
     def load_model(self, run_dir: str | Path, allow_pickle: bool = False):
         from transformers import AutoModelForSeq2SeqLM
@@ -198,13 +224,27 @@ class TextToTextTask:
         return AutoModelForSeq2SeqLM.from_pretrained(run_dir, use_safetensors=None if allow_pickle else True)
 
     def training_options(self, training_args, train_features) -> dict[str, Any]:
-        """The model's own loss (cross-entropy of the reference tokens, -100 positions skipped); evaluation keeps
-        only each position's likeliest token, not the vocabulary's logits (gigabytes for a validation set)."""
-        if self.settings.predict_with_generate:
-            logger.warning("--predict_with_generate: training's evaluation still scores each reference position's "
-                           "likeliest token with the reference fed in (the engine's Trainer does not generate yet); "
-                           "`textune evaluate` and --do_predict generate")
-        return {"preprocess_logits_for_metrics": teacher_forced_ids}
+        """The model's own loss (cross-entropy of the reference tokens, -100 positions skipped). Evaluation with
+        --predict_with_generate generates (`generate`, the run's generation settings) and scores the text, as
+        Seq2SeqTrainer does; without it, the loss alone: scores of tokens predicted with the reference fed in
+        would look like ROUGE and BLEU while flattering a model that has to write on its own."""
+        best = (training_args.metric_for_best_model or "").removeprefix("eval_")
+        generate = self.settings.predict_with_generate
+        if best in TEXT_METRICS and not generate:
+            logger.warning("--metric_for_best_model %s is a score of generated text: evaluation generates, as with "
+                           "--predict_with_generate", best)
+            generate = True
+        if not generate:
+            training_args.prediction_loss_only = True
+            return {}
+        return {"evaluation_outputs": self.evaluation_outputs}
+
+    def evaluation_outputs(self, model, inputs: dict) -> tuple:
+        """Training's evaluation outputs of one batch: `generate`'s, as tensors for Trainer to gather."""
+        import torch
+
+        batch = {name: inputs[name].detach().cpu().numpy() for name in INPUTS if name in inputs}
+        return tuple(torch.from_numpy(array) for array in self.generate(model, self._tokenizer, batch))
 
     # -- outputs -----------------------------------------------------------------------------------------------
 
@@ -335,15 +375,6 @@ def _until_end(ids: list[int], eos: int | None) -> list[int]:
     """The ids up to the first end-of-sequence token (what follows is padding or, teacher-forced, noise)."""
     start = 1 if ids[:1] == [eos] else 0  # BART's decoder starts from its end token
     return ids[:ids.index(eos, start)] if eos in ids[start:] else ids
-
-
-def teacher_forced_ids(logits, labels):
-    """Trainer's evaluation outputs for `decode`: the likeliest token at each reference position, plus one (as
-    `generate`'s), from the logits of one forward pass with the reference fed in (no generation: the engine's
-    Trainer does not generate, so these metrics flatter a model that has to write on its own)."""
-    logits = logits[0] if isinstance(logits, (tuple, list)) else logits
-    ids = logits.argmax(dim=-1) + 1
-    return ids.masked_fill(labels == -100, 0) if labels is not None and labels.shape == ids.shape else ids
 
 
 @dataclass
