@@ -3,7 +3,6 @@ sorted by length, files without references, on tiny random T5 and BART."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,23 +10,10 @@ import pytest
 
 from textune.cli import main
 from textune.inference.generation import GenerationSettings
-from textune.tasks.text_to_text import SummarizationArguments, SummarizationTask
 
-from conftest import seq2seq_rows
+from conftest import seq2seq_rows, seq2seq_run
 
 TEXTS = ["the fire near my house", "a storm in town today and so big", "flood", "we saw the big earthquake today"]
-
-
-def seq2seq_run(model_dir: Path, folder: Path, **settings) -> Path:
-    """A run folder of the untrained tiny model with a summarization task (prefix, 3 new tokens unless told)."""
-    from textune.run_folder import write_run_file
-
-    shutil.copytree(model_dir, folder)
-    settings = {"source_prefix": "summarize: ", "generation_max_length": 3} | settings
-    task = SummarizationTask.from_arguments(SummarizationArguments(text_column="text", summary_column="summary",
-                                                                   **settings), seq2seq_rows(8), "x")
-    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny"})
-    return folder
 
 
 def generate_one_at_a_time(model_dir: Path, texts: list[str], **options) -> list[str]:
