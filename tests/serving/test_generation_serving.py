@@ -180,3 +180,12 @@ def test_the_generation_parameters_pass_the_fuzzer(tiny_t5_dir, tmp_path):
         case.call_and_validate()
 
     fuzz()
+
+
+def test_an_empty_generated_output_shows_as_empty_text_in_the_demo(tiny_bart_dir, tmp_path):
+    from gradio_client import Client
+
+    service = ModelService.from_run(seq2seq_run(tiny_bart_dir, tmp_path / "run"))  # the random BART ends at once
+    assert service.predict([TEXT]) == [{"generated_text": ""}]
+    with BackgroundServer(build_app(service, ServeConfig(port=0))) as server:
+        assert Client(server.url + "/", verbose=False).predict(TEXT, api_name="/predict") == ""

@@ -79,9 +79,11 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
             raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
         task = service.task.with_generation(settings_from_controls(values[len(inputs):]))
         predictor = service.predictor
-        text = ""
+        text, shown = "", False
         for piece in task.stream(predictor.model, predictor.tokenizer, value):
-            text += piece
+            text, shown = text + piece, True
+            yield text
+        if not shown:  # an empty output is an answer too (a generator that yields nothing shows None)
             yield text
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
