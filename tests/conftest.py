@@ -394,6 +394,22 @@ def tiny_bart_dir(tmp_path_factory) -> Path:
     return _tiny_seq2seq(tmp_path_factory.mktemp("tiny-bart"), "bart")
 
 
+def seq2seq_run(model_dir: Path, folder: Path, **settings) -> Path:
+    """A run folder of an untrained tiny seq2seq model with a summarization task (prefix "summarize: ", 3 new tokens
+    unless told), for prediction and serving tests that need no training."""
+    import shutil
+
+    from textune.run_folder import write_run_file
+    from textune.tasks.text_to_text import SummarizationArguments, SummarizationTask
+
+    shutil.copytree(model_dir, folder)
+    settings = {"source_prefix": "summarize: ", "generation_max_length": 3} | settings
+    task = SummarizationTask.from_arguments(SummarizationArguments(text_column="text", summary_column="summary",
+                                                                   **settings), seq2seq_rows(8), "x")
+    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny"})
+    return folder
+
+
 # -- causal language models: a tiny Llama with SmolLM2's chat format ------------------------------------------------
 
 CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "

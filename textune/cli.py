@@ -150,7 +150,33 @@ def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS,
                         help="Rows read and predicted at a time; memory grows with it, not with the file.")
     _add_backend_flag(parser)
+    _add_generation_flags(parser)
     return parser
+
+
+def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
+    from .dataclass_flags import add_dataclass_flags
+    from .inference.generation import HELP, GenerationSettings
+
+    group = parser.add_argument_group("generation (tasks that generate text; default: the run's own settings)")
+    add_dataclass_flags(group, GenerationSettings, helps=HELP)
+
+
+def _generation_flags(args):
+    from .inference.generation import GenerationSettings
+
+    return GenerationSettings.from_values(vars(args))
+
+
+def _generation_overrides(args, predictor) -> None:
+    """Put the generation flags given over the run's settings; a task that does not generate refuses them."""
+    overrides = args.generation
+    if not overrides.given():
+        return
+    if not hasattr(predictor.task, "with_generation"):  # optional in the task protocol
+        flag = next(iter(overrides.given()))
+        raise TextuneError(f"--{flag}: the {predictor.task.name} task does not generate text; leave it out")
+    predictor.task = predictor.task.with_generation(overrides)
 
 
 def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +208,9 @@ def command_predict(argv: list[str]) -> int:
     parser.add_argument("--output", default=None, help="Where to write the predictions CSV "
                         "(default: <input>.predictions.csv next to the input).")
     args = parser.parse_args(argv)
+    args.generation = _generation_flags(args)  # a value out of range fails here, before the run loads
     predictor = _predictor(args)
+    _generation_overrides(args, predictor)
     from .inference.batch_predict import predict_file
 
     written = predict_file(predictor, args.input, args.output, chunk_rows=args.chunk_rows,
@@ -199,7 +227,9 @@ def command_evaluate(argv: list[str]) -> int:
                         "(.py). A metric script the run was trained with is never run from the run folder: pass it "
                         "here to compute it.")
     args = parser.parse_args(argv)
+    args.generation = _generation_flags(args)  # a value out of range fails here, before the run loads
     predictor = _predictor(args)
+    _generation_overrides(args, predictor)
     if args.metric_name:
         if not hasattr(predictor.task, "with_metric"):  # optional in the task protocol
             raise TextuneError(f"--metric_name: the {predictor.task.name} task computes its own metrics; leave it out")

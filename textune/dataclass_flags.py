@@ -24,10 +24,12 @@ def string_to_bool(value: str | bool) -> bool:
                                      "t/f, y/n, 1/0")
 
 
-def add_dataclass_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+def add_dataclass_flags(parser: argparse.ArgumentParser, config_class: type,
+                        helps: dict[str, str] | None = None) -> None:
     """Add one `--field` flag per field of `config_class` (and `--no_field` for bools that default to True).
 
-    Field metadata holds argparse's keywords (`help`, `choices`, `nargs`, `const`) and `aliases`.
+    Field metadata holds argparse's keywords (`help`, `choices`, `nargs`, `const`) and `aliases`; `helps` gives
+    the help of fields without it (a class whose help lives beside it, e.g. GenerationSettings' HELP).
 
     Raises:
         TypeError: A field's type is not str, int, float or bool (optionally `| None`).
@@ -40,6 +42,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, config_class: type) -> 
         if kind not in (str, int, float, bool):
             raise TypeError(f"{config_class.__name__}.{field.name}: flags of type {kind} are not supported")
         options = dict(field.metadata)
+        if helps and field.name in helps:
+            options.setdefault("help", helps[field.name])
         names = [f"--{field.name}", *options.pop("aliases", [])]
         if "_" in field.name:
             names.append(f"--{field.name.replace('_', '-')}")

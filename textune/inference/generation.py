@@ -110,7 +110,8 @@ def seed_sampling(settings: GenerationSettings) -> None:
         torch.manual_seed(settings.seed)
 
 
-def stream_text(model, tokenizer, inputs: dict, settings: GenerationSettings, skip_prompt: bool) -> Iterator[str]:
+def stream_text(model, tokenizer, inputs: dict, settings: GenerationSettings, skip_prompt: bool,
+                extra: dict[str, Any] | None = None) -> Iterator[str]:
     """The text of one generated output, piece by piece as its tokens come (the pieces joined are the whole text).
 
     Args:
@@ -120,12 +121,14 @@ def stream_text(model, tokenizer, inputs: dict, settings: GenerationSettings, sk
         settings: The generation settings; beam search cannot stream, so with num_beams > 1 the whole text comes as
             one piece when it is done.
         skip_prompt: True for a decoder-only model, whose output starts with its prompt.
+        extra: More `generate` arguments that are no generation setting (mBART's forced_bos_token_id).
 
     Raises:
         Whatever `generate` raised in its thread, once the pieces before it are read.
     """
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+    options = settings.generate_kwargs() | (extra or {})
     seed_sampling(settings)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=skip_prompt, skip_special_tokens=True)
     failure: list[BaseException] = []
@@ -140,7 +143,7 @@ def stream_text(model, tokenizer, inputs: dict, settings: GenerationSettings, sk
 
         try:
             with torch.inference_mode():
-                model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
+                model.generate(**inputs, **options, streamer=streamer,
                                stopping_criteria=StoppingCriteriaList([UntilClosed()]))
         except BaseException as error:  # handed to the reading thread below
             failure.append(error)
@@ -151,7 +154,7 @@ def stream_text(model, tokenizer, inputs: dict, settings: GenerationSettings, sk
         import torch
 
         with torch.inference_mode():
-            output = model.generate(**inputs, **settings.generate_kwargs())[0]
+            output = model.generate(**inputs, **options)[0]
         if skip_prompt:
             output = output[inputs["input_ids"].shape[-1]:]
         yield tokenizer.decode(output, skip_special_tokens=True)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..errors import TextuneError
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .docs_page import render_docs
@@ -117,6 +118,10 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
     limits = (f"Limits: at most {config.max_texts_per_request} {items} per request, {config.max_chars_per_text} "
               f"characters per text, {config.max_body_bytes} bytes per body; 429 with Retry-After when "
               f"{config.max_queue} {items} are already queued.")
+    if hasattr(api, "generation"):
+        limits += (f" Generation: parameters.max_new_tokens at most {config.max_new_tokens_limit} "
+                   f"(--max_new_tokens_limit), parameters.num_beams at most {config.num_beams_limit} "
+                   "(--num_beams_limit); 422 beyond.")
     # The task's schemas, under the names the API has always had (PredictResponse, LabelsResponse).
     predict_response = create_model("PredictResponse", model=(str, ...), predictions=(list[api.record], ...))
     labels_response = create_model("LabelsResponse", __base__=api.description, model=(str, ...))
@@ -124,8 +129,10 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
     async def predict(body):
         inputs = api.inputs(body)
         check_limits(inputs, items, example_body(api), config)
+        generation = request_generation(api, body, config)
         try:
-            records = await batcher.submit(inputs)
+            # requests with other generation settings are batched apart (the key), each run with its own
+            records = await batcher.submit(inputs, generation)
         except QueueFull as error:
             raise RequestError(429, str(error), {"Retry-After": str(error.retry_after)}) from None
         except ShuttingDown:
@@ -192,6 +199,27 @@ def check_limits(inputs: list, items: str, example: dict | None, config: ServeCo
         problem = input_problem(value, f"{items}[{index}]", config)
         if problem:
             raise RequestError(422, problem)
+
+
+def request_generation(api, body, config: ServeConfig):
+    """The request's generation settings for a task whose API takes them (None: the run's own), within the
+    server's limits.
+
+    Raises:
+        RequestError: 422 naming the parameter over its limit (or out of range) and the flag that sets the limit.
+    """
+    read = getattr(api, "generation", None)  # optional in the TaskApi protocol
+    if read is None:
+        return None
+    try:
+        settings = read(body)
+    except TextuneError as error:  # a value the settings' own checks refuse
+        raise RequestError(422, f"parameters: {error}".replace("--", "")) from None
+    problem = settings and config.generation_limits.problem(settings)
+    if problem:
+        flag = "--max_new_tokens_limit" if "max_new_tokens" in problem else "--num_beams_limit"
+        raise RequestError(422, f"{problem} ({flag}); ask for less")
+    return settings
 
 
 def input_problem(value, name: str, config: ServeConfig) -> str | None:

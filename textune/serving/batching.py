@@ -6,6 +6,8 @@ full waits at most `max_wait_s` for more; an idle server runs a lone request at 
 The queue is bounded in inputs: past `max_queue`, `submit` raises `QueueFull` at once (the API answers 429)
 instead of growing. A request waits at most `timeout_s` (`RequestTimeout`, the API answers 504), and a batch
 whose forward pass fails is retried one request at a time, so only the request that caused it fails.
+Requests submitted with different `key`s (e.g. generation parameters) never share a batch: each batch is run with
+its requests' key.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Hashable, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class RequestTimeout(Exception):
 class _Job:
     inputs: list
     future: asyncio.Future
+    key: Hashable = None
     timed_out: bool = False
 
     def expire(self) -> None:
@@ -72,7 +75,8 @@ class MicroBatcher(Generic[Result]):
     """Runs `predict(inputs) -> results` (one result per input) on batches formed from concurrent `submit` calls.
 
     Args:
-        predict: Blocking function; it runs in one dedicated thread, never two batches at once.
+        predict: Blocking function; it runs in one dedicated thread, never two batches at once. Called as
+            `predict(inputs)` for requests submitted without a key, `predict(inputs, key)` for the others.
         max_batch_size: Most inputs per call of `predict` (a single larger request still runs whole).
         max_wait_s: Under load, how long a batch that is not full waits for more requests.
         max_queue: Most inputs queued or running; beyond, `submit` raises `QueueFull`.
@@ -138,8 +142,12 @@ class MicroBatcher(Generic[Result]):
         self._worker = None
         self._executor.shutdown(wait=True)
 
-    async def submit(self, inputs: list) -> list[Result]:
+    async def submit(self, inputs: list, key: Hashable = None) -> list[Result]:
         """Queue `inputs` and wait (at most `timeout_s`) for their results, in order.
+
+        Args:
+            inputs: The request's inputs.
+            key: How they are to be predicted (None: the default way); only requests of equal keys share a batch.
 
         Raises:
             QueueFull: Accepting them would exceed `max_queue`.
@@ -152,7 +160,7 @@ class MicroBatcher(Generic[Result]):
             self.stats.rejected += 1
             raise QueueFull(self._pending_inputs, len(inputs), self.max_queue, self.retry_after())
         loop = asyncio.get_running_loop()
-        job = _Job(list(inputs), loop.create_future())
+        job = _Job(list(inputs), loop.create_future(), key)
         self._jobs.append(job)
         self._queued_inputs += len(job.inputs)
         self._pending_inputs += len(job.inputs)
@@ -204,18 +212,24 @@ class MicroBatcher(Generic[Result]):
                 return
 
     def _take_batch(self) -> list[_Job]:
-        batch, size = [], 0
+        """The oldest queued request and, batching, the next ones of the same key that fit; requests of other keys
+        keep their places in the queue."""
+        batch, size, left = [], 0, collections.deque()
         while self._jobs:
             job = self._jobs[0]
             if batch and (not self.enabled or size + len(job.inputs) > self.max_batch_size):
                 break
             self._jobs.popleft()
+            if batch and job.key != batch[0].key:
+                left.append(job)
+                continue
             self._queued_inputs -= len(job.inputs)
             if job.future.cancelled():  # the client went away while queued: skip its work
                 self._pending_inputs -= len(job.inputs)
                 continue
             batch.append(job)
             size += len(job.inputs)
+        self._jobs.extendleft(reversed(left))
         return batch
 
     async def _execute(self, batch: list[_Job]) -> None:
@@ -237,7 +251,7 @@ class MicroBatcher(Generic[Result]):
         """One forward pass for the batch; if it fails, one per request, so only the culprit's request fails."""
         inputs = [value for job in batch for value in job.inputs]
         try:
-            results = await self._predict(inputs)
+            results = await self._predict(inputs, batch[0].key)
         except Exception as error:  # the worker carries on whatever the model raised
             if len(batch) > 1:
                 logger.warning("prediction failed for a batch of %d requests (%s); retrying them one by one",
@@ -256,8 +270,9 @@ class MicroBatcher(Generic[Result]):
                 job.future.set_result(results[start:start + len(job.inputs)])
             start += len(job.inputs)
 
-    async def _predict(self, inputs: list) -> list[Result]:
-        results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, inputs)
+    async def _predict(self, inputs: list, key: Hashable = None) -> list[Result]:
+        arguments = (inputs,) if key is None else (inputs, key)
+        results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, *arguments)
         if len(results) != len(inputs):
             raise RuntimeError(f"predict returned {len(results)} results for {len(inputs)} inputs")
         return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import TextuneError
+from ..inference.generation import GenerationLimits
 
 
 @dataclass
@@ -25,6 +26,9 @@ class ServeConfig:
         max_texts_per_request: Most texts in one POST /v1/predict (422 beyond).
         max_chars_per_text: Most characters in one text (422 beyond).
         max_body_bytes: Most bytes in one request body (413 beyond).
+        max_new_tokens_limit: For a task that generates text: most new tokens a request may ask for (422 beyond);
+            the demo's slider stops there.
+        num_beams_limit: For a task that generates text: most beams a request may ask for (422 beyond).
         threads: torch intra-op threads used by `serve` (0 keeps torch's default of one per core; fewer helps
             when other processes share the cores).
         graceful_timeout_s: On shutdown, how long in-flight requests may take to finish.
@@ -49,6 +53,10 @@ class ServeConfig:
     max_texts_per_request: int = field(default=64, metadata={"help": "Most texts in one request (422 beyond)."})
     max_chars_per_text: int = field(default=10_000, metadata={"help": "Most characters in one text (422 beyond)."})
     max_body_bytes: int = field(default=1_048_576, metadata={"help": "Most bytes in one request body (413 beyond)."})
+    max_new_tokens_limit: int = field(default=GenerationLimits.max_new_tokens, metadata={
+        "help": "Text generation: most new tokens one request may ask for (parameters.max_new_tokens; 422 beyond)."})
+    num_beams_limit: int = field(default=GenerationLimits.num_beams, metadata={
+        "help": "Text generation: most beams one request may ask for (parameters.num_beams; 422 beyond)."})
     threads: int = field(default=0, metadata={"help": "torch threads for inference (0: torch's default)."})
     graceful_timeout_s: float = field(default=30.0, metadata={"help": "Seconds in-flight requests get on shutdown."})
     request_timeout_s: float = field(default=60.0, metadata={
@@ -68,7 +76,7 @@ class ServeConfig:
         if not 0 <= self.port <= 65535:
             raise TextuneError(f"--port {self.port}: use 0 (any free port) to 65535")
         for name in ("max_batch_size", "forward_batch_size", "max_queue", "max_texts_per_request",
-                     "max_chars_per_text", "max_body_bytes"):
+                     "max_chars_per_text", "max_body_bytes", "max_new_tokens_limit", "num_beams_limit"):
             if getattr(self, name) < 1:
                 raise TextuneError(f"--{name} {getattr(self, name)}: must be at least 1")
         if self.max_wait_ms < 0:
@@ -83,6 +91,11 @@ class ServeConfig:
             # Otherwise a request within the per-request limit could never be admitted.
             raise TextuneError(f"--max_texts_per_request {self.max_texts_per_request} exceeds --max_queue "
                                f"{self.max_queue}; raise --max_queue or lower --max_texts_per_request")
+
+    @property
+    def generation_limits(self) -> GenerationLimits:
+        """The caps on a request's generation parameters."""
+        return GenerationLimits(max_new_tokens=self.max_new_tokens_limit, num_beams=self.num_beams_limit)
 
     def text_problem(self, text: str, name: str = "the text") -> str | None:
         """What is wrong with one text of a request, or None: the rule the API (422) and the demo share."""

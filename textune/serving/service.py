@@ -8,6 +8,7 @@ run's metadata.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
@@ -74,15 +75,24 @@ class ModelService:
         predictor = Predictor.from_run(run_dir, batch_size=batch_size, allow_pickle=allow_pickle, backend=backend)
         return cls(predictor, read_model_info(run_dir, predictor, name))
 
-    def predict(self, inputs: list) -> list[dict]:
+    def predict(self, inputs: list, generation=None) -> list[dict]:
         """One record per input, in order (blocking; the server calls it from its batching thread).
 
         The inputs go to the predictor as a list, not a table: a task's `encode_inputs` then skips building rows
         (classification's fast path); the others build theirs there (`TaskApi.rows`).
+
+        Args:
+            inputs: API inputs.
+            generation: GenerationSettings put over the run's, for a task with `with_generation` (None: the run's).
         """
         if not inputs:
             return []
-        return self.api.to_records(self.predictor.predict(list(inputs)))
+        predictor = self.predictor
+        if generation is not None:
+            # the same model, tokenizer and backend; only the task's settings differ
+            predictor = copy.copy(predictor)
+            predictor.task = predictor.task.with_generation(generation)
+        return self.api.to_records(predictor.predict(list(inputs)))
 
 
 def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None) -> ModelInfo:

@@ -1,18 +1,23 @@
 """The Gradio demo: the task's inputs and outputs (`Task.demo()`), a header with the run's facts, and examples.
 
 Its predict function goes through the same batcher as the JSON API, so demo users and API clients share
-batches and limits. What the inputs and outputs are, and how a record fills them, is the task's.
+batches and limits. What the inputs and outputs are, and how a record fills them, is the task's. A task that
+streams (the protocol's optional `stream` and `with_generation`) gets its output growing token by token instead,
+and its generation settings in a collapsed accordion, within the server's limits.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
+from ..inference.generation import GenerationSettings
 from ..models.loading import model_display_name
 from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .service import ModelInfo, ModelService
+
+STREAMS = 4  # generations streamed at once; each runs alongside the batcher's forward passes on the same cores
 
 # System fonts: the default theme fetches Google Fonts, which an offline machine (or a strict network) cannot.
 THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -63,6 +68,24 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
         shown = demo_parts.show(record, value)
         return shown if len(shown) > 1 else shown[0]  # Gradio wants a bare value for one output
 
+    streams = hasattr(service.task, "stream") and hasattr(service.task, "with_generation")
+
+    def stream(*values):
+        # a generator: Gradio sends each yielded text to the page as it comes; the task's inputs come first, then
+        # the generation controls
+        value = demo_parts.to_input(*values[:len(inputs)])
+        problem = demo_input_problem(value, config)
+        if problem:
+            raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
+        task = service.task.with_generation(settings_from_controls(values[len(inputs):]))
+        predictor = service.predictor
+        text, shown = "", False
+        for piece in task.stream(predictor.model, predictor.tokenizer, value):
+            text, shown = text + piece, True
+            yield text
+        if not shown:  # an empty output is an answer too (a generator that yields nothing shows None)
+            yield text
+
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(header_markdown(info, title, card))
         with gr.Row():
@@ -71,6 +94,7 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
                 for component in inputs:
                     if hasattr(component, "max_length"):  # the browser stops typing at the API's limit
                         component.max_length = config.max_chars_per_text
+                controls = generation_controls(service.task.generation, config) if streams else []
                 button = gr.Button("Predict", variant="primary", elem_id="predict")
             with gr.Column():
                 outputs = demo_parts.outputs()
@@ -78,13 +102,43 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
             gr.Examples(examples=info.examples, inputs=inputs, label="Examples from the validation data")
         gr.Markdown(f'JSON API: `POST /v1/predict` with `{{"{inputs_field(service.api)}": [...]}}`; '
                     "OpenAPI docs at [/docs](/docs).")
-        # Our batcher bounds the load, so Gradio's per-event concurrency limit (default 1) would only serialize.
-        button.click(predict, inputs=inputs, outputs=outputs, api_name="predict", concurrency_limit=None)
+        # Our batcher bounds the load, so Gradio's per-event concurrency limit (default 1) would only serialize;
+        # streamed generations bypass the batcher, so Gradio bounds them.
+        handler, limit = (stream, STREAMS) if streams else (predict, None)
+        button.click(handler, inputs=inputs + controls, outputs=outputs, api_name="predict", concurrency_limit=limit)
         for component in inputs:
             if isinstance(component, gr.Textbox) and len(inputs) == 1:
-                component.submit(predict, inputs=inputs, outputs=outputs, api_visibility="undocumented",
-                                 concurrency_limit=None)
+                component.submit(handler, inputs=inputs + controls, outputs=outputs, api_visibility="undocumented",
+                                 concurrency_limit=limit)
     return demo
+
+
+GENERATION_CONTROLS = ("max_new_tokens", "num_beams", "do_sample", "temperature", "top_p")
+
+
+def generation_controls(defaults: GenerationSettings, config: ServeConfig) -> list:
+    """The generation settings' inputs, in a collapsed accordion: the task's own values, within the server's limits
+    (one component per name of GENERATION_CONTROLS, in that order)."""
+    with gr.Accordion("Generation settings", open=False, elem_id="generation"):
+        return [
+            gr.Slider(1, config.max_new_tokens_limit, step=1, label="Max new tokens", elem_id="max_new_tokens",
+                      value=min(defaults.max_new_tokens or 64, config.max_new_tokens_limit)),
+            gr.Slider(1, config.num_beams_limit, step=1, label="Beams (1: greedy or sampling; beams cannot stream)",
+                      value=min(defaults.num_beams or 1, config.num_beams_limit), elem_id="num_beams"),
+            gr.Checkbox(value=bool(defaults.do_sample), label="Sample", elem_id="do_sample"),
+            gr.Slider(0.05, 2.0, step=0.05, value=defaults.temperature or 1.0, label="Temperature (sampling)",
+                      elem_id="temperature"),
+            gr.Slider(0.05, 1.0, step=0.05, value=defaults.top_p or 1.0, label="Top p (sampling)", elem_id="top_p"),
+        ]
+
+
+def settings_from_controls(values) -> GenerationSettings:
+    """The controls' values as generation settings (Gradio's sliders send floats)."""
+    settings = dict(zip(GENERATION_CONTROLS, values))
+    for name in ("max_new_tokens", "num_beams"):
+        if settings.get(name) is not None:
+            settings[name] = int(settings[name])
+    return GenerationSettings.from_values(settings)
 
 
 def theme() -> gr.themes.Base:

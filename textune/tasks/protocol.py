@@ -266,6 +266,10 @@ class TaskApi(Protocol):
     def to_records(self, records: pd.DataFrame) -> list[dict]:
         """`decode`'s table as JSON-ready records, one per input."""
 
+    # Optional, for a task with `with_generation`: `generation(body) -> GenerationSettings | None`, the request's
+    # generation parameters (None: the run's own). The server checks them against its limits (422) and batches
+    # only requests of equal settings together.
+
 
 class TaskDemo(Protocol):
     """A task's part of the Gradio demo; `textune.serving.ui` lays it out with the header and examples."""

@@ -8,6 +8,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from ...inference.generation import GenerationSettings
+from ...serving.parameters import GenerationParameters, settings_of
+
 EXAMPLES = [
     "Forest fire near La Ronge Sask. Canada. Residents were asked to leave their homes as the fire spread overnight.",
     "Heavy flooding hit the town after three days of rain; roads were closed and schools stayed shut on Monday.",
@@ -16,10 +19,13 @@ EXAMPLES = [
 
 
 class TextToTextRequest(BaseModel):
-    """Texts to transform (summarize, translate), in the order the outputs should come back."""
+    """Texts to transform (summarize, translate), in the order the outputs should come back, and optionally how to
+    generate them."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"inputs": [EXAMPLES[0]]}]})
     inputs: list[StrictStr] = Field(description="The input texts (limits: see the endpoint).")
+    parameters: GenerationParameters | None = Field(default=None, description="Generation settings over the "
+                                                    "run's own, e.g. {\"max_new_tokens\": 64, \"num_beams\": 2}.")
 
     @field_validator("inputs")
     @classmethod
@@ -49,7 +55,8 @@ class TextToTextDescription(BaseModel):
 
 @dataclass
 class TextToTextApi:
-    """`POST /v1/predict`: `{"inputs": ["..."]}` in, one `{"generated_text"}` record per input out."""
+    """`POST /v1/predict`: `{"inputs": ["..."], "parameters": {...}}` in, one `{"generated_text"}` record per input
+    out."""
 
     task: Any
     request: ClassVar[type] = TextToTextRequest
@@ -58,6 +65,9 @@ class TextToTextApi:
 
     def inputs(self, body: TextToTextRequest) -> list[str]:
         return list(body.inputs)
+
+    def generation(self, body: TextToTextRequest) -> GenerationSettings | None:
+        return settings_of(body.parameters)
 
     def rows(self, inputs: list) -> pd.DataFrame:
         return pd.DataFrame({self.task.text_column: [str(text) for text in inputs]})

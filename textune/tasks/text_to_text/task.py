@@ -12,9 +12,9 @@ one (float32 holds ids exactly below 2**24), so the engine's zero padding betwee
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import pandas as pd
 from ...atomic import atomic_write, write_text_atomically
 from ...data.tables import require_columns
 from ...errors import TextuneError
+from ...inference.generation import GenerationSettings, seed_sampling, stream_text
 from ..protocol import Section
 from .arguments import SummarizationArguments, TextToTextArguments, TranslationArguments
 from .metrics import TEXT_METRICS, text_metrics
@@ -40,9 +41,12 @@ class TextToTextTask:
 
     Attributes:
         settings: The flags, with `text_column` and `summary_column` resolved from the training rows.
+        overrides: Generation settings put over the run's (`textune predict --num_beams`, an API request's
+            `parameters`); not saved with the run.
     """
 
     settings: TextToTextArguments
+    overrides: GenerationSettings = field(default_factory=GenerationSettings)
 
     name: ClassVar[str] = "text2text"
     arguments: ClassVar[type] = TextToTextArguments
@@ -248,24 +252,47 @@ class TextToTextTask:
 
     # -- outputs -----------------------------------------------------------------------------------------------
 
-    def generate(self, model, tokenizer, batch: dict) -> tuple[np.ndarray, ...]:
-        """The generated ids plus one for a batch of model inputs (see the module docstring), with the run's
-        generation settings: --generation_max_length (new tokens), --num_beams, --forced_bos_token."""
-        import torch
+    @property
+    def generation(self) -> GenerationSettings:
+        """How it generates: the run's --generation_max_length (as new tokens) and --num_beams, overrides over them."""
+        own = GenerationSettings(max_new_tokens=self.settings.generation_length, num_beams=self.settings.beams)
+        return self.overrides.over(own)
 
-        options: dict[str, Any] = {"max_new_tokens": self.settings.generation_length}
-        if self.settings.beams:
-            options["num_beams"] = self.settings.beams
+    def with_generation(self, overrides: GenerationSettings) -> "TextToTextTask":
+        """A copy generating with `overrides` put over this task's settings."""
+        return replace(self, overrides=overrides.over(self.overrides))
+
+    def generate_options(self, tokenizer) -> dict[str, Any]:
+        """`model.generate`'s keyword arguments: the generation settings and --forced_bos_token."""
+        options = self.generation.generate_kwargs()
         if self.settings.forced_bos_token:
             options["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids(self.settings.forced_bos_token)
+        return options
+
+    def generate(self, model, tokenizer, batch: dict) -> tuple[np.ndarray, ...]:
+        """The generated ids plus one for a batch of model inputs (see the module docstring), with the task's
+        `generation` settings and --forced_bos_token; sampling is seeded when a seed is given."""
+        import torch
+
         inputs = {name: torch.as_tensor(np.asarray(batch[name]), dtype=torch.long, device=model.device)
                   for name in INPUTS if name in batch}
+        seed_sampling(self.generation)
         with torch.inference_mode():
-            generated = model.generate(**inputs, **options).cpu().numpy()
+            generated = model.generate(**inputs, **self.generate_options(tokenizer)).cpu().numpy()
         ids = generated + 1
         # the pad after each output's end, and the decoder's start token, are not text: 0 like the engine's padding
         ids[generated == tokenizer.pad_token_id] = 0
         return (ids.astype(np.float32),)
+
+    def stream(self, model, tokenizer, input: str) -> Iterator[str]:
+        """One input's output text piece by piece as it is generated (one piece with beam search)."""
+        self._tokenizer = tokenizer
+        encoded = tokenizer((self.settings.source_prefix or "") + str(input), return_tensors="pt", truncation=True,
+                            max_length=self.settings.max_source_length)
+        inputs = {name: encoded[name].to(model.device) for name in INPUTS if name in encoded}
+        extra = {key: value for key, value in self.generate_options(tokenizer).items() if key == "forced_bos_token_id"}
+        # encoder-decoder: what is streamed is the output alone (the decoder's start token is special, skipped)
+        yield from stream_text(model, tokenizer, inputs, self.generation, skip_prompt=False, extra=extra)
 
     def decode(self, rows: pd.DataFrame | None, features, outputs: tuple[np.ndarray, ...]) -> pd.DataFrame:
         """One record per input: the generated text and its length in tokens."""
@@ -342,8 +369,8 @@ class TextToTextTask:
             "outputs": {"generated_text": "the model's output text"},
             "source_prefix": self.settings.source_prefix or "",
             "max_source_length": self.settings.max_source_length,
-            "max_new_tokens": self.settings.generation_length,
-            "num_beams": self.settings.beams or 1,
+            "max_new_tokens": self.generation.max_new_tokens,
+            "num_beams": self.generation.num_beams or 1,
         }
 
     # -- report and card ---------------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""The JSON API's `parameters` of a request to a task that generates text: GenerationSettings as a pydantic model.
+
+Built from `GenerationSettings`' fields and help, so the API, `textune predict`'s flags and the demo's sliders take
+the same settings under the same names. The bounds are stricter than the settings' own checks where a value would
+make `generate` fail or overflow (a temperature of 1e-300 divides the scores to infinity): the API answers 422,
+never 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from pydantic import ConfigDict, Field, StrictBool, create_model
+
+from ..inference.generation import HELP, GenerationSettings
+
+# name: (type, bounds); the types are strict where pydantic would otherwise read "yes" as true
+BOUNDS: dict[str, tuple[Any, dict[str, float]]] = {
+    "max_new_tokens": (int, {"ge": 1}),
+    "num_beams": (int, {"ge": 1}),
+    "do_sample": (StrictBool, {}),
+    "temperature": (float, {"ge": 0.01, "le": 100.0}),
+    "top_p": (float, {"gt": 0.0, "le": 1.0}),
+    "top_k": (int, {"ge": 1, "le": 1_000_000}),
+    "repetition_penalty": (float, {"ge": 0.01, "le": 100.0}),
+    "seed": (int, {"ge": 0, "le": 2**63 - 1}),
+}
+
+GenerationParameters = create_model(
+    "GenerationParameters",
+    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max_new_tokens": 64, "num_beams": 2}]}),
+    __doc__="How to generate; a parameter left out keeps the run's own setting (the server caps max_new_tokens "
+            "and num_beams: 422 beyond).",
+    **{item.name: (BOUNDS[item.name][0] | None, Field(default=None, description=HELP[item.name].replace("--", ""),
+                                                      **BOUNDS[item.name][1]))
+       for item in fields(GenerationSettings)},
+)
+
+
+def settings_of(parameters) -> GenerationSettings | None:
+    """The GenerationSettings a request's `parameters` give, or None when it gives none."""
+    if parameters is None:
+        return None
+    settings = GenerationSettings.from_values(parameters.model_dump())
+    return settings if settings.given() else None
