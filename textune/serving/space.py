@@ -40,9 +40,10 @@ logger = logging.getLogger(__name__)
 SPACE_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow",
                   "scikit-learn", "scipy", "datasets", "accelerate", "evaluate", "pyyaml", "huggingface_hub",
                   "gradio", "fastapi", "uvicorn", "httpx")
-# textune dependencies a Space leaves out: only training imports them (lazily), and a Space never trains.
+# textune dependencies a Space leaves out: only training and evaluation import them (lazily: plots, logs, text-to-text
+# metrics), and a Space never trains or scores.
 # tests/serving/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
-TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard")
+TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard", "rouge-score", "sacrebleu")
 # PyTorch's CPU-only wheels. On Linux, PyPI's torch wheel depends on the CUDA libraries (gigabytes) that a CPU
 # Space never uses; on this index the same version is `X+cpu`, which `torch==X` matches (PEP 440 ignores the local
 # label) and pip prefers (X+cpu sorts above X). macOS and Windows wheels there are the usual CPU ones.
