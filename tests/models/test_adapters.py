@@ -166,6 +166,16 @@ def test_merge_refuses_a_used_folder_and_a_run_without_adapter_and_leaves_nothin
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plain", "used"]
 
 
+def test_lora_target_modules_that_match_no_layer_are_one_line(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from textune.models.adapters import apply_lora
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    with pytest.raises(TextuneError, match="--lora_target_modules qkv names no layer .*: dense, key, query, value$"):
+        apply_lora(model, ModelArguments(str(tiny_model_dir), use_peft=True, lora_target_modules="qkv"))
+
+
 def test_lora_flags_are_checked_in_one_line(capsys):
     with pytest.raises(TextuneError, match="add --use_peft"):
         ModelArguments(lora_r=8)

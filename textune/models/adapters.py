@@ -59,9 +59,10 @@ def apply_lora(model, model_args):
                         modules_to_save=sorted({*head, *model_args.lora_saved_modules()}) or None, bias="none")
     try:
         peft_model = get_peft_model(model, config)
-    except ValueError as error:  # peft: "Target modules {...} not found in the base model"
-        raise TextuneError(f"--lora_target_modules {model_args.lora_target_modules}: "
-                           f"{str(error).splitlines()[0]}") from None
+    except ValueError:  # peft: "No modules were targeted for adaptation..." (its advice names its own API)
+        raise TextuneError(f"--lora_target_modules {model_args.lora_target_modules} names no layer of the model "
+                           f"outside its head; use all-linear, or some of: {', '.join(linear_layer_names(model, head))}") \
+            from None
     # the head's trained copies, under peft's names (base_model.model.<module>.modules_to_save.default.<param>)
     mark_new_parameters(peft_model, [name for name, parameter in peft_model.named_parameters()
                                      if parameter.requires_grad and _original_name(name) in new_names])
@@ -83,6 +84,15 @@ def head_modules(model) -> list[str]:
         names |= {name for name, child in model.named_children()
                   if child is not base and child is not output and next(child.parameters(), None) is not None}
     return [name for name in sorted(names) if not any(name.startswith(other + ".") for other in names)]
+
+
+def linear_layer_names(model, head: list[str]) -> list[str]:
+    """The last names of the model's linear layers outside `head` (query, value, dense, ...): what
+    --lora_target_modules takes."""
+    from torch import nn
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)
+                   and not any(name == other or name.startswith(other + ".") for other in head)})
 
 
 def _original_name(peft_name: str) -> str:
