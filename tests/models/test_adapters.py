@@ -19,6 +19,14 @@ from conftest import DISASTER_WORDS, FILLER, split_flags, toy_frame
 LORA = dict(use_peft=True, lora_r=4, lora_alpha=8, lora_dropout=0.0)
 
 
+def write_toy_data(data):
+    data.mkdir(parents=True)
+    toy_frame(64, seed=1).to_csv(data / "train.csv", index=False)
+    toy_frame(16, seed=2).to_csv(data / "val.csv", index=False)
+    toy_frame(12, seed=3, with_label=False).to_csv(data / "test.csv", index=False)
+    return data
+
+
 def train_lora(model_dir, folder, monkeypatch, **model_flags):
     """A LoRA run through train(), keeping the model as it trained and a copy of its weights before training."""
     import textune.training.train as flow
@@ -32,11 +40,7 @@ def train_lora(model_dir, folder, monkeypatch, **model_flags):
         return seen["model"]
 
     monkeypatch.setattr(flow, "apply_model_transforms", keep)
-    data = folder / "data"
-    data.mkdir(parents=True)
-    toy_frame(64, seed=1).to_csv(data / "train.csv", index=False)
-    toy_frame(16, seed=2).to_csv(data / "val.csv", index=False)
-    toy_frame(12, seed=3, with_label=False).to_csv(data / "test.csv", index=False)
+    data = write_toy_data(folder / "data")
     data_args, task_args = split_flags(train_file=str(data / "train.csv"), validation_file=str(data / "val.csv"),
                                        test_file=str(data / "test.csv"), text_column_names="text",
                                        label_column_name="target")
@@ -186,25 +190,31 @@ def test_lora_flags_are_checked_in_one_line(capsys):
     assert main(["train", "--lora_alpha", "64", "--train_file", "missing.csv"]) == 2
 
 
-def test_lora_on_a_custom_head_trains_and_restores_it(tiny_model_dir, tmp_path, monkeypatch):
-    run, seen = train_lora(tiny_model_dir, tmp_path, monkeypatch)  # default head, then the mlp one below
-    monkeypatch.undo()
-    data_args, task_args = split_flags(train_file=str(tmp_path / "data" / "train.csv"),
-                                       validation_file=str(tmp_path / "data" / "val.csv"),
+def test_lora_on_a_custom_head_trains_and_restores_it(tiny_model_dir, tmp_path):
+    data = write_toy_data(tmp_path / "data")
+    data_args, task_args = split_flags(train_file=str(data / "train.csv"), validation_file=str(data / "val.csv"),
                                        text_column_names="text", label_column_name="target", head="mlp")
     training = TextuneTrainingArguments(output_dir=str(tmp_path / "mlp"), max_steps=4, per_device_train_batch_size=16,
                                         learning_rate=5e-3, report_to="none", save_strategy="no",
                                         inference_backends="none")
     train(ModelArguments(str(tiny_model_dir), **LORA), data_args, training, task_args)
-    reloaded = Predictor.from_run(tmp_path / "mlp", backend="torch")
-    rows = toy_frame(8, seed=5)
-    first = reloaded.predict(rows["text"].tolist())
-    again = Predictor.from_run(tmp_path / "mlp", backend="torch").predict(rows["text"].tolist())
-    assert first["prediction"].tolist() == again["prediction"].tolist()
-    from safetensors import safe_open
+    from safetensors.torch import load_file
 
-    with safe_open(str(tmp_path / "mlp" / "adapter_model.safetensors"), framework="pt") as handle:
-        assert any(key.startswith("base_model.model.head.") for key in handle.keys())
+    saved = load_file(tmp_path / "mlp" / "adapter_model.safetensors")
+    head = {key.removeprefix("base_model.model.").replace(".modules_to_save.default", ""): value
+            for key, value in saved.items() if key.startswith("base_model.model.head.")}
+    assert head and all("lora_" not in key for key in head)  # the head is saved whole, not adapted
+    reloaded = Predictor.from_run(tmp_path / "mlp", backend="torch")
+    weights = reloaded.model.state_dict()
+    assert all(torch.equal(weights[name], value) for name, value in head.items())  # not a fresh random head
+    texts = toy_frame(8, seed=5)["text"].tolist()
+    again = Predictor.from_run(tmp_path / "mlp", backend="torch").predict(texts)
+    assert again["prob_1"].to_numpy() == pytest.approx(reloaded.predict(texts)["prob_1"].to_numpy(), abs=1e-6)
+    # a base given as a local folder: the record keeps where it is, the adapter config (pushed, shared) its name only
+    record = json.loads((tmp_path / "mlp" / "textune_run.json").read_text(encoding="utf-8"))
+    config = json.loads((tmp_path / "mlp" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert record["adapter"]["base_model"] == str(tiny_model_dir.resolve())
+    assert config["base_model_name_or_path"] == tiny_model_dir.name
 
 
 def qa_rows(n: int, seed: int) -> list[dict]:

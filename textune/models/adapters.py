@@ -28,7 +28,7 @@ from ..atomic import write_text_atomically
 from ..errors import TextuneError
 from ..run_folder import RUN_FILE, read_run_file, write_run_file
 from ..training.head_learning_rate import mark_new_parameters, new_parameter_names
-from .loading import _looks_like_path, check_model_folder, resolve_model
+from .loading import _looks_like_path, check_model_folder, model_display_name, resolve_model
 from .packaged import MODEL_ALIASES
 
 logger = logging.getLogger(__name__)
@@ -117,12 +117,13 @@ def adapter_record(model_args) -> dict:
 
 
 def name_base_model(folder: Path, record: dict) -> None:
-    """Write the run record's base model name into the saved adapter_config.json, where peft wrote the folder it
-    loaded from (for a packaged model, a path inside this machine's site-packages)."""
+    """Name the base model in the saved adapter_config.json as the run was asked for it, where peft wrote the folder
+    it loaded from (for a packaged model, a path inside this machine's site-packages). A local folder is named by its
+    last component, as a pushed run or a Space names it: textune loads the base by the run record."""
     path = Path(folder) / ADAPTER_CONFIG
     if path.exists() and "adapter" in record:
         config = json.loads(path.read_text(encoding="utf-8"))
-        config["base_model_name_or_path"] = record["adapter"]["base_model"]
+        config["base_model_name_or_path"] = model_display_name(record["adapter"]["base_model"])
         write_text_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
