@@ -208,10 +208,6 @@ def merge_run(run_dir: str | Path, to: str | Path) -> Path:
     Raises:
         TextuneError: `run_dir` is not an adapter run, or `to` exists and is not an empty folder.
     """
-    from transformers import AutoTokenizer
-
-    from ..tasks import task_from_dict
-
     run_dir, to = Path(run_dir).expanduser(), Path(to).expanduser()
     record = read_run_file(run_dir, flag="textune merge")
     if not is_adapter_run(run_dir):
@@ -219,6 +215,10 @@ def merge_run(run_dir: str | Path, to: str | Path) -> Path:
                            "--use_peft needs merging, the others are standalone already")
     if to.exists() and not (to.is_dir() and not any(to.iterdir())):
         raise TextuneError(f"--to {to} exists and is not an empty folder; choose a new folder")
+    from transformers import AutoTokenizer  # after the checks: bad input answers before transformers loads
+
+    from ..tasks import task_from_dict
+
     model = load_run_model(task_from_dict(record["task"]), run_dir)
     to.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", suffix=".textune-merge", dir=to.parent))
