@@ -59,7 +59,9 @@ def apply_lora(model, model_args):
                         modules_to_save=sorted({*head, *model_args.lora_saved_modules()}) or None, bias="none")
     try:
         peft_model = get_peft_model(model, config)
-    except ValueError:  # peft: "No modules were targeted for adaptation..." (its advice names its own API)
+    except ValueError as error:  # peft: "No modules were targeted for adaptation..." (its advice names its API)
+        if "target" not in str(error).lower():
+            raise
         raise TextuneError(f"--lora_target_modules {model_args.lora_target_modules} names no layer of the model "
                            f"outside its head; use all-linear, or some of: {', '.join(linear_layer_names(model, head))}") \
             from None
