@@ -10,6 +10,7 @@ Usage:
     textune evaluate --model experiments/ --input labelled.csv
     textune export experiments/ --format onnx [--quantize int8]   # then predict/evaluate/serve use ONNX Runtime
     textune push experiments/ --repo user/name   # the model, its card (README.md) and metrics, to the Hub
+    textune merge lora-run/ --to merged/          # a --use_peft run's adapter merged into a standalone model
 """
 
 # Start-up: only the standard library and light textune modules load at import time. Each command parses its flags
@@ -312,6 +313,18 @@ def command_export_space(argv: list[str]) -> int:
     return 0
 
 
+def command_merge(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="textune merge", description="Merge a LoRA run's adapter into its base "
+                                     "model: a standalone run folder that needs neither peft nor the base model.")
+    parser.add_argument("run_dir", help="A run folder trained with --use_peft.")
+    parser.add_argument("--to", required=True, help="The run folder to write (new, or empty).")
+    args = parser.parse_args(argv)
+    from .models.adapters import merge_run
+
+    print(f"Merged run: {merge_run(args.run_dir, args.to)}")
+    return 0
+
+
 def _add_hub_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--repo", required=True, help=f"The {what}'s id on the Hub: user/name.")
     parser.add_argument("--private", action="store_true", help=f"Create the {what} as private (an existing public "
@@ -410,6 +423,7 @@ COMMANDS = {
     "serve": command_serve,
     "export": command_export,
     "export-space": command_export_space,
+    "merge": command_merge,
     "push-space": command_push_space,
     "push": command_push,
     "report": command_report,

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 TOKEN_FROM_STDIN = "-"
 # Files of a run folder a model repo or a Space needs; checkpoints, optimizer state, training_args.bin (a pickle),
 # predictions and the report stay home.
-MODEL_FILE_PATTERNS = ("config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
+MODEL_FILE_PATTERNS = ("config.json", "adapter_config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
                        "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
                        "vocab.json", "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model",
                        "chat_template.jinja", "eval_results.json")

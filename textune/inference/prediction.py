@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .backends import AUTO, Backend, BackendSource, build_backend
+from ..models.adapters import load_run_model
 from ..run_folder import read_run_file
 from ..tasks import Task, task_from_dict
 
@@ -74,7 +75,7 @@ class Predictor:
         task = task_from_dict(record["task"])
         tokenizer = AutoTokenizer.from_pretrained(run_dir)
         return cls(None, tokenizer, task, batch_size, backend, run_dir=Path(run_dir).expanduser(),
-                   load_model=lambda: task.load_model(run_dir, allow_pickle), batch_job=batch_job)
+                   load_model=lambda: load_run_model(task, run_dir, allow_pickle), batch_job=batch_job)
 
     @property
     def model(self):

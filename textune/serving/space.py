@@ -26,6 +26,7 @@ import yaml
 from ..atomic import write_text_atomically
 from ..errors import TextuneError
 from ..hub import MODEL_FILE_PATTERNS, check_repo_id, connect, shareable_run_record, upload_files
+from ..models.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, is_adapter_run, save_standalone_model
 from ..models.loading import hub_endpoint, model_display_name
 from ..run_folder import RUN_FILE, read_run_file
 from ..tasks import task_from_dict
@@ -41,9 +42,10 @@ SPACE_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy",
                   "scikit-learn", "scipy", "datasets", "accelerate", "evaluate", "pyyaml", "huggingface_hub",
                   "gradio", "fastapi", "uvicorn", "httpx")
 # textune dependencies a Space leaves out: only training and evaluation import them (lazily: plots, logs, text-to-text
-# metrics), and a Space never trains or scores.
+# metrics), and a Space never trains or scores (peft also loads adapter runs, but a Space gets an adapter run's merged
+# model).
 # tests/serving/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
-TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard", "rouge-score", "sacrebleu")
+TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard", "rouge-score", "sacrebleu", "peft")
 # PyTorch's CPU-only wheels. On Linux, PyPI's torch wheel depends on the CUDA libraries (gigabytes) that a CPU
 # Space never uses; on this index the same version is `X+cpu`, which `torch==X` matches (PEP 440 ignores the local
 # label) and pip prefers (X+cpu sorts above X). macOS and Windows wheels there are the usual CPU ones.
@@ -182,6 +184,10 @@ def write_space_files(folder: Path, run_dir: Path, service: ModelService, title:
     for pattern in MODEL_FILE_PATTERNS:
         for path in sorted(run_dir.glob(pattern)):
             shutil.copy2(path, model_dir / path.name)
+    if is_adapter_run(run_dir):  # a Space has no base model to put the adapter on: it gets the merged model
+        for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+            (model_dir / name).unlink(missing_ok=True)
+        save_standalone_model(service.predictor.model, model_dir)
     # UTF-8 always: Windows' locale encoding (cp1252, GBK) cannot write the README's emoji or many tweets,
     # and the Space reads these files as UTF-8
     (model_dir / RUN_FILE).write_text(json.dumps(shareable_run_record(run_dir), indent=2, default=str) + "\n",

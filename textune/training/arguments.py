@@ -41,6 +41,56 @@ class ModelArguments:
         default=False,
         metadata={"help": "Allow pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only."},
     )
+    # LoRA (peft), with trl's flag names; textune.models.adapters applies it to any task's model.
+    use_peft: bool = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters (peft) instead of every weight: the pretrained weights stay frozen, "
+                          "the task's new head trains fully; the run saves adapter_model.safetensors."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (with --use_peft)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha; the update is scaled by alpha/r."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA layers' input."})
+    lora_target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "Layers that get LoRA adapters: all-linear (every linear layer but the task's new head), "
+                          "or a comma-separated list of module names, e.g. query,value."},
+    )
+    lora_modules_to_save: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated modules trained fully and saved with the adapter, besides the task's new "
+                          "head (which always is), e.g. pooler."},
+    )
+
+    def __post_init__(self):
+        lora_flags = {name: getattr(self, name) for name in LORA_DEFAULTS if getattr(self, name) != LORA_DEFAULTS[name]}
+        if lora_flags and not self.use_peft:
+            raise TextuneError(f"--{next(iter(lora_flags))} sets up LoRA; add --use_peft to train with it")
+        if self.lora_r < 1:
+            raise TextuneError(f"--lora_r must be at least 1, got {self.lora_r}")
+        if self.lora_alpha <= 0:
+            raise TextuneError(f"--lora_alpha must be positive, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise TextuneError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if not self.lora_targets():
+            raise TextuneError("--lora_target_modules is empty; give all-linear or module names, e.g. query,value")
+
+    def lora_targets(self) -> str | list[str]:
+        """--lora_target_modules as peft takes it: "all-linear", or the list of module names."""
+        names = _names(self.lora_target_modules)
+        return "all-linear" if [name.lower() for name in names] == ["all-linear"] else names
+
+    def lora_saved_modules(self) -> list[str]:
+        """--lora_modules_to_save as a list of module names."""
+        return _names(self.lora_modules_to_save)
+
+
+# The LoRA flags' defaults, read from the fields above: any other value needs --use_peft.
+LORA_DEFAULTS = {item.name: item.default for item in ModelArguments.__dataclass_fields__.values()
+                 if item.name.startswith("lora_")}
+
+
+def _names(value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..errors import TextuneError, TrainingInterrupted
 from .hardware import describe_precision
 from ..hub import check_hub_before_training, push_after_training
 from ..report.model_card import write_model_card
+from ..models.adapters import adapter_record, name_base_model
 from ..models.loading import check_model_folder, resolve_model
 from ..inference.prediction import Predictor
 from ..run_folder import check_replaceable, remove_run_outputs, write_run_file
@@ -226,7 +227,12 @@ def task_for_model(task, model_args: ModelArguments, name_or_path: str, local_on
 
 
 def apply_model_transforms(model, model_args: ModelArguments, training_args: TextuneTrainingArguments):
-    """The model as it trains: none yet. LoRA will be one (wrap the model, train its adapters only)."""
+    """The model as it trains: with --use_peft, LoRA adapters on the frozen pretrained weights (the new head trains
+    fully); the same Trainer, save and reload follow for every task."""
+    if model_args.use_peft:
+        from ..models.adapters import apply_lora
+
+        model = apply_lora(model, model_args)
     return model
 
 
@@ -321,6 +327,7 @@ def predict_test_rows(trainer, tokenizer, task, rows, output_dir: Path, batch_si
 
 def write_run_files(folder: Path, record: dict, output_dir: Path) -> None:
     """textune's own files of the final model (record and card), written in the staging folder before the move."""
+    name_base_model(folder, record)  # adapter_config.json names the base as the record does, not as a local path
     write_run_file(folder, record)
     write_card(folder, name=output_dir.resolve().name, published_in=output_dir)
 
@@ -352,4 +359,5 @@ def run_record(task, model_args: ModelArguments, data_args: DataArguments,
         "data_args": asdict(data_args),
         "task_args": asdict(task_args) if task_args is not None else {},
         "training_args": {k: getattr(training_args, k) for k in keep},
+        **({"adapter": adapter_record(model_args)} if model_args.use_peft else {}),
     }
