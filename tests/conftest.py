@@ -317,3 +317,48 @@ def read_line_with(process, pattern: str, timeout: float) -> re.Match:
             if match := re.search(pattern, line):
                 return match
     pytest.fail(f"no line matching {pattern!r} within {timeout} s; output:\n{''.join(seen)[-3000:]}")
+
+
+# --- Tiny causal language model (Llama family), for generation, chat, GGUF and engine tests ------------------------
+
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama (hidden 32, 4 heads, 2 key/value heads) saved in safetensors, with a byte-level BPE tokenizer
+    trained on the toy text and SmolLM2's ChatML chat template. Special tokens: 0 `<|endoftext|>` (padding),
+    1 `<|im_start|>` (bos), 2 `<|im_end|>` (eos: ends an answer); generation_config.json names them.
+
+    Its weights are drawn with a wide spread (initializer_range 0.5), so greedy choices are clear-cut and two
+    engines computing in float32 pick the same tokens.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    corpus = [" ".join(DISASTER_WORDS + CALM_WORDS + FILLER)] * 4 + [toy_text(random.Random(i), i % 2) for i in range(200)]
+    corpus += ["user assistant system: what happened? Tell me about the fire. Hello, how are you today?"] * 4
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    backend.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>", model_max_length=256)
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    config = LlamaConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, initializer_range=0.5, tie_word_embeddings=False,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
