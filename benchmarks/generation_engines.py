@@ -83,7 +83,8 @@ def measure(name: str, folder: str, prompts: list[list[int]], args) -> dict:
 
 def markdown(rows: list[dict], info: dict, args) -> str:
     reference = rows[0]
-    lines = [SECTION, "", "```", ".venv/bin/python benchmarks/generation_engines.py --write-docs", "```", "",
+    command = " ".join([".venv/bin/python benchmarks/generation_engines.py", *sys.argv[1:]])
+    lines = [SECTION, "", "```", command, "```", "",
              f"SmolLM2-135M-Instruct (the packaged `smollm2`: its Q4_1 GGUF dequantized to float32 by textune), "
              f"greedy. One prompt: {args.new_tokens} new tokens after one chat prompt. Batch: {args.new_tokens} "
              f"new tokens for each of {args.batch} chat prompts in one call (left-padded for torch). No stop id in "
@@ -134,9 +135,8 @@ def main() -> int:
     folder, gguf_s = timed(resolve_model, "smollm2")
     folder = folder[0]
     _, ct2_s = timed(ctranslate2_folder, Path(folder))
-    conversions = (f"Resolving `smollm2` took {gguf_s:.1f} s and CTranslate2's conversion {ct2_s:.1f} s in this run "
-                   "(converting the GGUF takes about 15-20 s and CTranslate2's conversion about 10 s on first use; "
-                   "later runs read textune's cache).")
+    conversions = ("The GGUF's conversion and CTranslate2's happen once per machine (textune's cache); in this run "
+                   f"they took {gguf_s:.1f} s and {ct2_s:.1f} s (about 0 when already cached).")
     prompts = chat_prompts(folder, args.batch)
     rows = []
     for name in args.engines or engines_to_measure():

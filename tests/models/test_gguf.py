@@ -168,6 +168,26 @@ def test_an_interrupted_conversion_leaves_no_cache_entry(tiny_gguf, cache, monke
     assert (folder / "model.safetensors").is_file() and len(cache.conversions) == 2
 
 
+def test_a_conversion_killed_without_cleanup_is_never_read_as_an_entry(tiny_gguf, cache, monkeypatch):
+    import shutil
+
+    from transformers import PreTrainedModel
+
+    def killed(self, folder, *args, **kwargs):
+        (Path(folder) / "config.json").write_text("{}")  # part of the folder is written, then SIGKILL
+        raise SystemExit(137)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PreTrainedModel, "save_pretrained", killed)
+        patch.setattr(shutil, "rmtree", lambda *args, **kwargs: None)  # a killed process cleans nothing up
+        with pytest.raises(SystemExit):
+            gguf_model_folder(tiny_gguf)
+    left = list((cache.root / "gguf").iterdir())
+    assert [path.name.startswith(".tmp-") for path in left] == [True]  # only a hidden temporary folder
+    folder = gguf_model_folder(tiny_gguf)  # not taken for the entry: converted again, completely
+    assert (folder / "model.safetensors").is_file() and len(cache.conversions) == 2
+
+
 def test_two_processes_converting_at_once_both_get_the_one_complete_entry(tiny_gguf, cache, monkeypatch):
     counting = gguf_module.convert_gguf
     finished_first: list[Path] = []
