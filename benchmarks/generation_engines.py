@@ -81,6 +81,25 @@ def measure(name: str, folder: str, prompts: list[list[int]], args) -> dict:
             "answer_tokens": sum(map(len, answers)), "answers_s": round(answers_s, 1)}
 
 
+def meaning(rows: list[dict]) -> str:
+    """What the table says about the engines `auto` may pick: speed against parity with torch fp32."""
+    by_name = {row["engine"]: row for row in rows}
+    reference = rows[0]
+    sentences = []
+    for name, verdict in (("ctranslate2", "`auto` picks it where CTranslate2 is installed"),
+                          ("ctranslate2-int8", "a choice for speed, since its answers differ")):
+        row = by_name.get(name)
+        if row is None:
+            continue
+        parity = row["parity"]
+        sentences.append(
+            f"{name} is {row['single_tokens_per_s'] / reference['single_tokens_per_s']:.1f}x torch's speed on one "
+            f"prompt and {row['batch_tokens_per_s'] / reference['batch_tokens_per_s']:.1f}x on the batch, with "
+            f"{parity.identical} of {parity.prompts} greedy answers identical to torch's and {parity.agreeing_tokens:.0%}"
+            f" of torch's tokens before the first difference: {verdict}.")
+    return " ".join(sentences)
+
+
 def markdown(rows: list[dict], info: dict, args) -> str:
     reference = rows[0]
     command = " ".join([".venv/bin/python benchmarks/generation_engines.py", *sys.argv[1:]])
@@ -99,8 +118,12 @@ def markdown(rows: list[dict], info: dict, args) -> str:
                      f"{row['single_tokens_per_s'] / reference['single_tokens_per_s']:.2f}x | "
                      f"{row['batch_tokens_per_s']} | {row['batch_tokens_per_s'] / reference['batch_tokens_per_s']:.2f}x"
                      f" | {row['parity'].identical}/{row['parity'].prompts} | {row['parity'].agreeing_tokens:.1%} |")
-    fastest = max(rows, key=lambda row: row["batch_tokens_per_s"])
-    lines += ["", f"Fastest on the batch: {fastest['engine']}. {info['conversions']}", "",
+    lines += ["", meaning(rows), info["conversions"]]
+    if args.threads:
+        lines += ["", f"`--threads {args.threads}` for every engine: on 2 cores that other jobs share, a second "
+                      "thread that waits for a preempted one stalls each step (a probe here: 0.3-0.7 tokens/s with 2 "
+                      "threads against 4-7 with 1); on a quiet machine use the default, one thread per core."]
+    lines += ["",
               f"Machine: {info['machine']}; load average {info['load'][0]:.2f} before and {info['load'][1]:.2f} "
               f"after (other jobs on the cores show up here). ctranslate2 {info['ctranslate2']}."]
     return markdown_text(lines)

@@ -75,6 +75,7 @@ def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
 def test_sampling_with_a_seed_repeats(torch_engine, prompts):
     settings = dict(max_new_tokens=10, do_sample=True, temperature=1.5, top_k=0, seed=7, stop_ids=())
     assert torch_engine.generate(prompts[:2], **settings) == torch_engine.generate(prompts[:2], **settings)
+    assert list(torch_engine.stream(prompts[0], **settings)) == torch_engine.generate(prompts[:1], **settings)[0]
 
 
 def test_bad_settings_and_names_are_one_line_errors(tiny_llama_dir, torch_engine, prompts):

@@ -182,11 +182,14 @@ class TorchEngine:
                   "eos_token_id": list(stop) or None}
         if decoding.do_sample:  # passed only when sampling: transformers warns that they are unused otherwise
             kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k)
+        return kwargs
+
+    @staticmethod
+    def _seed(decoding: Decoding) -> None:
         if decoding.do_sample and decoding.seed is not None:
             import torch
 
             torch.manual_seed(decoding.seed)
-        return kwargs
 
     def _stop_ids(self, decoding: Decoding) -> tuple[int, ...]:
         return self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
@@ -200,6 +203,7 @@ class TorchEngine:
         # left padding: every prompt ends where generation starts
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + list(p) for p in prompts])
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        self._seed(decoding)
         with torch.inference_mode():
             output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                          **self._generate_kwargs(decoding))
@@ -235,6 +239,7 @@ class TorchEngine:
                 return torch.full((input_ids.shape[0],), closed.is_set(), dtype=torch.bool)
 
         kwargs = self._generate_kwargs(decoding)
+        self._seed(decoding)  # here, not in the thread: the caller's seed, set before any other call moves on
 
         def run() -> None:
             try:

@@ -8,6 +8,7 @@ loads read that folder in well under a second. The entry is keyed by the file's 
 so a replaced file is converted again.
 
 Example:
+    >>> from transformers import AutoModelForCausalLM
     >>> from textune.models.gguf import gguf_model_folder
     >>> folder = gguf_model_folder("SmolLM2-135M-Instruct.Q4_1.gguf")
     >>> model = AutoModelForCausalLM.from_pretrained(folder)
