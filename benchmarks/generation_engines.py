@@ -5,7 +5,8 @@ Usage (from the repository root, after `bash scripts/setup.sh` and `pip install 
     .venv/bin/python benchmarks/generation_engines.py [--new-tokens 128] [--batch 8] [--write-docs]
 
 In one run, for each engine of textune/inference/causal_engines.py (torch fp32; torch bf16 where the CPU has
-native bf16; ctranslate2 float32 and int8), load excluded and after a short warm-up:
+native bf16; ctranslate2 float32 and int8), all loaded first, load excluded, after a short warm-up, and each
+measurement taken for every engine in turn (so load from other jobs falls on all alike):
   - one prompt: tokens/s generating `--new-tokens` new tokens after one chat prompt;
   - a batch: tokens/s generating `--new-tokens` for each of `--batch` chat prompts at once (one call);
   (no stop id in either, so every engine generates exactly the same number of tokens)
@@ -64,21 +65,30 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def measure(name: str, folder: str, prompts: list[list[int]], args) -> dict:
-    """One engine: load time, tokens/s on one prompt and on the batch, and its greedy chat answers."""
+def measure(names: list[str], folder: str, prompts: list[list[int]], args) -> list[dict]:
+    """Every engine: load time, tokens/s on one prompt and on the batch, and its greedy chat answers. All are
+    loaded first and each measurement is taken for every engine in turn, so load from other jobs falls on all alike."""
     from textune.inference.causal_engines import load_engine
 
-    engine, load_s = timed(load_engine, name, folder)
-    engine.generate(prompts[:1], max_new_tokens=8, stop_ids=())  # warm-up: first-call allocations
+    engines, rows = {}, {}
+    for name in names:
+        engines[name], load_s = timed(load_engine, name, folder)
+        engines[name].generate(prompts[:1], max_new_tokens=8, stop_ids=())  # warm-up: first-call allocations
+        rows[name] = {"engine": name, "load_s": round(load_s, 2)}
     fixed = {"max_new_tokens": args.new_tokens, "stop_ids": ()}
-    single, single_s = timed(engine.generate, prompts[:1], **fixed)
-    batch, batch_s = timed(engine.generate, prompts, **fixed)
-    assert len(single[0]) == args.new_tokens and all(len(tokens) == args.new_tokens for tokens in batch)
-    answers, answers_s = timed(lambda: [engine.generate([prompt], max_new_tokens=args.parity_tokens)[0]
-                                        for prompt in prompts])
-    return {"engine": name, "load_s": round(load_s, 2), "single_tokens_per_s": round(args.new_tokens / single_s, 1),
-            "batch_tokens_per_s": round(len(prompts) * args.new_tokens / batch_s, 1), "answers": answers,
-            "answer_tokens": sum(map(len, answers)), "answers_s": round(answers_s, 1)}
+    for name, engine in engines.items():
+        single, seconds = timed(engine.generate, prompts[:1], **fixed)
+        assert len(single[0]) == args.new_tokens
+        rows[name]["single_tokens_per_s"] = round(args.new_tokens / seconds, 1)
+    for name, engine in engines.items():
+        batch, seconds = timed(engine.generate, prompts, **fixed)
+        assert all(len(tokens) == args.new_tokens for tokens in batch)
+        rows[name]["batch_tokens_per_s"] = round(len(prompts) * args.new_tokens / seconds, 1)
+    for name, engine in engines.items():
+        answers, seconds = timed(lambda: [engine.generate([prompt], max_new_tokens=args.parity_tokens)[0]
+                                          for prompt in prompts])
+        rows[name].update(answers=answers, answer_tokens=sum(map(len, answers)), answers_s=round(seconds, 1))
+    return list(rows.values())
 
 
 def meaning(rows: list[dict]) -> str:
@@ -95,8 +105,8 @@ def meaning(rows: list[dict]) -> str:
         sentences.append(
             f"{name} is {row['single_tokens_per_s'] / reference['single_tokens_per_s']:.1f}x torch's speed on one "
             f"prompt and {row['batch_tokens_per_s'] / reference['batch_tokens_per_s']:.1f}x on the batch, with "
-            f"{parity.identical} of {parity.prompts} greedy answers identical to torch's and {parity.agreeing_tokens:.0%}"
-            f" of torch's tokens before the first difference: {verdict}.")
+            f"{parity.identical} of {parity.prompts} greedy answers identical to torch's and "
+            f"{parity.agreeing_tokens:.0%} of torch's tokens before the first difference: {verdict}.")
     return " ".join(sentences)
 
 
@@ -108,8 +118,9 @@ def markdown(rows: list[dict], info: dict, args) -> str:
              f"greedy. One prompt: {args.new_tokens} new tokens after one chat prompt. Batch: {args.new_tokens} "
              f"new tokens for each of {args.batch} chat prompts in one call (left-padded for torch). No stop id in "
              f"either, so every engine generates the same number of tokens; load excluded, after a warm-up, one "
-             f"run each. Parity: the {args.batch} prompts one at a time, greedy, up to {args.parity_tokens} tokens "
-             f"and stopping at `<|im_end|>` like a chat answer, compared with torch fp32's answers.", "",
+             f"run each, every measurement taken for all engines in turn. Parity: the {args.batch} prompts one at "
+             f"a time, greedy, up to {args.parity_tokens} tokens and stopping at `<|im_end|>` like a chat answer, "
+             f"compared with torch fp32's answers.", "",
              "| engine | load s | 1 prompt tokens/s | vs torch | batch of "
              f"{args.batch} tokens/s | vs torch | identical answers | torch's tokens matched |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -161,14 +172,12 @@ def main() -> int:
     conversions = ("The GGUF's conversion and CTranslate2's happen once per machine (textune's cache); in this run "
                    f"they took {gguf_s:.1f} s and {ct2_s:.1f} s (about 0 when already cached).")
     prompts = chat_prompts(folder, args.batch)
-    rows = []
-    for name in args.engines or engines_to_measure():
-        row = measure(name, folder, prompts, args)
-        row["parity"] = compare_outputs(rows[0]["answers"] if rows else row["answers"], row["answers"])
+    rows = measure(args.engines or engines_to_measure(), folder, prompts, args)
+    for row in rows:
+        row["parity"] = compare_outputs(rows[0]["answers"], row["answers"])
         print(json.dumps({key: value for key, value in row.items() if key not in ("answers", "parity")}
                          | {"identical": row["parity"].identical, "agreeing": row["parity"].agreeing_tokens}),
               flush=True)
-        rows.append(row)
     info = {"machine": machine(), "load": (load_before, load_average()), "conversions": conversions,
             "ctranslate2": ctranslate2.__version__}
     return publish(SECTION, markdown(rows, info, args), args.write_docs)

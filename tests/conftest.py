@@ -341,7 +341,8 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     path = tmp_path_factory.mktemp("tiny-llama")
-    corpus = [" ".join(DISASTER_WORDS + CALM_WORDS + FILLER)] * 4 + [toy_text(random.Random(i), i % 2) for i in range(200)]
+    corpus = [" ".join(DISASTER_WORDS + CALM_WORDS + FILLER)] * 4
+    corpus += [toy_text(random.Random(i), i % 2) for i in range(200)]
     corpus += ["user assistant system: what happened? Tell me about the fire. Hello, how are you today?"] * 4
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

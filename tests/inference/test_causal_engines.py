@@ -87,6 +87,7 @@ def test_bad_settings_and_names_are_one_line_errors(tiny_llama_dir, torch_engine
         load_engine("vllm", tiny_llama_dir)
     with pytest.raises(TextuneError, match="a prompt has no tokens"):
         torch_engine.generate([[]])
+    assert torch_engine.generate([]) == []
     with pytest.raises(TypeError, match="max_tokens"):
         torch_engine.generate(prompts, max_tokens=3)
 

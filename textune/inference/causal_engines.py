@@ -175,7 +175,7 @@ class TorchEngine:
         self.pad_id = pad if pad is not None else (self.default_stop_ids or (0,))[0]
 
     def _generate_kwargs(self, decoding: Decoding) -> dict:
-        stop = self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
+        stop = self._stop_ids(decoding)
         kwargs = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.do_sample,
                   "repetition_penalty": decoding.repetition_penalty, "pad_token_id": self.pad_id,
                   # None, not []: no stop id means generating max_new_tokens whatever comes
@@ -199,6 +199,8 @@ class TorchEngine:
 
         decoding = Decoding.from_kwargs(settings)
         _check_prompts(prompts)
+        if not prompts:
+            return []
         width = max(len(prompt) for prompt in prompts)
         # left padding: every prompt ends where generation starts
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + list(p) for p in prompts])
@@ -325,6 +327,8 @@ class CTranslate2Engine:
     def generate(self, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
         decoding = Decoding.from_kwargs(settings)
         _check_prompts(prompts)
+        if not prompts:
+            return []
         results = self.generator.generate_batch([self._tokens(prompt) for prompt in prompts],
                                                 include_prompt_in_result=False, **self._options(decoding))
         return [list(result.sequences_ids[0]) for result in results]
