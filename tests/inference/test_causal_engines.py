@@ -1,0 +1,139 @@
+"""Generation engines: the torch engine is transformers' generate (batch and stream), CTranslate2 gives the same
+greedy tokens on the same prompts, and stop ids end an output."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+import pytest
+
+from textune.errors import TextuneError
+from textune.inference.causal_engines import Decoding, compare_outputs, greedy_parity, load_engine
+
+needs_ctranslate2 = pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
+                                       reason="ctranslate2 is not installed (pip install 'textune[fast-generation]')")
+TEXTS = ["Tell me about the fire", "Hello, how are you today?", "coffee", "we saw a big storm near my house"]
+
+
+@pytest.fixture(scope="module")
+def prompts(tiny_llama_dir) -> list[list[int]]:
+    """Chat prompts of different lengths, as the text-generation task builds them."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    return [tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                          return_dict=True)["input_ids"] for text in TEXTS]
+
+
+@pytest.fixture(scope="module")
+def torch_engine(tiny_llama_dir):
+    return load_engine("torch", tiny_llama_dir)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTUNE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _reference(model, prompt, max_new_tokens, eos_token_id=None):
+    """model.generate alone on one prompt (no padding), greedy; the new tokens."""
+    import torch
+
+    with torch.inference_mode():
+        output = model.generate(torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False,
+                                eos_token_id=eos_token_id, pad_token_id=0)
+    return output[0, len(prompt):].tolist()
+
+
+def test_torch_engine_batch_and_stream_equal_model_generate(torch_engine, prompts):
+    expected = [_reference(torch_engine.model, prompt, 12) for prompt in prompts]
+    assert all(len(tokens) == 12 for tokens in expected)
+    assert torch_engine.generate(prompts, max_new_tokens=12, stop_ids=()) == expected  # one left-padded batch
+    assert [list(torch_engine.stream(prompt, max_new_tokens=12, stop_ids=())) for prompt in prompts] == expected
+
+
+def test_a_stop_id_ends_the_output_and_is_not_part_of_it(torch_engine, prompts):
+    free = torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=())[0]
+    stop = free[4]
+    cut = free[:free.index(stop)]
+    assert torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=[stop]) == [cut]
+    assert list(torch_engine.stream(prompts[0], max_new_tokens=12, stop_ids=[stop])) == cut
+    # by default the model's own end-of-sequence id (generation_config.json: <|im_end|>, id 2) stops it
+    assert torch_engine.default_stop_ids == (2,)
+
+
+def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
+    stream = torch_engine.stream(prompts[0], max_new_tokens=200, stop_ids=())
+    first = [next(stream), next(stream)]
+    stream.close()  # a client that went away: the generate thread is joined, not left running
+    assert len(first) == 2
+    assert not any(thread.name == "textune-generate" for thread in threading.enumerate())
+
+
+def test_sampling_with_a_seed_repeats(torch_engine, prompts):
+    settings = dict(max_new_tokens=10, do_sample=True, temperature=1.5, top_k=0, seed=7, stop_ids=())
+    assert torch_engine.generate(prompts[:2], **settings) == torch_engine.generate(prompts[:2], **settings)
+    assert list(torch_engine.stream(prompts[0], **settings)) == torch_engine.generate(prompts[:1], **settings)[0]
+
+
+def test_bad_settings_and_names_are_one_line_errors(tiny_llama_dir, torch_engine, prompts):
+    with pytest.raises(TextuneError, match="--temperature must be above 0"):
+        torch_engine.generate(prompts, temperature=0, do_sample=True)
+    with pytest.raises(TextuneError, match="--max_new_tokens must be at least 1"):
+        Decoding(max_new_tokens=0)
+    with pytest.raises(TextuneError, match="--backend 'vllm' is not a generation engine; use one of auto, torch"):
+        load_engine("vllm", tiny_llama_dir)
+    with pytest.raises(TextuneError, match="a prompt has no tokens"):
+        torch_engine.generate([[]])
+    assert torch_engine.generate([]) == []
+    with pytest.raises(TypeError, match="max_tokens"):
+        torch_engine.generate(prompts, max_tokens=3)
+
+
+def test_compare_outputs_counts_identical_outputs_and_agreeing_tokens():
+    parity = compare_outputs([[1, 2, 3, 4], [5, 6]], [[1, 2, 9, 9], [5, 6]])
+    assert parity.identical == 1 and parity.share_identical == 0.5
+    assert parity.agreeing_tokens == pytest.approx(4 / 6)
+
+
+@needs_ctranslate2
+def test_ctranslate2_matches_torch_greedy_and_stops_on_stop_ids(tiny_llama_dir, torch_engine, prompts, cache):
+    engine = load_engine("ctranslate2", tiny_llama_dir)
+    parity = greedy_parity(torch_engine, engine, prompts, max_new_tokens=16, stop_ids=())
+    assert parity.share_identical == 1.0
+    batch = engine.generate(prompts, max_new_tokens=16, stop_ids=())
+    assert batch == torch_engine.generate(prompts, max_new_tokens=16, stop_ids=())
+    assert list(engine.stream(prompts[1], max_new_tokens=16, stop_ids=())) == batch[1]
+    stop = batch[0][5]
+    assert engine.generate(prompts[:1], max_new_tokens=16, stop_ids=[stop]) == [batch[0][:batch[0].index(stop)]]
+    assert list(engine.stream(prompts[0], max_new_tokens=16, stop_ids=[stop])) == batch[0][:batch[0].index(stop)]
+    assert engine.default_stop_ids == (2,)
+
+
+@needs_ctranslate2
+def test_ctranslate2_converts_once_per_folder_state(tiny_llama_dir, cache, monkeypatch):
+    import ctranslate2
+
+    conversions = []
+    convert = ctranslate2.converters.TransformersConverter.convert
+
+    def counting(self, *args, **kwargs):
+        conversions.append(args)
+        return convert(self, *args, **kwargs)
+
+    monkeypatch.setattr(ctranslate2.converters.TransformersConverter, "convert", counting)
+    load_engine("ctranslate2", tiny_llama_dir)
+    int8 = load_engine("ctranslate2-int8", tiny_llama_dir)  # same conversion, quantized on load
+    assert len(conversions) == 1 and [path.name for path in (cache / "ctranslate2").iterdir()] != []
+    assert len(int8.generate([[1, 5, 6]], max_new_tokens=4, stop_ids=())[0]) == 4
+
+
+def test_auto_is_ctranslate2_where_installed_else_torch(tiny_llama_dir, cache, monkeypatch):
+    expected = "ctranslate2" if importlib.util.find_spec("ctranslate2") else "torch"
+    assert load_engine("auto", tiny_llama_dir).name == expected
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "ctranslate2" else real_find_spec(name, *args))
+    assert load_engine("auto", tiny_llama_dir).name == "torch"

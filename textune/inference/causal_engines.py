@@ -1,0 +1,393 @@
+"""Engines that generate token ids with a causal language model folder, behind one small interface: transformers'
+`generate` ("torch", the reference) or CTranslate2 ("ctranslate2", converted once into textune's cache).
+
+Engines take and return token ids, never text: the tokenizer and the chat template stay with the caller, so every
+engine sees exactly the same prompt. `stop_ids` end an output (they are not part of it); by default they are the
+model's end-of-sequence ids from generation_config.json.
+
+Built in (see `ENGINES`): `torch` (float32), `torch-bf16` (fast only on CPUs with native bf16), `ctranslate2`
+(float32) and `ctranslate2-int8` (int8 weights and matmuls); `auto` is `ctranslate2` where it is installed and
+runs the model, else `torch`. `benchmarks/generation_engines.py` measures them.
+
+Example:
+    >>> from textune.inference.causal_engines import load_engine
+    >>> engine = load_engine("ctranslate2", "path/to/model")
+    >>> engine.generate([prompt_ids], max_new_tokens=64)          # -> [[new ids]]
+    >>> for token_id in engine.stream(prompt_ids, max_new_tokens=64): ...
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+from ..cache import cached_folder, file_identity
+from ..errors import TextuneError
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+INSTALL_CTRANSLATE2 = "pip install 'textune[fast-generation]' (or: pip install ctranslate2)"
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How one call generates; the defaults are greedy decoding of up to 128 new tokens.
+
+    Attributes are transformers' `generate` arguments of the same names, plus `seed` (makes sampling repeatable)
+    and `stop_ids`: the token ids that end an output, None for the model's own end-of-sequence ids, () to never
+    stop before `max_new_tokens`.
+    """
+
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop_ids: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise TextuneError(f"--max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            raise TextuneError(f"--temperature must be above 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise TextuneError(f"--top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise TextuneError(f"--top_k must be 0 (off) or more, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise TextuneError(f"--repetition_penalty must be above 0, got {self.repetition_penalty}")
+        if self.stop_ids is not None:
+            object.__setattr__(self, "stop_ids", tuple(int(token) for token in self.stop_ids))
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "Decoding":
+        """The settings among `kwargs`, refusing unknown names (a typo would otherwise be silently ignored)."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"unknown generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**{key: value for key, value in kwargs.items() if value is not None or key == "stop_ids"})
+
+
+class CausalEngine(Protocol):
+    """Generates new token ids after prompts of token ids (the prompt itself is never returned)."""
+
+    name: str
+    # the model's end-of-sequence ids: what `stop_ids=None` means
+    default_stop_ids: tuple[int, ...]
+
+    def generate(self, prompts: Sequence[Sequence[int]], **decoding) -> list[list[int]]:
+        """One output per prompt, generated as one batch; `decoding` as the fields of `Decoding`."""
+        ...
+
+    def stream(self, prompt: Sequence[int], **decoding) -> Iterator[int]:
+        """The new token ids of one prompt, each as soon as it is chosen; closing the iterator stops generating."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A named engine: what `--backend` takes, a line for `--help`, and how to load it on a model folder."""
+
+    name: str
+    description: str
+    load: Callable[[Path], CausalEngine]
+
+
+ENGINES: dict[str, EngineSpec] = {}
+
+
+def register_engine(spec: EngineSpec) -> None:
+    """Make `spec.name` loadable with `load_engine`."""
+    ENGINES[spec.name] = spec
+
+
+def load_engine(name: str, model_dir: str | Path, flag: str = "--backend") -> CausalEngine:
+    """Load the engine `name` on a causal language model folder (config.json, safetensors weights, tokenizer).
+
+    `auto` is `ctranslate2` where CTranslate2 is installed and runs this architecture (the same greedy answers
+    as `torch`, faster on a CPU: docs/benchmarks.md), else `torch`.
+
+    Raises:
+        TextuneError: The name is unknown, the engine's package is missing, or it cannot run this architecture.
+    """
+    model_dir = Path(model_dir)
+    if name == AUTO:
+        if importlib.util.find_spec("ctranslate2") is None:
+            return ENGINES["torch"].load(model_dir)
+        try:
+            return ENGINES["ctranslate2"].load(model_dir)
+        except TextuneError as error:
+            logger.warning("%s; generating with torch instead", error)
+            return ENGINES["torch"].load(model_dir)
+    if name not in ENGINES:
+        raise TextuneError(f"{flag} {name!r} is not a generation engine; use one of {AUTO}, {', '.join(ENGINES)}")
+    return ENGINES[name].load(model_dir)
+
+
+def _model_stop_ids(model_dir: Path) -> tuple[int, ...]:
+    """The end-of-sequence ids generation_config.json (else config.json) names."""
+    for name in ("generation_config.json", "config.json"):
+        path = model_dir / name
+        if path.is_file():
+            eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
+            if eos is not None:
+                return tuple(eos) if isinstance(eos, list) else (eos,)
+    return ()
+
+
+def _cut_at_stop(ids: list[int], stop_ids: tuple[int, ...]) -> list[int]:
+    for position, token in enumerate(ids):
+        if token in stop_ids:
+            return ids[:position]
+    return ids
+
+
+def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
+    if any(len(prompt) == 0 for prompt in prompts):
+        raise TextuneError("a prompt has no tokens; give every prompt some text (or a chat message)")
+
+
+# --- transformers' generate -------------------------------------------------------------------------------------
+
+class TorchEngine:
+    """transformers' `generate` with its KV cache: the reference every other engine is checked against."""
+
+    def __init__(self, model_dir: Path, dtype: str = "float32", name: str = "torch"):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.name = name
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
+        self.default_stop_ids = _model_stop_ids(model_dir)
+        config, generation = self.model.config, self.model.generation_config
+        pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
+        # padding is masked out, so any id serves when the model names none
+        self.pad_id = pad if pad is not None else (self.default_stop_ids or (0,))[0]
+
+    def _generate_kwargs(self, decoding: Decoding) -> dict:
+        stop = self._stop_ids(decoding)
+        kwargs = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.do_sample,
+                  "repetition_penalty": decoding.repetition_penalty, "pad_token_id": self.pad_id,
+                  # None, not []: no stop id means generating max_new_tokens whatever comes
+                  "eos_token_id": list(stop) or None}
+        if decoding.do_sample:  # passed only when sampling: transformers warns that they are unused otherwise
+            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k)
+        return kwargs
+
+    @staticmethod
+    def _seed(decoding: Decoding) -> None:
+        if decoding.do_sample and decoding.seed is not None:
+            import torch
+
+            torch.manual_seed(decoding.seed)
+
+    def _stop_ids(self, decoding: Decoding) -> tuple[int, ...]:
+        return self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
+
+    def generate(self, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
+        import torch
+
+        decoding = Decoding.from_kwargs(settings)
+        _check_prompts(prompts)
+        if not prompts:
+            return []
+        width = max(len(prompt) for prompt in prompts)
+        # left padding: every prompt ends where generation starts
+        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + list(p) for p in prompts])
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        self._seed(decoding)
+        with torch.inference_mode():
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                         **self._generate_kwargs(decoding))
+        stop = self._stop_ids(decoding)
+        return [_cut_at_stop(row[width:], stop) for row in output.tolist()]
+
+    def stream(self, prompt: Sequence[int], **settings) -> Iterator[int]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
+        decoding = Decoding.from_kwargs(settings)
+        _check_prompts([prompt])
+        stop = self._stop_ids(decoding)
+        tokens: queue.Queue = queue.Queue()
+        done, closed, failure = object(), threading.Event(), []
+
+        class TokenQueue(BaseStreamer):
+            prompt_seen = False
+
+            def put(self, value):
+                if not self.prompt_seen:  # generate hands the prompt over first
+                    self.prompt_seen = True
+                    return
+                for token in value.reshape(-1).tolist():
+                    tokens.put(token)
+
+            def end(self):
+                tokens.put(done)
+
+        class UntilClosed(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), closed.is_set(), dtype=torch.bool)
+
+        kwargs = self._generate_kwargs(decoding)
+        self._seed(decoding)  # here, not in the thread: the caller's seed, set before any other call moves on
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(input_ids=torch.tensor([list(prompt)]), streamer=TokenQueue(),
+                                        stopping_criteria=StoppingCriteriaList([UntilClosed()]), **kwargs)
+            except BaseException as error:  # handed to the reading thread below
+                failure.append(error)
+                tokens.put(done)
+
+        thread = threading.Thread(target=run, daemon=True, name="textune-generate")
+        thread.start()
+        try:
+            while (token := tokens.get()) is not done:
+                if token in stop:
+                    break
+                yield token
+            if failure:
+                raise failure[0]
+        finally:
+            closed.set()  # the reader stopped (a stop id, or a client gone): generate ends at its next step
+            thread.join()
+
+
+# --- CTranslate2 ------------------------------------------------------------------------------------------------
+
+def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> Path:
+    """`model_dir` converted to CTranslate2's format (float32 weights) in textune's cache, once per folder state.
+
+    One conversion serves every precision: CTranslate2 quantizes the weights to int8 when it loads them.
+    """
+    try:
+        import ctranslate2
+    except ImportError:
+        raise TextuneError(f"--backend ctranslate2 needs CTranslate2: {INSTALL_CTRANSLATE2}") from None
+    files = [path for path in model_dir.iterdir() if path.is_file() and not path.name.startswith(".")]
+    key = file_identity(files, "ctranslate2", ctranslate2.__version__.split(".")[0])
+
+    def build(folder: Path) -> None:
+        logger.info("converting %s for CTranslate2 (once; later loads read the cache)", model_dir.name)
+        converter = ctranslate2.converters.TransformersConverter(str(model_dir), low_cpu_mem_usage=True)
+        try:
+            converter.convert(str(folder), force=True)  # force: the (empty) temporary folder exists
+        except (NotImplementedError, ValueError) as error:
+            model_type = json.loads((model_dir / "config.json").read_text()).get("model_type", "?")
+            raise TextuneError(f"--backend ctranslate2 cannot run this {model_type} model "
+                               f"({str(error).splitlines()[0]}); use --backend torch") from None
+
+    return cached_folder("ctranslate2", model_dir.name, key, build, cache_dir)
+
+
+class CTranslate2Engine:
+    """CTranslate2's Generator on the CPU: fused kernels and a compact KV cache, float32 or int8."""
+
+    def __init__(self, model_dir: Path, compute_type: str = "float32", name: str = "ctranslate2"):
+        import ctranslate2  # ctranslate2_folder below names the extra to install when it is missing
+        import torch
+
+        self.name = name
+        folder = ctranslate2_folder(model_dir)
+        # as many threads as torch uses, so the engines compare on the same cores
+        self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=compute_type,
+                                               intra_threads=torch.get_num_threads())
+        self.vocabulary = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
+        self.default_stop_ids = _model_stop_ids(model_dir)
+
+    def _options(self, decoding: Decoding) -> dict:
+        stop = self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
+        if decoding.do_sample and decoding.seed is not None:
+            import ctranslate2
+
+            ctranslate2.set_random_seed(decoding.seed)
+        return {"max_length": decoding.max_new_tokens, "end_token": list(stop),  # []: never stop early
+                "repetition_penalty": decoding.repetition_penalty,
+                # top-k 1 is greedy; 0 samples from the whole distribution
+                "sampling_topk": decoding.top_k if decoding.do_sample else 1,
+                "sampling_topp": decoding.top_p if decoding.do_sample else 1.0,
+                "sampling_temperature": decoding.temperature if decoding.do_sample else 1.0}
+
+    def _tokens(self, prompt: Sequence[int]) -> list[str]:
+        return [self.vocabulary[token] for token in prompt]
+
+    def generate(self, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
+        decoding = Decoding.from_kwargs(settings)
+        _check_prompts(prompts)
+        if not prompts:
+            return []
+        results = self.generator.generate_batch([self._tokens(prompt) for prompt in prompts],
+                                                include_prompt_in_result=False, **self._options(decoding))
+        return [list(result.sequences_ids[0]) for result in results]
+
+    def stream(self, prompt: Sequence[int], **settings) -> Iterator[int]:
+        decoding = Decoding.from_kwargs(settings)
+        _check_prompts([prompt])
+        options = self._options(decoding)
+        stop = set(options["end_token"])
+        steps = self.generator.generate_tokens(self._tokens(prompt), **options)
+        try:
+            for step in steps:
+                if step.token_id in stop:
+                    break
+                yield step.token_id
+        finally:
+            steps.close()  # stops the decoding loop when the reader goes away early
+
+
+register_engine(EngineSpec("torch", "transformers' generate in float32 (the reference)", TorchEngine))
+register_engine(EngineSpec("torch-bf16", "transformers' generate in bfloat16 (fast only on CPUs with AVX-512 "
+                                         "BF16 or AMX)", lambda path: TorchEngine(path, "bfloat16", "torch-bf16")))
+register_engine(EngineSpec("ctranslate2", "CTranslate2 in float32 (converted once into textune's cache)",
+                           CTranslate2Engine))
+register_engine(EngineSpec("ctranslate2-int8", "CTranslate2 with int8 weights and matmuls",
+                           lambda path: CTranslate2Engine(path, "int8", "ctranslate2-int8")))
+
+
+# --- parity -------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Parity:
+    """How closely an engine's greedy outputs follow the reference's on the same prompts."""
+
+    prompts: int
+    identical: int  # prompts whose whole output is the same
+    agreeing_tokens: float  # share of the reference's tokens before the first difference, over all prompts
+
+    @property
+    def share_identical(self) -> float:
+        return self.identical / self.prompts if self.prompts else 1.0
+
+
+def compare_outputs(reference: list[list[int]], outputs: list[list[int]]) -> Parity:
+    """The parity of `outputs` with `reference` (one list of new token ids per prompt, in the same order)."""
+    agreeing = total = 0
+    for expected, got in zip(reference, outputs, strict=True):
+        prefix = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+        agreeing += prefix
+        total += len(expected)
+    identical = sum(expected == got for expected, got in zip(reference, outputs))
+    return Parity(len(reference), identical, agreeing / total if total else 1.0)
+
+
+def greedy_parity(reference: CausalEngine, engine: CausalEngine, prompts: Sequence[Sequence[int]],
+                  max_new_tokens: int = 32, stop_ids: Sequence[int] | None = None) -> Parity:
+    """Greedy outputs of `engine` against `reference`'s (usually the `torch` engine) on the same prompts, each
+    prompt generated alone so that no padding enters either side."""
+    settings = {"max_new_tokens": max_new_tokens, "stop_ids": stop_ids}
+    expected = [reference.generate([prompt], **settings)[0] for prompt in prompts]
+    got = [engine.generate([prompt], **settings)[0] for prompt in prompts]
+    return compare_outputs(expected, got)
