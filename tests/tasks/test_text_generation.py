@@ -217,3 +217,12 @@ def test_chat_command_streams_replies_keeps_history_and_resets(tiny_llama_dir, m
     assert "(history cleared)" in capsys.readouterr().out
     assert seen[0] == ["the fire"] and seen[1][0] == "the fire" and seen[1][-1] == "a flood" and len(seen[1]) == 3
     assert seen[2] == ["the storm"] and len(seen) == 3
+
+
+def test_train_takes_trl_flag_names_max_length_among_them():
+    from textune.cli import parse_train_args
+
+    parsed = parse_train_args(["--task", "text-generation", "--model_name_or_path", "m", "--train_file", "t.jsonl",
+                               "--max_length", "64", "--packing", "--no_completion_only_loss", "--output_dir", "o"])
+    task_args = next(item for item in parsed if isinstance(item, TextGenerationArguments))
+    assert (task_args.max_seq_length, task_args.packing, task_args.completion_only_loss) == (64, True, False)

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 GENERATED, NLL, TARGET_TOKENS = "generated_ids", "nll", "target_tokens"
 PROMPT_COMPLETION, MESSAGES, TEXT = "prompt_completion", "messages", "text"
 TRAIN_FLAG = "--train_file"  # `encode`'s `where` for the training split, the only one --packing packs
+NLL_ROWS = 4  # rows per forward pass when scoring references in `generate`
 SAMPLES = 3  # validation prompts the report shows generations of, before and after fine-tuning
 # End-of-turn tokens of common chat templates: generation stops at them as at the end-of-sequence token
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
@@ -354,9 +355,12 @@ class TextGenerationTask:
                 positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
                 starts = torch.as_tensor(target_start, device=ids.device)[:, None]
                 labels[(positions < starts) | (mask == 0)] = IGNORE
-                logits = model(input_ids=ids, attention_mask=mask).logits
-                row_nll, row_count = token_nll(logits, labels)
-                nll, count = row_nll.float().cpu().numpy(), row_count.float().cpu().numpy()
+                # a few rows at a time: the vocabulary's logits (32 rows x 512 tokens x 49k words) take gigabytes
+                for start in range(0, len(ids), NLL_ROWS):
+                    rows = slice(start, start + NLL_ROWS)
+                    row_nll, row_count = token_nll(model(input_ids=ids[rows], attention_mask=mask[rows]).logits,
+                                                   labels[rows])
+                    nll[rows], count[rows] = row_nll.float().cpu().numpy(), row_count.float().cpu().numpy()
         contexts = [ids[i, :prompt_length[i]].tolist() for i in range(len(ids))]
         generated = self.generate_ids(model, tokenizer, contexts)
         width = max((len(row) for row in generated), default=0) or 1
@@ -587,10 +591,9 @@ def token_nll(logits, labels):
 
     shifted = logits[:, :-1, :].float()
     targets = labels[:, 1:]
-    keep = targets != IGNORE
-    log_probs = torch.log_softmax(shifted, dim=-1)
-    picked = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return -(picked * keep).sum(dim=1), keep.sum(dim=1)
+    losses = torch.nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1),
+                                               ignore_index=IGNORE, reduction="none").view(targets.shape)
+    return losses.sum(dim=1), (targets != IGNORE).sum(dim=1)
 
 
 def target_nll(logits, labels):
