@@ -226,3 +226,19 @@ def test_train_takes_trl_flag_names_max_length_among_them():
                                "--max_length", "64", "--packing", "--no_completion_only_loss", "--output_dir", "o"])
     task_args = next(item for item in parsed if isinstance(item, TextGenerationArguments))
     assert (task_args.max_seq_length, task_args.packing, task_args.completion_only_loss) == (64, True, False)
+
+
+def test_a_run_trained_on_chat_messages_predicts_a_jsonl_file_of_conversations(tiny_llama_dir, tmp_path):
+    rows = seq2seq_rows(16, 1)
+    conversations = [{"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": spanish}]}
+                     for text, spanish in zip(rows["text"], rows["spanish"])]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in conversations), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--model_name_or_path", str(tiny_llama_dir), "--train_file", str(train), "--do_train",
+                 "--max_steps", "1", "--max_new_tokens", "3", "--output_dir", str(run)]) == 0
+    output = tmp_path / "out.csv"
+    assert main(["predict", "--model", str(run), "--input", str(train), "--output", str(output)]) == 0
+    written = pd.read_csv(output, keep_default_na=False)
+    assert len(written) == 16 and written["completion"].tolist() == rows["spanish"].tolist()
+    assert json.loads(written["prompt"][0]) == conversations[0]["messages"][:1]
