@@ -14,6 +14,8 @@ from typing import Callable, Iterator, TextIO
 from ..errors import TextuneError
 from .generation import GenerationSettings
 
+GENERATION_TASK = "text-generation"  # the registered task a plain causal LM generates through
+
 
 @dataclass
 class Generator:
@@ -55,9 +57,7 @@ class Generator:
         from transformers import AutoTokenizer
 
         from ..run_folder import RUN_FILE, read_run_file
-        from ..tasks import task_from_dict
-        from ..tasks.text_generation import TextGenerationTask
-        from ..tasks.text_generation.formatting import has_chat_template
+        from ..tasks import TASKS, task_from_dict
 
         if (Path(model).expanduser() / RUN_FILE).is_file():
             task = task_from_dict(read_run_file(model)["task"])
@@ -74,14 +74,14 @@ class Generator:
             name_or_path, local_only = resolve_model(model, flag="--model")
             if Path(name_or_path).is_dir():
                 check_model_folder(name_or_path, allow_pickle)
-            task = TextGenerationTask()
+            task = TASKS[GENERATION_TASK]()  # a model textune did not fine-tune: the task's defaults
             tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
             network_model = task.build_model(name_or_path, ModelArguments(model_name_or_path=name_or_path,
                                                                           allow_pickle=allow_pickle), local_only)
             trained_raw = False
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        templated = has_chat_template(tokenizer)
+        templated = bool(getattr(tokenizer, "chat_template", None))
         if chat_template and not templated:
             raise TextuneError(f"--chat_template: the tokenizer of {model} has no chat template; pass --raw")
         if system is not None:
@@ -140,12 +140,10 @@ def generate_file(generator: Generator, input_path: str | Path, output_path: str
     """Generate for every line of a JSONL file of prompts; the output lines keep the input's fields and add
     "generated". Written atomically once all are done; returns the number of lines."""
     from ..atomic import write_text_atomically
-    from ..tasks.text_generation.formatting import as_messages
 
     rows = read_prompts(input_path)
-    inputs = [{"messages": as_messages(row["messages"], f"--input {input_path}", "messages", number)}
-              if isinstance(row.get("messages"), list) else generator.as_input(row["prompt"])
-              for number, row in enumerate(rows, start=1)]
+    inputs = [{"messages": row["messages"]} if isinstance(row.get("messages"), list) else
+              generator.as_input(row["prompt"]) for row in rows]
     texts = generator.generate(inputs, batch_size)
     lines = [json.dumps(row | {"generated": text}, ensure_ascii=False) for row, text in zip(rows, texts)]
     write_text_atomically(output_path, "\n".join(lines) + "\n")
