@@ -242,3 +242,8 @@ def test_a_run_trained_on_chat_messages_predicts_a_jsonl_file_of_conversations(t
     written = pd.read_csv(output, keep_default_na=False)
     assert len(written) == 16 and written["completion"].tolist() == rows["spanish"].tolist()
     assert json.loads(written["prompt"][0]) == conversations[0]["messages"][:1]
+
+
+def test_a_bad_sampling_flag_is_one_line_before_the_model_loads(tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path / "nowhere"), "--prompt", "x", "--temperature", "0"]) == 2
+    assert "--temperature must be above 0" in capsys.readouterr().err
