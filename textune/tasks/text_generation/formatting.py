@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -174,3 +175,51 @@ def pack(examples: list[Example], block: int) -> dict[str, list[list[int]]]:
         positions.extend(range(len(example.ids)))
     flush()
     return rows
+
+
+def given(value) -> bool:
+    """Whether a cell holds something (pandas gives NaN or None for a missing one; a list is truthy as a list)."""
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return not (isinstance(value, str) and not value.strip())
+
+
+def prediction_features(settings, rows, tokenizer) -> dict[str, list]:
+    """Prediction features of `rows` under the task's settings `s`: each row's prompt (a conversation rendered with
+    its generation prompt, a raw prompt, or a plain text) followed by its reference when it has one, with where
+    the prompt ends (`prompt_length`: generation starts there) and where the scored tokens start (`target_start`).
+    A prompt longer than --max_seq_length keeps its end, which the reply follows."""
+    s = settings
+    limit = s.max_seq_length
+    features: dict[str, list] = {"input_ids": [], "attention_mask": [], "prompt_length": [], "target_start": []}
+    for row in rows.to_dict("records"):
+        messages = row.get(s.messages_column)
+        if given(messages):
+            conversation, reply = split_reply(with_system(
+                as_messages(messages, "input", s.messages_column, 0), s.system_prompt))
+            context = render_ids(tokenizer, conversation, add_generation_prompt=True)
+            whole = (chat_example(tokenizer, conversation + [{"role": "assistant", "content": reply}], True).ids
+                     if reply is not None else context)
+            target_start = len(context)
+        elif s.prompt_column in row:
+            context = tokenizer(str(row[s.prompt_column]))["input_ids"]
+            completion = str(row.get(s.completion_column) or "")
+            whole = prompt_completion_example(tokenizer, str(row[s.prompt_column]), completion, True).ids \
+                if completion.strip() else context
+            target_start = len(context)
+        else:
+            text = str(row.get(s.dataset_text_field, ""))
+            context = tokenizer(text)["input_ids"]
+            whole = text_example(tokenizer, text).ids
+            target_start = 1  # every token but the first, which nothing predicts
+        if len(context) > limit:  # the prompt's end is what the reply follows
+            whole, context = context[-limit:], context[-limit:]
+            target_start = len(context)
+        whole = whole[:max(limit, len(context))]
+        features["input_ids"].append(whole)
+        features["attention_mask"].append([1] * len(whole))
+        features["prompt_length"].append(max(len(context), 1))
+        features["target_start"].append(min(target_start, len(whole)))
+    return features

@@ -21,10 +21,11 @@ import pandas as pd
 
 from ...atomic import atomic_write
 from ...errors import TextuneError
-from ...inference.generation import GenerationSettings, seed_sampling, stream_text
+from ...inference.generation import GenerationSettings, stream_text
 from ..protocol import Section
 from .arguments import TextGenerationArguments
-from .formatting import (IGNORE, Example, as_messages, chat_example, pack, prompt_completion_example, render_ids,
+from .generating import generate_after, reference_nll, stop_token_ids, target_nll
+from .formatting import (IGNORE, Example, given, prediction_features, as_messages, chat_example, pack, prompt_completion_example, render_ids,
                          split_reply, text_example, truncate, with_system)
 
 logger = logging.getLogger(__name__)
@@ -32,10 +33,7 @@ logger = logging.getLogger(__name__)
 GENERATED, NLL, TARGET_TOKENS = "generated_ids", "nll", "target_tokens"
 PROMPT_COMPLETION, MESSAGES, TEXT = "prompt_completion", "messages", "text"
 TRAIN_FLAG = "--train_file"  # `encode`'s `where` for the training split, the only one --packing packs
-NLL_ROWS = 4  # rows per forward pass when scoring references in `generate`
 SAMPLES = 3  # validation prompts the report shows generations of, before and after fine-tuning
-# End-of-turn tokens of common chat templates: generation stops at them as at the end-of-sequence token
-END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 
 
 @dataclass
@@ -164,7 +162,7 @@ class TextGenerationTask:
                 rows[column] = rows[column].fillna("").astype(str)
         if s.messages_column in rows.columns:
             rows[s.messages_column] = pd.Series(
-                [as_messages(value, where, s.messages_column, number) if _given(value) else None
+                [as_messages(value, where, s.messages_column, number) if given(value) else None
                  for number, value in enumerate(rows[s.messages_column], start=1)], index=rows.index, dtype=object)
         if with_targets:
             unusable = pd.Series(False, index=rows.index)
@@ -191,7 +189,7 @@ class TextGenerationTask:
                     return not any(m["role"] == "assistant" for m in as_messages(value, "", "", 0))
                 except TextuneError:
                     return True
-            return {"no_reply": rows[s.messages_column].map(lambda v: not _given(v) or no_reply(v)).astype(bool)}
+            return {"no_reply": rows[s.messages_column].map(lambda v: not given(v) or no_reply(v)).astype(bool)}
         if self.data_format == PROMPT_COMPLETION:
             return {"empty_completion": empty(s.completion_column)}
         return {"empty_text": empty(s.dataset_text_field)}
@@ -214,7 +212,7 @@ class TextGenerationTask:
             tokenizer.pad_token = tokenizer.eos_token
         limit = self.settings.max_seq_length
         if not for_training:
-            return self._prediction_features(rows, tokenizer)
+            return prediction_features(self.settings, rows, tokenizer)
         examples = [self.example(row, tokenizer) for row in rows.to_dict("records")]
         cut = sum(len(example.ids) > limit for example in examples)
         if cut:
@@ -251,7 +249,7 @@ class TextGenerationTask:
         """A row as the API takes it: {"messages": [...]} (without its last reply) or the prompt (or text)."""
         s = self.settings
         messages = row.get(s.messages_column)
-        if _given(messages):
+        if given(messages):
             return {"messages": split_reply(as_messages(messages, "input", s.messages_column, 0))[0]}
         column = s.prompt_column if s.prompt_column in row else s.dataset_text_field
         return str(row.get(column, ""))
@@ -264,40 +262,6 @@ class TextGenerationTask:
             return render_ids(tokenizer, with_system(messages, self.settings.system_prompt),
                               add_generation_prompt=True)
         return tokenizer(str(input))["input_ids"]
-
-    def _prediction_features(self, rows: pd.DataFrame, tokenizer) -> dict[str, list]:
-        s = self.settings
-        limit = s.max_seq_length
-        features: dict[str, list] = {"input_ids": [], "attention_mask": [], "prompt_length": [], "target_start": []}
-        for row in rows.to_dict("records"):
-            messages = row.get(s.messages_column)
-            if _given(messages):
-                conversation, reply = split_reply(with_system(
-                    as_messages(messages, "input", s.messages_column, 0), s.system_prompt))
-                context = render_ids(tokenizer, conversation, add_generation_prompt=True)
-                whole = (chat_example(tokenizer, conversation + [{"role": "assistant", "content": reply}], True).ids
-                         if reply is not None else context)
-                target_start = len(context)
-            elif s.prompt_column in row:
-                context = tokenizer(str(row[s.prompt_column]))["input_ids"]
-                completion = str(row.get(s.completion_column) or "")
-                whole = prompt_completion_example(tokenizer, str(row[s.prompt_column]), completion, True).ids \
-                    if completion.strip() else context
-                target_start = len(context)
-            else:
-                text = str(row.get(s.dataset_text_field, ""))
-                context = tokenizer(text)["input_ids"]
-                whole = text_example(tokenizer, text).ids
-                target_start = 1  # every token but the first, which nothing predicts
-            if len(context) > limit:  # the prompt's end is what the reply follows
-                whole, context = context[-limit:], context[-limit:]
-                target_start = len(context)
-            whole = whole[:max(limit, len(context))]
-            features["input_ids"].append(whole)
-            features["attention_mask"].append([1] * len(whole))
-            features["prompt_length"].append(max(len(context), 1))
-            features["target_start"].append(min(target_start, len(whole)))
-        return features
 
     def collator(self, tokenizer) -> Callable:
         from .collator import CausalCollator
@@ -346,21 +310,7 @@ class TextGenerationTask:
         ids = torch.as_tensor(np.asarray(batch["input_ids"]), dtype=torch.long, device=model.device)
         mask = torch.as_tensor(np.asarray(batch["attention_mask"]), dtype=torch.long, device=model.device)
         prompt_length = np.asarray(batch["prompt_length"]).astype(int)
-        target_start = np.asarray(batch["target_start"]).astype(int)
-        lengths = mask.sum(dim=1).cpu().numpy()
-        nll, count = np.zeros(len(ids), dtype=np.float32), np.zeros(len(ids), dtype=np.float32)
-        with torch.inference_mode():
-            if (target_start < lengths).any():
-                labels = ids.clone()
-                positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
-                starts = torch.as_tensor(target_start, device=ids.device)[:, None]
-                labels[(positions < starts) | (mask == 0)] = IGNORE
-                # a few rows at a time: the vocabulary's logits (32 rows x 512 tokens x 49k words) take gigabytes
-                for start in range(0, len(ids), NLL_ROWS):
-                    rows = slice(start, start + NLL_ROWS)
-                    row_nll, row_count = token_nll(model(input_ids=ids[rows], attention_mask=mask[rows]).logits,
-                                                   labels[rows])
-                    nll[rows], count[rows] = row_nll.float().cpu().numpy(), row_count.float().cpu().numpy()
+        nll, count = reference_nll(model, ids, mask, np.asarray(batch["target_start"]).astype(int))
         contexts = [ids[i, :prompt_length[i]].tolist() for i in range(len(ids))]
         generated = self.generate_ids(model, tokenizer, contexts)
         width = max((len(row) for row in generated), default=0) or 1
@@ -372,21 +322,7 @@ class TextGenerationTask:
     def generate_ids(self, model, tokenizer, contexts: list[list[int]]) -> list[list[int]]:
         """The new tokens generated after each context, up to (not including) the end-of-turn token; the contexts
         are padded on the LEFT together, so each continues from its own last token."""
-        import torch
-
-        width = max(len(context) for context in contexts)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts], dtype=torch.long, device=model.device)
-        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], dtype=torch.long,
-                            device=model.device)
-        settings = self.generation
-        seed_sampling(settings)
-        stops = stop_token_ids(model, tokenizer)
-        with torch.inference_mode():
-            output = model.generate(input_ids=ids, attention_mask=mask, **settings.generate_kwargs(),
-                                    eos_token_id=stops, pad_token_id=pad)
-        new = output[:, width:].tolist()
-        return [row[:next((k for k, token in enumerate(row) if token in stops), len(row))] for row in new]
+        return generate_after(model, tokenizer, contexts, self.generation)
 
     def stream(self, model, tokenizer, input) -> Iterator[str]:
         """One input's generated text, piece by piece: a string is a raw prompt, {"messages": [...]} a conversation
@@ -432,7 +368,7 @@ class TextGenerationTask:
         """The reference replies of `rows` (completions, or the conversations' last assistant turns), or None."""
         s = self.settings
         if s.messages_column in rows.columns and self.data_format == MESSAGES:
-            return [split_reply(m)[1] or "" if _given(m) else "" for m in rows[s.messages_column]]
+            return [split_reply(m)[1] or "" if given(m) else "" for m in rows[s.messages_column]]
         if s.completion_column in rows.columns and self.data_format == PROMPT_COMPLETION:
             return rows[s.completion_column].fillna("").astype(str).tolist()
         return None
@@ -552,15 +488,6 @@ class TextGenerationTask:
         }
 
 
-def _given(value) -> bool:
-    """Whether a cell holds something (pandas gives NaN or None for a missing one; a list is truthy as a list)."""
-    if value is None:
-        return False
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return not (isinstance(value, str) and not value.strip())
-
-
 def _shown(input: str | dict, as_json: bool = False) -> str:
     """An API input as one line of text: the prompt, or the conversation (its last message, or all as JSON)."""
     if isinstance(input, dict):
@@ -569,40 +496,6 @@ def _shown(input: str | dict, as_json: bool = False) -> str:
             return json.dumps(messages, ensure_ascii=False)
         return messages[-1]["content"] if messages else ""
     return input
-
-
-def stop_token_ids(model, tokenizer) -> list[int]:
-    """The tokens that end a reply: the generation config's end-of-sequence ids, the tokenizer's, and the
-    end-of-turn tokens of common chat templates the vocabulary has (<|im_end|>, <|eot_id|>, ...)."""
-    ids: list[int] = []
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (configured if isinstance(configured, (list, tuple)) else [configured]) + [tokenizer.eos_token_id]:
-        if value is not None and value not in ids:
-            ids.append(int(value))
-    vocabulary = tokenizer.get_vocab()
-    ids += [vocabulary[token] for token in END_OF_TURN if token in vocabulary and vocabulary[token] not in ids]
-    return ids
-
-
-def token_nll(logits, labels):
-    """Each row's summed negative log-likelihood of its target tokens (labels not -100) and their count: position t
-    predicts label t+1, as the causal LM's loss reads them."""
-    import torch
-
-    shifted = logits[:, :-1, :].float()
-    targets = labels[:, 1:]
-    losses = torch.nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1),
-                                               ignore_index=IGNORE, reduction="none").view(targets.shape)
-    return losses.sum(dim=1), (targets != IGNORE).sum(dim=1)
-
-
-def target_nll(logits, labels):
-    """Trainer's evaluation outputs for `decode`: "not generated" (-1), then `token_nll`'s two per-row values."""
-    import torch
-
-    logits = logits[0] if isinstance(logits, (tuple, list)) else logits
-    nll, count = token_nll(logits, labels)
-    return torch.full((len(nll), 1), -1.0, device=nll.device), nll.float(), count.float()
 
 
 from .. import register_task  # noqa: E402
