@@ -11,6 +11,8 @@ Usage:
     textune export experiments/ --format onnx [--quantize int8]   # then predict/evaluate/serve use ONNX Runtime
     textune push experiments/ --repo user/name   # the model, its card (README.md) and metrics, to the Hub
     textune merge lora-run/ --to merged/          # a --use_peft run's adapter merged into a standalone model
+    textune generate --model smollm2 --prompt "What is a flood?"   # or --input prompts.jsonl --output out.jsonl
+    textune chat --model smollm2 --system "You are a helpful assistant."
 """
 
 # Start-up: only the standard library and light textune modules load at import time. Each command parses its flags
@@ -416,6 +418,89 @@ def command_compare(argv: list[str]) -> int:
     return 0 if any(result.status == "ok" for result in board.results) else 1
 
 
+def _generation_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from .inference.generation import add_generation_flags
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--model", required=True, help="A text-generation run folder (fine-tuned by textune "
+                        "train), or any causal language model: an alias (smollm2), a local folder or a hub id.")
+    parser.add_argument("--system", default=None, help="System prompt put first in the conversation (default: "
+                        "the run's --system_prompt, else none).")
+    parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
+    add_generation_flags(parser, ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
+                                  "repetition_penalty", "seed"))
+    return parser
+
+
+def _load_generator(args, chat_template: bool | None = None):
+    from .inference.generation import GenerationSettings
+
+    settings = GenerationSettings.from_values(vars(args))  # bad values fail here, before the model loads
+    from .inference.chat import Generator
+
+    return Generator.load(args.model, chat_template, args.system, settings, args.allow_pickle)
+
+
+def command_generate(argv: list[str]) -> int:
+    parser = _generation_parser("textune generate", "Generate text with a causal language model: one prompt, "
+                                "streamed to the terminal, or a JSONL file of prompts in batches. Stops at the end "
+                                "of the turn.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="One prompt; its completion is printed as it is generated.")
+    source.add_argument("--input", help="A JSONL file, one {\"prompt\": ...} or {\"messages\": [...]} a line.")
+    parser.add_argument("--output", default=None, help="Where --input's generations go (JSONL: each input line "
+                        "plus \"generated\"; default: <input>.generated.jsonl).")
+    parser.add_argument("--batch_size", type=int, default=8, help="Prompts generated together (--input).")
+    template = parser.add_mutually_exclusive_group()
+    template.add_argument("--chat_template", dest="chat_template", action="store_const", const=True, default=None,
+                          help="Send prompts as a user message through the model's chat template. The default for "
+                               "a chat model (its tokenizer has a template), unless --model is a run fine-tuned on "
+                               "raw prompt/completion or text data.")
+    template.add_argument("--raw", dest="chat_template", action="store_const", const=False,
+                          help="Send prompts to the model as they are, without the chat template.")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        raise TextuneError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.input is not None:
+        from .inference.chat import generate_file, read_prompts
+
+        read_prompts(args.input)  # a bad file fails before the model loads
+        output = args.output or str(Path(args.input).with_suffix("")) + ".generated.jsonl"
+        count = generate_file(_load_generator(args, args.chat_template), args.input, output, args.batch_size)
+        print(f"Generations for {count} prompts: {output}")
+        return 0
+    generator = _load_generator(args, args.chat_template)
+    for piece in generator.stream(generator.as_input(args.prompt)):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def command_chat(argv: list[str]) -> int:
+    parser = _generation_parser("textune chat", "Chat with a model in the terminal: replies stream as they are "
+                                "generated and the conversation is kept (rendered with the model's chat template). "
+                                "/reset clears it; /exit or Ctrl-D ends.")
+    args = parser.parse_args(argv)
+    generator = _load_generator(args, True)
+    from .inference.chat import chat_loop
+
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Chat with the model: /reset clears the conversation, /exit or Ctrl-D ends.", file=sys.stderr)
+
+    def read() -> str:
+        if interactive:
+            return input("you> ")
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line
+
+    chat_loop(generator, read, sys.stdout)
+    return 0
+
+
 COMMANDS = {
     "train": command_train,
     "predict": command_predict,
@@ -429,6 +514,8 @@ COMMANDS = {
     "report": command_report,
     "models": command_models,
     "compare": command_compare,
+    "generate": command_generate,
+    "chat": command_chat,
 }
 
 

@@ -100,6 +100,17 @@ def text_to_text_data(folder: Path, translation: bool = False) -> dict[str, Path
     return files
 
 
+def text_generation_data(folder: Path) -> dict[str, Path]:
+    """Toy prompts asking for a sentence's Spanish, completed word by word; the test file has prompts only."""
+    files = {"train": folder / "train.csv", "validation": folder / "val.csv", "test": folder / "test.csv"}
+    for role, n, seed in (("train", 64, 1), ("validation", 16, 2), ("test", 12, 3)):
+        rows = seq2seq_rows(n, seed)
+        table = pd.DataFrame({"id": rows["id"], "prompt": "translate: " + rows["text"] + " answer:",
+                              "completion": rows["spanish"]})
+        (table[["id", "prompt"]] if role == "test" else table).to_csv(files[role], index=False)
+    return files
+
+
 TEXT = "the fire near my house"
 QA_INPUT = {"question": "which word is a disaster", "context": "the dog saw a flood near the river"}
 
@@ -118,6 +129,8 @@ CASES = {
     "text2text": Case(text_to_text_data, ("--text_column", "text", "--summary_column", "summary",
                                           "--generation_max_length", "4", "--predict_with_generate"),
                       [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_bart_dir"),
+    "text-generation": Case(text_generation_data, ("--max_seq_length", "48", "--max_new_tokens", "4"),
+                            [TEXT], lambda inputs: {"inputs": inputs}, (TEXT,), model="tiny_llama_dir"),
 }
 
 

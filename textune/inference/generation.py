@@ -86,6 +86,21 @@ class GenerationSettings:
         return cls(**{item.name: values[item.name] for item in fields(cls) if values.get(item.name) is not None})
 
 
+def add_generation_flags(parser, names: tuple[str, ...] | None = None) -> None:
+    """Add one flag per `GenerationSettings` field (or those in `names`) to an argparse parser, with `HELP`'s text;
+    unset flags stay None, so `GenerationSettings.from_values(vars(args))` holds only what was said."""
+    from ..dataclass_flags import string_to_bool
+
+    kinds = {"max_new_tokens": int, "num_beams": int, "do_sample": bool, "temperature": float, "top_p": float,
+             "top_k": int, "repetition_penalty": float, "seed": int}
+    for name in names or tuple(kinds):
+        if kinds[name] is bool:
+            parser.add_argument(f"--{name}", type=string_to_bool, nargs="?", const=True, default=None,
+                                help=HELP[name])
+        else:
+            parser.add_argument(f"--{name}", type=kinds[name], default=None, help=HELP[name])
+
+
 @dataclass(frozen=True)
 class GenerationLimits:
     """The most a server generates for one request; beyond it the API answers 422 naming the parameter."""

@@ -87,7 +87,8 @@ def task_of_flag(flag: str, chosen: str) -> str | None:
 from .classification.task import ClassificationTask  # noqa: E402  (registers itself)
 from .question_answering import QuestionAnsweringArguments, QuestionAnsweringTask  # noqa: E402  (registers itself)
 from .text_to_text import TextToTextTask  # noqa: E402  (registers summarization, translation, text2text)
+from .text_generation import TextGenerationTask  # noqa: E402  (registers itself)
 
 __all__ = ["Section", "Task", "TaskApi", "TaskDemo", "TASKS", "DEFAULT_TASK", "choose_task", "detect_task", "register_task",
            "task_from_dict", "task_of_flag", "ClassificationTask", "QuestionAnsweringArguments",
-           "QuestionAnsweringTask", "TextToTextTask"]
+           "QuestionAnsweringTask", "TextToTextTask", "TextGenerationTask"]

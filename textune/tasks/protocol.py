@@ -68,6 +68,9 @@ class Task(Protocol):
             (`textune predict --num_beams ...`, an API request's `parameters`); a task without it refuses those.
         `stream(model, tokenizer, input) -> Iterator[str]`: one API input's output text, piece by piece as it is
             generated (the demo shows it growing; the pieces joined equal its record's text).
+        `chat: ClassVar[bool]`: True when `stream` and the API take `{"messages": [{"role", "content"}, ...]}` as well
+            as a plain string, rendered with the tokenizer's chat template (the OpenAI-compatible chat routes and the
+            chat demo need it); absent means False.
     """
 
     name: ClassVar[str]
