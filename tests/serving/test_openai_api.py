@@ -268,8 +268,31 @@ def test_the_chat_demo_streams_a_reply_with_the_system_prompt_and_settings(llama
     with BackgroundServer(build_app(chat_service(llama), ServeConfig(port=0, title="Tiny chat"))) as running:
         page = httpx.get(running.url + "/", timeout=30).text
         assert "Tiny chat" in page and "chat model" in page
-        job = Client(running.url, verbose=False).submit("the fire near my house", "answer in spanish", 6, 0, 1,
-                                                        api_name="/chat")
-        updates = [update for update in job]
+        updates = list(Client(running.url, verbose=False).submit("the fire near my house", "answer in spanish", 6, 0,
+                                                                 1, api_name="/chat"))
     assert len(updates) > 1
     assert updates[-1] == direct(llama, {"messages": HELLO}, max_new_tokens=6)
+
+
+def test_a_model_failure_mid_stream_ends_with_one_error_event_and_frees_the_slot(llama):
+    class BreakingDouble(ChatDouble):
+        def with_generation(self, overrides):
+            return self
+
+        def stream(self, model, tokenizer, value):
+            yield "fire"
+            raise RuntimeError("/secret/path/weights broke")
+
+    service = chat_service(llama)
+    service.predictor.task = BreakingDouble()
+    app = build_app(service, ServeConfig(port=0, ui=False))
+    with BackgroundServer(app) as running:
+        lines = [line for line in httpx.post(running.url + "/v1/chat/completions", timeout=30, json={
+            "model": "tiny-chat", "messages": HELLO, "stream": True}).iter_lines() if line]
+        whole = httpx.post(running.url + "/v1/chat/completions", json={"messages": HELLO}, timeout=30)
+    assert lines[-1] == "data: [DONE]"
+    assert '"error"' in lines[-2] and "RuntimeError" in lines[-2] and "secret" not in lines[-2]
+    assert '"fire"' in lines[-3]
+    assert whole.status_code == 500 and "RuntimeError" in whole.json()["error"]["message"]
+    assert "secret" not in whole.text
+    assert app.state.generation_slots.running == 0
