@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from types import SimpleNamespace
 
 import httpx
@@ -296,3 +295,22 @@ def test_a_model_failure_mid_stream_ends_with_one_error_event_and_frees_the_slot
     assert whole.status_code == 500 and "RuntimeError" in whole.json()["error"]["message"]
     assert "secret" not in whole.text
     assert app.state.generation_slots.running == 0
+
+
+def test_the_chat_demo_sends_the_system_prompt_then_the_history_then_the_new_message():
+    from textune.serving.chat_demo import chat_messages
+
+    history = [{"role": "user", "content": "fire"},
+               {"role": "assistant", "content": [{"type": "text", "text": "fuego"}]}]  # Gradio's content parts
+    assert chat_messages("flood", history, " answer in spanish ") == [
+        {"role": "system", "content": "answer in spanish"}, {"role": "user", "content": "fire"},
+        {"role": "assistant", "content": "fuego"}, {"role": "user", "content": "flood"}]
+    assert chat_messages("flood", [], "  ") == [{"role": "user", "content": "flood"}]
+
+
+@pytest.mark.parametrize("flag", ["max_prompt_tokens", "max_new_tokens", "max_generations"])
+def test_a_generation_limit_below_one_is_refused_naming_its_flag(flag):
+    from textune.errors import TextuneError
+
+    with pytest.raises(TextuneError, match=f"--{flag} 0: must be at least 1"):
+        ServeConfig(**{flag: 0})

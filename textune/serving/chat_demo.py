@@ -51,7 +51,7 @@ def build_chat_demo(service: ModelService, config: ServeConfig, slots: Generatio
         try:
             settings = settings_of(SamplingRequest(max_tokens=int(max_new_tokens), temperature=temperature,
                                                    top_p=top_p if temperature else None), base, config)
-            check_prompt(service, value, config, "conversation")
+            check_prompt(service, value, config, "the conversation")
             slots.take()
         except (OpenAIError, SlotsFull) as error:
             raise gr.Error(str(error), print_exception=False) from None

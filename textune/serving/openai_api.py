@@ -310,11 +310,12 @@ def check_prompt(service, value, config: ServeConfig, param: str) -> None:
     try:
         count = service.prompt_tokens(value)
     except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
-        raise OpenAIError(422, f"the {param} cannot be rendered for this model ({error})".replace("\n", " "),
+        raise OpenAIError(422, f"{param} cannot be rendered for this model ({error})".replace("\n", " "),
                           param=param.split("[")[0]) from None
     if count > config.max_prompt_tokens:
-        raise OpenAIError(422, f"the {param} has {count} tokens; this server reads at most {config.max_prompt_tokens}"
-                               " (--max_prompt_tokens)", param=param.split("[")[0], code="context_length_exceeded")
+        raise OpenAIError(422, f"{param} is {count} tokens long; this server reads at most "
+                               f"{config.max_prompt_tokens} (--max_prompt_tokens)", param=param.split("[")[0],
+                          code="context_length_exceeded")
 
 
 class Reply:
