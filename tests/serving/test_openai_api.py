@@ -176,6 +176,9 @@ def test_bad_json_and_a_wrong_method_answer_openais_error_shape_too(server):
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     wrong = httpx.get(server.url + "/v1/completions", timeout=10)
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST" and "error" in wrong.json()
+    large = httpx.post(server.url + "/v1/completions", content=b"x" * 1_048_577, timeout=10,
+                       headers={"Content-Type": "application/json"})
+    assert large.status_code == 413 and "--max_body_bytes" in large.json()["error"]["message"]
 
 
 class slow_model:
