@@ -317,3 +317,29 @@ def test_a_generation_limit_below_one_is_refused_naming_its_flag(flag):
 
     with pytest.raises(TextuneError, match=f"--{flag} 0: must be at least 1"):
         ServeConfig(**{flag: 0})
+
+
+def test_a_stream_whose_client_is_gone_before_it_starts_still_frees_its_slot():
+    import anyio
+
+    from textune.serving.generating import GenerationSlots
+    from textune.serving.openai_api import SlotResponse
+
+    slots = GenerationSlots(1)
+    slots.take()
+    started = []
+
+    async def events():
+        started.append(True)
+        yield "data: [DONE]\n\n"
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        raise OSError("the client is gone")
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": "POST", "headers": []}
+    with pytest.raises(Exception):
+        anyio.run(SlotResponse(events(), slots), scope, receive, send)
+    assert not started and slots.running == 0

@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import Any, Literal
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -264,8 +265,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
         reply = Reply(chat, name)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(stream_events(service, inputs, settings, stops, reply, slots, include_usage),
-                                     media_type=EVENT_STREAM, headers={"Cache-Control": "no-cache"})
+            return SlotResponse(stream_events(service, inputs, settings, stops, reply, include_usage), slots)
         try:
             generations = []
             for value in inputs:
@@ -355,8 +355,26 @@ def event(data: dict | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+class SlotResponse(StreamingResponse):
+    """Server-sent events of generations holding a slot, which frees once they have stopped, however the response
+    ends: finished, failed, or the client gone before or during the stream (a never-started generator runs no
+    `finally`, so the slot cannot be given back there)."""
+
+    def __init__(self, events, slots: GenerationSlots):
+        super().__init__(events, media_type=EVENT_STREAM, headers={"Cache-Control": "no-cache"})
+        self.slots = slots
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # a generation still suspended stops here (its `finally`)
+            self.slots.give_back()
+
+
 async def stream_events(service, inputs: list, settings: GenerationSettings, stops: list[str], reply: Reply,
-                        slots: GenerationSlots, include_usage: bool):
+                        include_usage: bool):
     """The answer as server-sent events; a client that disconnects closes this generator, which stops the model.
 
     The status line is already sent when the model runs, so a failure mid-stream is one error event (OpenAI's
@@ -378,6 +396,4 @@ async def stream_events(service, inputs: list, settings: GenerationSettings, sto
         logger.exception("generation failed mid-stream")
         yield event(error_body(500, f"the model failed on this request ({type(error).__name__}); see the server "
                                     "log"))
-    finally:
-        slots.give_back()
     yield event("[DONE]")
