@@ -270,6 +270,12 @@ def test_the_chat_demo_streams_a_reply_with_the_system_prompt_and_settings(llama
     with BackgroundServer(build_app(chat_service(llama), ServeConfig(port=0, title="Tiny chat"))) as running:
         page = httpx.get(running.url + "/", timeout=30).text
         assert "Tiny chat" in page and "chat model" in page
+        components = httpx.get(running.url + "/config", timeout=30).json()["components"]
+        labels = [component["props"].get("label") for component in components]
+        assert labels.count("Sampling settings") == 1 and "System prompt" in labels
+        assert {"Max new tokens", "Temperature (0: greedy)", "Top p (when sampling)"} <= set(labels)
+        [accordion] = [component for component in components if component["props"].get("label") == "Sampling settings"]
+        assert accordion["props"]["open"] is False
         updates = list(Client(running.url, verbose=False).submit("the fire near my house", "answer in spanish", 6, 0,
                                                                  1, api_name="/chat"))
     assert len(updates) > 1

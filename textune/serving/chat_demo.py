@@ -76,7 +76,7 @@ def build_chat_demo(service: ModelService, config: ServeConfig, slots: Generatio
         ]
         # Our slots bound the load, so Gradio's per-event concurrency limit (default 1) would only serialize.
         gr.ChatInterface(respond, additional_inputs=[system, *settings],
-                         additional_inputs_accordion=gr.Accordion("Sampling settings", open=False),
+                         additional_inputs_accordion=gr.Accordion("Sampling settings", open=False, render=False),
                          textbox=gr.Textbox(placeholder="Type a message", max_length=config.max_chars_per_text,
                                             show_label=False, elem_id="message"),
                          api_name="chat", concurrency_limit=None, autofocus=False, fill_height=False)
