@@ -251,6 +251,7 @@ def test_completions_serve_a_generating_task_without_chat_and_chat_is_absent(lla
     service.predictor.task.chat = False  # an instance attribute: this double alone
     with TestClient(build_app(service, ServeConfig(ui=False))) as client:
         assert client.post("/v1/completions", json={"prompt": "coffee", "max_tokens": 2}).status_code == 200
+        assert client.get("/v1/chat/completions").status_code == 404  # not 405: POST would not work either
         paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/completions" in paths and "/v1/chat/completions" not in paths
 
@@ -282,7 +283,7 @@ def test_the_chat_demo_streams_a_reply_with_the_system_prompt_and_settings(llama
     assert updates[-1] == direct(llama, {"messages": HELLO}, max_new_tokens=6)
 
 
-def test_a_model_failure_mid_stream_ends_with_one_error_event_and_frees_the_slot(llama):
+def test_a_model_failure_mid_stream_ends_with_one_error_event_and_frees_the_slot(llama, caplog):
     class BreakingDouble(ChatDouble):
         def with_generation(self, overrides):
             return self
@@ -302,6 +303,7 @@ def test_a_model_failure_mid_stream_ends_with_one_error_event_and_frees_the_slot
     assert '"error"' in lines[-2] and "RuntimeError" in lines[-2] and "secret" not in lines[-2]
     assert '"fire"' in lines[-3]
     assert whole.status_code == 500 and "RuntimeError" in whole.json()["error"]["message"]
+    assert "weights broke" in caplog.text  # the details stay in the server's log
     assert "secret" not in whole.text
     assert app.state.generation_slots.running == 0
 

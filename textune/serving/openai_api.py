@@ -242,13 +242,13 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
                  summary="Answer a conversation (OpenAI-compatible)", description=limits,
                  responses={200: STREAMED} | openai_error_responses(400, 413, 422, 429, 500))(chat_completions)
 
-    @app.api_route("/v1/completions", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    @app.api_route("/v1/chat/completions", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"],
-                   include_in_schema=False)
     async def wrong_method(request: Request):
         # Without these the demo mounted at `/` would answer a GET of them with its own 404 page.
         raise OpenAIError(405, f"{request.method} is not allowed on {request.url.path}; POST a JSON body to it",
                           headers={"Allow": "POST"})
+
+    for path in ("/v1/completions", "/v1/chat/completions") if takes_chats(service.task) else ("/v1/completions",):
+        app.api_route(path, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)(wrong_method)
 
     async def answer(body: SamplingRequest, inputs: list, chat: bool):
         settings = settings_of(body, service.task.generation, config)
@@ -273,6 +273,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
                 generations.append(generation)
                 await run_generation(generation)
         except Exception as error:  # the message stays in the log: it may hold the server's paths or data
+            logger.exception("generation failed")
             raise OpenAIError(500, f"the model failed on this request ({type(error).__name__}); see the server "
                                    "log") from error
         finally:
