@@ -43,3 +43,34 @@ def test_every_error_the_api_answers_is_declared_with_the_json_error_model():
     for status in ("400", "413", "422", "429", "500", "503", "504"):
         assert responses[status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"}, status
+
+
+@pytest.fixture(scope="module")
+def openai_app(tiny_llama_dir):
+    """The app of a chat model (the OpenAI-compatible routes), with limits small enough for fuzzed data to cross."""
+    from test_openai_api import chat_service
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    llama = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval(), AutoTokenizer.from_pretrained(tiny_llama_dir)
+    return build_app(chat_service(llama, max_new_tokens=2), ServeConfig(
+        ui=False, max_new_tokens_limit=4, max_prompt_tokens=20, max_texts_per_request=2, max_body_bytes=2_000))
+
+
+def test_every_answer_of_the_openai_compatible_routes_is_declared_and_none_is_a_server_error(openai_app):
+    # Built in the test, not at import: the app needs the tiny Llama fixture (schemathesis' from_fixture fails
+    # on this pytest), so each operation's cases run through hypothesis here.
+    from hypothesis import given
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", openai_app,
+                                            config=SchemathesisConfig.from_dict({"checks": CHECKS}))
+    operations = [result.ok() for result in schema.include(path_regex="^/v1/(models|.*completions)$")
+                  .get_all_operations()]
+    assert {operation.path for operation in operations} == {"/v1/models", "/v1/completions", "/v1/chat/completions"}
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        def check(case):
+            case.call_and_validate()
+
+        check()

@@ -1,6 +1,7 @@
 """The HTTP app: a JSON prediction API with limits, health probes and OpenAPI docs, plus the Gradio demo at `/`.
 
-Routes: `POST /v1/predict`, `GET /v1/labels`, `GET /healthz`, `GET /readyz`, `/docs`, and the demo at `/`.
+Routes: `POST /v1/predict`, `GET /v1/labels`, `GET /healthz`, `GET /readyz`, `/docs`, and the demo at `/`; for a
+model that generates text also the OpenAI-compatible ones (`openai_api`), which answer errors in OpenAI's shape.
 Every error is JSON `{"detail": "<one line naming the problem and the limit>"}`: 400 malformed JSON,
 405 wrong method (with Allow), 413 body too large (anywhere in the app, the demo's routes included),
 422 wrong shape or a per-request limit, 429 queue full (with Retry-After), 500 the model failed on this
@@ -24,6 +25,8 @@ from ..errors import TextuneError
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .docs_page import render_docs
+from .generating import GenerationSlots, generates
+from .openai_api import OpenAIError, add_openai_routes, error_body, uses_openai_errors
 from .service import ModelService
 
 logger = logging.getLogger(__name__)
@@ -84,18 +87,22 @@ def build_app(service: ModelService, config: ServeConfig | None = None) -> FastA
                   docs_url=None, redoc_url=None,
                   description=f"Predictions of the {service.task.card()['kind']} **{service.info.name}**. "
                               "The demo page is at `/`.")
+    slots = GenerationSlots(config.max_generations)  # the OpenAI-compatible routes' and the chat demo's
     app.state.service, app.state.batcher, app.state.config = service, batcher, config
+    app.state.generation_slots = slots
     app.state.draining = False
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)  # the whole app, Gradio's routes too
     add_error_handlers(app, service.api)
     add_routes(app, service, batcher, config)
+    if generates(service.task):
+        add_openai_routes(app, service, config, slots)
     add_docs(app)
     if config.ui:
         import gradio as gr
 
         from .ui import build_demo, theme
 
-        gr.mount_gradio_app(app, build_demo(service, batcher, config), path="/", ssr_mode=False,
+        gr.mount_gradio_app(app, build_demo(service, batcher, config, slots), path="/", ssr_mode=False,
                             footer_links=["api"], run_history=False, theme=theme(),
                             max_file_size=config.max_body_bytes)
     return app
@@ -232,32 +239,50 @@ def input_problem(value, name: str, config: ServeConfig) -> str | None:
     return None
 
 
+def error_json(path: str, status: int, message: str, headers: dict[str, str] | None = None,
+               param: str | None = None) -> JSONResponse:
+    """An error answer: `{"detail": ...}`, or OpenAI's `{"error": {...}}` on the OpenAI-compatible routes."""
+    body = error_body(status, message, param) if uses_openai_errors(path) else {"detail": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def add_error_handlers(app: FastAPI, api) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError):
-        return JSONResponse({"detail": error.message}, status_code=error.status, headers=error.headers)
+        return error_json(request.url.path, error.status, error.message, error.headers)
+
+    @app.exception_handler(OpenAIError)
+    async def openai_error(request: Request, error: OpenAIError):
+        return JSONResponse(error_body(error.status, error.message, error.param, error.code),
+                            status_code=error.status, headers=error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+        return error_json(request.url.path, error.status_code, str(error.detail), getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception):
         # Starlette still logs the traceback after this answer; the client gets JSON, not plain text.
-        return JSONResponse({"detail": f"internal server error ({type(error).__name__}); see the server log"},
-                            status_code=500)
+        return error_json(request.url.path, 500, f"internal server error ({type(error).__name__}); see the server "
+                                                 "log")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):
-        problems = error.errors()
+        problems, path = error.errors(), request.url.path
         if any(problem.get("type") == "json_invalid" for problem in problems):
             reason = next(p for p in problems if p.get("type") == "json_invalid").get("ctx", {}).get("error", "")
-            return JSONResponse({"detail": f"the request body is not valid JSON ({reason})".replace(" ()", "")},
-                                status_code=400)
+            return error_json(path, 400, f"the request body is not valid JSON ({reason})".replace(" ()", ""))
         message = "; ".join(describe_problem(problem) for problem in problems[:5])
+        if uses_openai_errors(path):  # the parameter at fault, as OpenAI names it
+            return error_json(path, 422, f"invalid request: {message}", param=problem_param(problems[0]))
         expected = json.dumps(example_body(api) or {inputs_field(api): ["..."]})
-        return JSONResponse({"detail": f"invalid request: {message}. Expected {expected}"}, status_code=422)
+        return error_json(path, 422, f"invalid request: {message}. Expected {expected}")
+
+
+def problem_param(problem: dict) -> str | None:
+    """The top-level request field a pydantic error is about (`messages` for body.messages[0].role)."""
+    location = [part for part in problem.get("loc", ()) if part != "body"]
+    return str(location[0]) if location else None
 
 
 def describe_problem(problem: dict) -> str:
@@ -315,4 +340,4 @@ class BodySizeLimit:
     async def _refuse(self, scope, receive, send, size: int, at_least: bool = False) -> None:
         message = (f"request body of {'more than ' if at_least else ''}{size} bytes is too large; the limit is "
                    f"{self.max_bytes} bytes (--max_body_bytes)")
-        await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+        await error_json(scope["path"], 413, message)(scope, receive, send)

@@ -29,6 +29,11 @@ class ServeConfig:
         max_new_tokens_limit: For a task that generates text: most new tokens a request may ask for (422 beyond);
             the demo's slider stops there.
         num_beams_limit: For a task that generates text: most beams a request may ask for (422 beyond).
+            A request that does not say how many new tokens gets the run's own setting, capped at the limit.
+        max_prompt_tokens: Most tokens in one prompt of a text-generating model (a chat's rendered messages
+            included); 422 beyond.
+        max_generations: Most generations (OpenAI-compatible routes and the chat demo) running at once; a request
+            beyond that gets 429 and Retry-After. Each one keeps the cores busy until it ends, so keep it small on CPU.
         threads: torch intra-op threads used by `serve` (0 keeps torch's default of one per core; fewer helps
             when other processes share the cores).
         graceful_timeout_s: On shutdown, how long in-flight requests may take to finish.
@@ -57,6 +62,10 @@ class ServeConfig:
         "help": "Text generation: most new tokens one request may ask for (parameters.max_new_tokens; 422 beyond)."})
     num_beams_limit: int = field(default=GenerationLimits.num_beams, metadata={
         "help": "Text generation: most beams one request may ask for (parameters.num_beams; 422 beyond)."})
+    max_prompt_tokens: int = field(default=4096, metadata={
+        "help": "Most tokens in one prompt of a generating model, chat messages included (422 beyond)."})
+    max_generations: int = field(default=2, metadata={
+        "help": "Most generations running at once (chat and completions); beyond: 429, Retry-After."})
     threads: int = field(default=0, metadata={"help": "torch threads for inference (0: torch's default)."})
     graceful_timeout_s: float = field(default=30.0, metadata={"help": "Seconds in-flight requests get on shutdown."})
     request_timeout_s: float = field(default=60.0, metadata={
@@ -76,7 +85,8 @@ class ServeConfig:
         if not 0 <= self.port <= 65535:
             raise TextuneError(f"--port {self.port}: use 0 (any free port) to 65535")
         for name in ("max_batch_size", "forward_batch_size", "max_queue", "max_texts_per_request",
-                     "max_chars_per_text", "max_body_bytes", "max_new_tokens_limit", "num_beams_limit"):
+                     "max_chars_per_text", "max_body_bytes", "max_new_tokens_limit", "num_beams_limit",
+                     "max_prompt_tokens", "max_generations"):
             if getattr(self, name) < 1:
                 raise TextuneError(f"--{name} {getattr(self, name)}: must be at least 1")
         if self.max_wait_ms < 0:

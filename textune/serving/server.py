@@ -20,6 +20,7 @@ from ..errors import TextuneError
 from ..run_folder import read_run_file
 from .api import build_app
 from .config import ServeConfig
+from .generating import generates
 from .service import ModelService
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def serve(run_dir: str | Path, config: ServeConfig | None = None) -> int:
     url = url_of(sock, config.host)
     print(f"Serving {service.info.name} on {url}  (demo: {url}/  API: POST {url}/v1/predict  docs: {url}/docs)",
           flush=True)
+    if generates(service.task):
+        print(f"OpenAI-compatible API: base URL {url}/v1 (POST /v1/chat/completions, /v1/completions)", flush=True)
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the server is reachable from other machines", config.host)
     if config.share:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..inference.generation import GenerationSettings
 from ..inference.prediction import Predictor
 from ..run_folder import read_run_file
 
@@ -93,6 +95,25 @@ class ModelService:
             predictor = copy.copy(predictor)
             predictor.task = predictor.task.with_generation(generation)
         return self.api.to_records(predictor.predict(list(inputs)))
+
+    # -- a generating task (`textune.serving.generating.generates`) ---------------------------------------------
+
+    def stream(self, value, settings: GenerationSettings) -> Iterator[str]:
+        """One input's output text piece by piece, generated with `settings` over the run's own (blocking; closing
+        the iterator stops the model)."""
+        return self.task.with_generation(settings).stream(self.predictor.model, self.predictor.tokenizer, value)
+
+    def prompt_tokens(self, value) -> int:
+        """How many tokens the model reads for one input: a prompt, or a chat rendered with the chat template."""
+        tokenizer = self.predictor.tokenizer
+        if isinstance(value, dict):
+            ids = tokenizer.apply_chat_template(value["messages"], add_generation_prompt=True, tokenize=True)
+            return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
+        return len(tokenizer(value)["input_ids"])
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in a generated text (special tokens are not in it, and none are added)."""
+        return len(self.predictor.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
 
 
 def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None) -> ModelInfo:

@@ -15,6 +15,7 @@ from ..models.loading import model_display_name
 from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
+from .generating import GenerationSlots, takes_chats
 from .service import ModelInfo, ModelService
 
 STREAMS = 4  # generations streamed at once; each runs alongside the batcher's forward passes on the same cores
@@ -47,11 +48,19 @@ def demo_input_problem(value, config: ServeConfig) -> str | None:
     return config.text_problem(value or "") if isinstance(value, str) or value is None else None
 
 
-def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig) -> gr.Blocks:
-    """The demo page; mount it with `gr.mount_gradio_app` next to the API (as `build_app` does)."""
-    info, demo_parts = service.info, service.task.demo()
+def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig,
+               slots: GenerationSlots | None = None) -> gr.Blocks:
+    """The demo page; mount it with `gr.mount_gradio_app` next to the API (as `build_app` does). A task whose
+    inputs may be chats gets the chat page (`chat_demo`), sharing the API's generation `slots`."""
+    info = service.info
     title = config.title or info.name
     card = service.task.card()
+    if takes_chats(service.task):
+        from .chat_demo import build_chat_demo
+
+        return build_chat_demo(service, config, slots or GenerationSlots(config.max_generations),
+                               header_markdown(info, title, card))
+    demo_parts = service.task.demo()
 
     async def predict(*values):
         # A user's mistake or a busy server is a message on the page, not a traceback in the log.
