@@ -292,7 +292,7 @@ def test_the_chat_demo_streams_a_reply_with_the_system_prompt_and_settings(chat_
         [accordion] = [component for component in components if component["props"].get("label") == "Sampling settings"]
         assert accordion["props"]["open"] is False
         updates = list(Client(running.url, verbose=False).submit("Hello, how are you today?", "answer in spanish", 6, 0,
-                                                                 1, api_name="/chat"))
+                                                                 1, api_name="/predict"))
     assert len(updates) > 1
     assert updates[-1] == direct(service, {"messages": HELLO}, max_new_tokens=6)
 

@@ -33,7 +33,8 @@ class ServeConfig:
         max_prompt_tokens: Most tokens in one prompt of a text-generating model (a chat's rendered messages
             included); 422 beyond.
         max_generations: Most streamed generations (OpenAI-compatible routes, the chat demo and a streaming demo)
-            running at once; a request beyond that gets 429 and Retry-After (the demos: a message). Each one keeps the cores busy until it ends, so keep it small on CPU.
+            running at once; a request beyond that gets 429 and Retry-After (the demos: a message). Each one keeps
+            the cores busy until it ends, so keep it small on CPU.
         threads: torch intra-op threads used by `serve` (0 keeps torch's default of one per core; fewer helps
             when other processes share the cores).
         graceful_timeout_s: On shutdown, how long in-flight requests may take to finish.
