@@ -204,7 +204,7 @@ def test_generations_beyond_max_generations_get_429_while_healthz_still_answers(
     config = ServeConfig(port=0, ui=False, max_new_tokens_limit=40, max_generations=1)
     service = chat_service(chat_run)
     with BackgroundServer(build_app(service, config)) as running, \
-            slow_model(service.predictor.model, 0.05), contextlib.ExitStack() as stack:
+            slow_model(service.predictor.model, 0.2), contextlib.ExitStack() as stack:  # 40 passes: 8 s
         open_stream(running.url, stack, max_tokens=40)
         started = time.monotonic()
         assert httpx.get(running.url + "/healthz", timeout=5).status_code == 200
