@@ -454,3 +454,18 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def llama_run(model_dir: Path, folder: Path, **settings) -> Path:
+    """A run folder of the untrained tiny Llama with a text-generation task trained (as it were) on chat messages,
+    8 new tokens unless told, for serving tests that need no training (as `seq2seq_run` is for seq2seq)."""
+    import shutil
+
+    from textune.run_folder import write_run_file
+    from textune.tasks.text_generation.arguments import TextGenerationArguments
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    shutil.copytree(model_dir, folder)
+    task = TextGenerationTask(TextGenerationArguments(**{"max_new_tokens": 8} | settings), data_format="messages")
+    write_run_file(folder, {"task": task.to_dict(), "base_model": "tiny"})
+    return folder

@@ -235,10 +235,27 @@ def test_import_textune_loads_no_torch_and_every_public_name_resolves():
 
 @pytest.mark.parametrize("argv", [["--help"], ["models"], ["predict", "--help"], ["evaluate", "--help"],
                                   ["serve", "--help"], ["report", "--help"], ["export-space", "--help"],
-                                  ["push-space", "--help"], ["push", "--help"]])
+                                  ["push-space", "--help"], ["push", "--help"], ["generate", "--help"],
+                                  ["chat", "--help"]])
 def test_help_and_models_answer_without_importing_torch_or_transformers(argv):
     code, loaded, _ = run_fresh(argv)
     assert code == 0 and loaded == []
+
+
+def test_predict_evaluate_generate_and_chat_spell_and_explain_the_sampling_flags_one_way():
+    from textune import cli
+    from textune.inference.generation import GenerationSettings
+
+    def flags(parser) -> dict[str, tuple]:
+        return {action.dest: (tuple(action.option_strings), action.help, action.default) for action in parser._actions
+                if action.dest in GenerationSettings.__dataclass_fields__}
+
+    predict = flags(cli._io_parser("textune predict", ""))
+    generate = flags(cli._generation_parser("textune generate", ""))
+    assert set(predict) == set(GenerationSettings.__dataclass_fields__)
+    assert set(generate) == set(predict) - {"num_beams"}  # a chat streams: no beam search
+    assert all(generate[name] == predict[name] for name in generate)
+    assert predict["max_new_tokens"][0] == ("--max_new_tokens", "--max-new-tokens")
 
 
 def test_train_help_loads_training_arguments_but_no_model_data_or_report_code():

@@ -158,11 +158,10 @@ def _io_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
-    from .dataclass_flags import add_dataclass_flags
-    from .inference.generation import HELP, GenerationSettings
+    from .inference.generation import add_generation_flags
 
-    group = parser.add_argument_group("generation (tasks that generate text; default: the run's own settings)")
-    add_dataclass_flags(group, GenerationSettings, helps=HELP)
+    add_generation_flags(parser.add_argument_group("generation (tasks that generate text; default: the run's own "
+                                                   "settings)"))
 
 
 def _generation_flags(args):
@@ -278,16 +277,20 @@ def command_export(argv: list[str]) -> int:
 
 def command_serve(argv: list[str]) -> int:
     from .dataclass_flags import add_dataclass_flags, dataclass_from_flags
-    from .run_folder import read_run_file
+    from .run_folder import is_run_folder, read_run_file
     from .serving import ServeConfig
 
     parser = argparse.ArgumentParser(prog="textune serve", description="Serve a run: Gradio demo at /, "
-                                     "JSON API at /v1/predict, docs at /docs.")
+                                     "JSON API at /v1/predict, docs at /docs (a model that generates text: also "
+                                     "the OpenAI-compatible API at /v1).")
     add_dataclass_flags(parser, ServeConfig)
-    parser.add_argument("run_dir", help="A run folder written by `textune train` (its --output_dir).")
+    parser.add_argument("run_dir", metavar="RUN_OR_MODEL", help="A run folder written by `textune train` (its "
+                        "--output_dir), or a causal language model to chat with as it is: an alias (smollm2), a "
+                        "local folder, a .gguf file or a hub id.")
     args = parser.parse_args(argv)
     config = dataclass_from_flags(ServeConfig, args)
-    read_run_file(args.run_dir, flag="textune serve")
+    if is_run_folder(args.run_dir):  # checked before the server's code loads: a mistake is reported at once
+        read_run_file(args.run_dir, flag="textune serve")
     from .serving import serve
 
     return serve(args.run_dir, config)

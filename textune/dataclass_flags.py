@@ -25,17 +25,20 @@ def string_to_bool(value: str | bool) -> bool:
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, config_class: type,
-                        helps: dict[str, str] | None = None) -> None:
+                        helps: dict[str, str] | None = None, only: typing.Iterable[str] | None = None) -> None:
     """Add one `--field` flag per field of `config_class` (and `--no_field` for bools that default to True).
 
     Field metadata holds argparse's keywords (`help`, `choices`, `nargs`, `const`) and `aliases`; `helps` gives
-    the help of fields without it (a class whose help lives beside it, e.g. GenerationSettings' HELP).
+    the help of fields without it (a class whose help lives beside it, e.g. GenerationSettings' HELP); `only`
+    names the fields that get a flag (default: all).
 
     Raises:
         TypeError: A field's type is not str, int, float or bool (optionally `| None`).
     """
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
+        if only is not None and field.name not in only:
+            continue
         kind = hints[field.name]
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
             kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))

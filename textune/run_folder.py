@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -103,3 +104,18 @@ def read_run_file(run_dir: str | Path, flag: str = "--model") -> dict:
         return json.loads(run_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise TextuneError(f"{flag} {run_file} is not valid JSON ({error.msg} at line {error.lineno})") from None
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether `textune serve` got a run folder rather than a model to serve with the text-generation task's
+    defaults: a folder with config.json but no run file, an alias (smollm2), a .gguf file or a hub id. Anything else
+    is taken for a run, so a mistyped run folder gets the run folder's message."""
+    from .models.loading import MODEL_ALIASES, is_gguf_path
+
+    folder = Path(path).expanduser()
+    if folder.is_dir():
+        return (folder / RUN_FILE).is_file() or not (folder / "config.json").is_file()
+    name = str(path)
+    # `org/name` where no folder `org` is here: a hub id; `runs/chat` with a `runs` folder: a run that is missing
+    hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None and not folder.parent.is_dir()
+    return not (name in MODEL_ALIASES or is_gguf_path(name) or hub_id)

@@ -143,6 +143,21 @@ def test_the_demo_streams_the_output_token_by_token_with_settings_in_an_accordio
             client.predict(text, 21, 1, False, 1.0, 1.0, api_name="/predict")
 
 
+def test_the_demos_streams_share_the_servers_max_generations_slots_with_the_openai_routes(t5_run):
+    from gradio_client import Client
+
+    app = build_app(ModelService.from_run(t5_run), ServeConfig(port=0, max_generations=1))
+    with BackgroundServer(app) as server:
+        client = Client(server.url + "/", verbose=False)
+        slots = app.state.generation_slots
+        slots.take()  # one generation running (e.g. a /v1/completions stream): the only slot is taken
+        with pytest.raises(Exception, match="--max_generations 1"):
+            client.predict("flood", api_name="/predict")
+        slots.give_back()
+        assert client.predict("flood", api_name="/predict").strip() == reference(t5_run, "flood", max_new_tokens=3)
+        assert slots.running == 0  # the demo's stream gave its slot back
+
+
 def test_the_generation_parameters_pass_the_fuzzer(tiny_t5_dir, tmp_path):
     """The generating task's schema (parameters included) fuzzed as tests/serving/test_serving_fuzz.py fuzzes
     classification's: no 5xx, every answer declared."""

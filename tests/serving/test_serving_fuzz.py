@@ -14,9 +14,9 @@ schemathesis = pytest.importorskip("schemathesis", reason="schemathesis not inst
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the importorskip above)
 from schemathesis.config import SchemathesisConfig  # noqa: E402
 
-from textune.serving import ServeConfig, build_app  # noqa: E402
+from textune.serving import ModelService, ServeConfig, build_app  # noqa: E402
 
-from conftest import FakeService  # noqa: E402
+from conftest import FakeService, llama_run  # noqa: E402
 
 # Small limits, so generated data also crosses them (422) rather than only staying far below them.
 APP = build_app(FakeService(), ServeConfig(ui=False, max_texts_per_request=4, max_chars_per_text=50,
@@ -46,14 +46,11 @@ def test_every_error_the_api_answers_is_declared_with_the_json_error_model():
 
 
 @pytest.fixture(scope="module")
-def openai_app(tiny_llama_dir):
-    """The app of a chat model (the OpenAI-compatible routes), with limits small enough for fuzzed data to cross."""
-    from test_openai_api import chat_service
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    llama = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval(), AutoTokenizer.from_pretrained(tiny_llama_dir)
-    return build_app(chat_service(llama, max_new_tokens=2), ServeConfig(
+def openai_app(tiny_llama_dir, tmp_path_factory):
+    """The app of the text-generation task on the tiny Llama (the OpenAI-compatible routes), with limits small
+    enough for fuzzed data to cross."""
+    run = llama_run(tiny_llama_dir, tmp_path_factory.mktemp("fuzz") / "tiny-chat", max_new_tokens=2)
+    return build_app(ModelService.from_run(run), ServeConfig(
         ui=False, max_new_tokens_limit=4, max_prompt_tokens=20, max_texts_per_request=2, max_body_bytes=2_000))
 
 

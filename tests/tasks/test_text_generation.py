@@ -72,7 +72,7 @@ def test_chat_data_is_templated_and_only_assistant_turns_are_targets(tokenizer):
     assert tokenizer.decode(ids) == tokenizer.decode(tokenizer(tokenizer.apply_chat_template(
         system + CHAT, tokenize=False), add_special_tokens=False)["input_ids"])
     targets = tokenizer.decode([token for token, label in zip(ids, labels) if label != IGNORE])
-    assert targets.split() == ["el", "fuego", "<|im_end|>", "un", "inundación", "<|im_end|>"]
+    assert targets == "el fuego<|im_end|>\nun inundación<|im_end|>\n"  # the replies, each to its end of turn
     assert "<|im_start|>" not in targets and "fire" not in targets and "lovely" not in targets
 
 
@@ -86,13 +86,13 @@ def test_a_conversation_that_is_not_a_list_of_messages_is_refused_naming_the_row
 
 def test_packing_fills_blocks_keeps_masks_and_keeps_examples_apart(tokenizer, model):
     rows = prompt_rows(12)
-    task = TextGenerationTask.from_arguments(TextGenerationArguments(packing=True, max_seq_length=32), rows, "t")
+    task = TextGenerationTask.from_arguments(TextGenerationArguments(packing=True, max_seq_length=100), rows, "t")
     alone = task.encode(rows, tokenizer, True, "--validation_file")  # only the training split is packed
     packed = task.encode(rows, tokenizer, True, "--train_file")
     assert len(alone) == 12 and len(packed) < 12 and "attention_mask" not in packed.column_names
     assert sum(map(len, packed["input_ids"])) == sum(map(len, alone["input_ids"]))
     assert [t for row in packed["labels"] for t in row] == [t for row in alone["labels"] for t in row]
-    assert all(len(row) <= 32 for row in packed["input_ids"])
+    assert all(len(row) <= 100 for row in packed["input_ids"])
     # the first block's examples give the same logits packed as alone: positions restart, attention stays inside
     batch = task.collator(tokenizer)([packed[0]])
     with torch.no_grad():
@@ -121,7 +121,8 @@ def test_validation_perplexity_is_exp_of_the_eval_loss_and_predictions_are_writt
     assert main(["train", "--model_name_or_path", str(tiny_llama_dir), "--train_file", str(train),
                  "--validation_file", str(val), "--test_file", str(val), "--do_train", "--do_eval", "--do_predict",
                  "--max_steps", "3", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "64",
-                 "--max_new_tokens", "3", "--output_dir", str(run)]) == 0
+                 "--max_new_tokens", "3", "--output_dir", str(run),
+                 "--bf16", "false"]) == 0  # fp32 as `evaluate`: a CPU with native bf16 would evaluate in bf16
     metrics = json.loads((run / "all_results.json").read_text(encoding="utf-8"))
     assert metrics["eval_perplexity"] == pytest.approx(math.exp(metrics["eval_loss"]), rel=1e-3)
     lines = [json.loads(line) for line in (run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -164,7 +165,7 @@ def test_left_padding_gives_each_prompt_the_output_it_gets_alone(tiny_llama_dir,
     from textune.inference.prediction import Predictor
 
     task = TextGenerationTask(TextGenerationArguments(max_new_tokens=6))
-    rows = pd.DataFrame({"prompt": ["fire", "the big storm near my house today", "a flood in the town and"]})
+    rows = pd.DataFrame({"prompt": ["fire", "the big storm near my house today", "a flood in the town"]})
     together = Predictor(model, tokenizer, task, batch_size=3).predict(rows)
     alone = [Predictor(model, tokenizer, task, batch_size=1).predict(rows.iloc[[i]])["generated"].iloc[0]
              for i in range(3)]
@@ -175,8 +176,8 @@ def test_left_padding_gives_each_prompt_the_output_it_gets_alone(tiny_llama_dir,
 def test_stream_renders_messages_with_the_template_and_the_system_prompt(tokenizer, model):
     task = TextGenerationTask(TextGenerationArguments(system_prompt="so lovely", max_new_tokens=5))
     ids = task.context_ids({"messages": CHAT[:1]}, tokenizer)
-    assert tokenizer.decode(ids).split()[:3] == ["<|im_start|>", "system", "so"]
-    assert tokenizer.decode(ids).split()[-2:] == ["<|im_start|>", "assistant"]
+    assert tokenizer.decode(ids).startswith("<|im_start|>system\nso lovely<|im_end|>\n<|im_start|>user\n")
+    assert tokenizer.decode(ids).endswith("<|im_end|>\n<|im_start|>assistant\n")
     streamed = "".join(task.stream(model, tokenizer, {"messages": CHAT[:1]}))
     assert streamed.strip() == task.complete(model, tokenizer, {"messages": CHAT[:1]})
 

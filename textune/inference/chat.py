@@ -57,7 +57,7 @@ class Generator:
         from transformers import AutoTokenizer
 
         from ..run_folder import RUN_FILE, read_run_file
-        from ..tasks import TASKS, task_from_dict
+        from ..tasks import task_from_dict
 
         if (Path(model).expanduser() / RUN_FILE).is_file():
             task = task_from_dict(read_run_file(model)["task"])
@@ -68,16 +68,7 @@ class Generator:
             network_model = task.load_model(model, allow_pickle)
             trained_raw = task.data_format != "messages"
         else:
-            from ..models.loading import check_model_folder, resolve_model
-            from ..training.arguments import ModelArguments
-
-            name_or_path, local_only = resolve_model(model, flag="--model")
-            if Path(name_or_path).is_dir():
-                check_model_folder(name_or_path, allow_pickle)
-            task = TASKS[GENERATION_TASK]()  # a model textune did not fine-tune: the task's defaults
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
-            network_model = task.build_model(name_or_path, ModelArguments(model_name_or_path=name_or_path,
-                                                                          allow_pickle=allow_pickle), local_only)
+            task, network_model, tokenizer = load_causal_lm(model, allow_pickle)
             trained_raw = False
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -106,6 +97,31 @@ class Generator:
             for ids in self.task.generate_ids(self.model, self.tokenizer, contexts):
                 texts.append(self.tokenizer.decode(ids, skip_special_tokens=True).strip())
         return texts
+
+
+def load_causal_lm(model: str, allow_pickle: bool = False, flag: str = "--model"):
+    """A causal LM that textune did not fine-tune (an alias such as smollm2, a folder, a .gguf file or a hub id)
+    with the text-generation task's defaults: `(task, model, tokenizer)`, the tokenizer able to pad.
+
+    Raises:
+        TextuneError: The model cannot be found, or its folder holds pickle weights without `allow_pickle`.
+    """
+    from transformers import AutoTokenizer
+
+    from ..models.loading import check_model_folder, resolve_model
+    from ..tasks import TASKS
+    from ..training.arguments import ModelArguments
+
+    name_or_path, local_only = resolve_model(model, flag=flag)
+    if Path(name_or_path).is_dir():
+        check_model_folder(name_or_path, allow_pickle)
+    task = TASKS[GENERATION_TASK]()
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
+    network_model = task.build_model(name_or_path, ModelArguments(model_name_or_path=name_or_path,
+                                                                  allow_pickle=allow_pickle), local_only)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return task, network_model.eval(), tokenizer
 
 
 def read_prompts(path: str | Path) -> list[dict]:

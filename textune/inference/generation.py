@@ -87,18 +87,12 @@ class GenerationSettings:
 
 
 def add_generation_flags(parser, names: tuple[str, ...] | None = None) -> None:
-    """Add one flag per `GenerationSettings` field (or those in `names`) to an argparse parser, with `HELP`'s text;
-    unset flags stay None, so `GenerationSettings.from_values(vars(args))` holds only what was said."""
-    from ..dataclass_flags import string_to_bool
+    """Add one flag per `GenerationSettings` field (or those in `names`) to an argparse parser or group, with
+    `HELP`'s text; unset flags stay None, so `GenerationSettings.from_values(vars(args))` holds only what was said.
+    The one way textune's commands (predict, evaluate, generate, chat) spell the sampling flags."""
+    from ..dataclass_flags import add_dataclass_flags
 
-    kinds = {"max_new_tokens": int, "num_beams": int, "do_sample": bool, "temperature": float, "top_p": float,
-             "top_k": int, "repetition_penalty": float, "seed": int}
-    for name in names or tuple(kinds):
-        if kinds[name] is bool:
-            parser.add_argument(f"--{name}", type=string_to_bool, nargs="?", const=True, default=None,
-                                help=HELP[name])
-        else:
-            parser.add_argument(f"--{name}", type=kinds[name], default=None, help=HELP[name])
+    add_dataclass_flags(parser, GenerationSettings, helps=HELP, only=names)
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,17 @@ def build_chat_demo(service: ModelService, config: ServeConfig, slots: Generatio
     cap = config.max_new_tokens_limit
     sampling = bool(base.do_sample)
 
-    async def respond(message: str, history: list[dict], system: str, max_new_tokens: float, temperature: float,
-                      top_p: float):
+    default_tokens = min(base.max_new_tokens or 256, cap)
+    default_temperature = (base.temperature or 1.0) if sampling else 0
+
+    # The defaults make every setting optional for gradio_client, so `predict("Hello", api_name="/predict")` works
+    # as a Space's README shows it (a parameter is optional there when the function's default is None).
+    async def respond(message: str, history: list[dict], system: str | None = None,
+                      max_new_tokens: float | None = None, temperature: float | None = None,
+                      top_p: float | None = None):
+        max_new_tokens = default_tokens if max_new_tokens is None else max_new_tokens
+        temperature = default_temperature if temperature is None else temperature
+        top_p = (base.top_p or 1.0) if top_p is None else top_p
         # A user's mistake or a busy server is a message on the page, not a traceback in the log.
         problem = config.text_problem(message or "", name="the message")
         if problem:
@@ -68,18 +77,17 @@ def build_chat_demo(service: ModelService, config: ServeConfig, slots: Generatio
         system = gr.Textbox(label="System prompt", placeholder="e.g. You are a helpful assistant.", lines=1,
                             max_length=config.max_chars_per_text, elem_id="system")
         settings = [
-            gr.Slider(1, cap, value=min(base.max_new_tokens or 256, cap), step=1, label="Max new tokens",
-                      render=False),
-            gr.Slider(0, 2, value=(base.temperature or 1.0) if sampling else 0, step=0.05,
-                      label="Temperature (0: greedy)", render=False),
+            gr.Slider(1, cap, value=default_tokens, step=1, label="Max new tokens", render=False),
+            gr.Slider(0, 2, value=default_temperature, step=0.05, label="Temperature (0: greedy)", render=False),
             gr.Slider(0.05, 1, value=base.top_p or 1.0, step=0.05, label="Top p (when sampling)", render=False),
         ]
         # Our slots bound the load, so Gradio's per-event concurrency limit (default 1) would only serialize.
+        # api_name "predict", as every demo's: a Space's README tells gradio_client to call /predict.
         gr.ChatInterface(respond, additional_inputs=[system, *settings],
                          additional_inputs_accordion=gr.Accordion("Sampling settings", open=False, render=False),
                          textbox=gr.Textbox(placeholder="Type a message", max_length=config.max_chars_per_text,
                                             show_label=False, elem_id="message"),
-                         api_name="chat", concurrency_limit=None, autofocus=False, fill_height=False)
+                         api_name="predict", concurrency_limit=None, autofocus=False, fill_height=False)
         gr.Markdown("OpenAI-compatible API: `POST /v1/chat/completions` (base URL `/v1`); "
                     "OpenAPI docs at [/docs](/docs).")
     return demo

@@ -32,8 +32,9 @@ class ServeConfig:
             A request that does not say how many new tokens gets the run's own setting, capped at the limit.
         max_prompt_tokens: Most tokens in one prompt of a text-generating model (a chat's rendered messages
             included); 422 beyond.
-        max_generations: Most generations (OpenAI-compatible routes and the chat demo) running at once; a request
-            beyond that gets 429 and Retry-After. Each one keeps the cores busy until it ends, so keep it small on CPU.
+        max_generations: Most streamed generations (OpenAI-compatible routes, the chat demo and a streaming demo)
+            running at once; a request beyond that gets 429 and Retry-After (the demos: a message). Each one keeps
+            the cores busy until it ends, so keep it small on CPU.
         threads: torch intra-op threads used by `serve` (0 keeps torch's default of one per core; fewer helps
             when other processes share the cores).
         graceful_timeout_s: On shutdown, how long in-flight requests may take to finish.
@@ -65,7 +66,7 @@ class ServeConfig:
     max_prompt_tokens: int = field(default=4096, metadata={
         "help": "Most tokens in one prompt of a generating model, chat messages included (422 beyond)."})
     max_generations: int = field(default=2, metadata={
-        "help": "Most generations running at once (chat and completions); beyond: 429, Retry-After."})
+        "help": "Most streamed generations at once (OpenAI routes and demos); beyond: 429, Retry-After."})
     threads: int = field(default=0, metadata={"help": "torch threads for inference (0: torch's default)."})
     graceful_timeout_s: float = field(default=30.0, metadata={"help": "Seconds in-flight requests get on shutdown."})
     request_timeout_s: float = field(default=60.0, metadata={

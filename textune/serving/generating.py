@@ -1,5 +1,5 @@
 """One served generation: a task's text stream cut at stop strings and counted in tokens, and the slots that bound
-how many run at once (shared by the OpenAI-compatible routes and the chat demo).
+how many run at once (shared by the OpenAI-compatible routes and both demos, the chat and the streaming one).
 
 Generation is blocking (transformers' `generate` in the task's `stream`), so the async callers pull pieces through
 a worker thread (`pieces`): the event loop stays free for /healthz and other requests, and closing the stream
@@ -86,7 +86,7 @@ class TextGeneration:
 
     `finish_reason` is "stop" (a stop string, or the model ended its turn) or "length" (`max_new_tokens`
     reached). Counts come from the run's tokenizer: the prompt as the model sees it, the generated text
-    re-tokenized (the stream hands out text, not tokens).
+    re-tokenized (the stream hands out text, not tokens), never more than `max_new_tokens`.
     """
 
     def __init__(self, service, value, settings: GenerationSettings, stops: list[str] | None = None):
@@ -128,6 +128,8 @@ class TextGeneration:
         self.close()
         self.completion_tokens = self.service.count_tokens(self._generated)
         limit = self.settings.max_new_tokens
+        if limit is not None:  # re-tokenized text can count more than `generate` made (bytes of a broken character)
+            self.completion_tokens = min(self.completion_tokens, limit)
         at_limit = limit is not None and self.completion_tokens >= limit
         self.finish_reason = "length" if at_limit and not self._scan.hit else "stop"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from ..errors import TextuneError
-from ..run_folder import read_run_file
+from ..run_folder import is_run_folder, read_run_file
 from .api import build_app
 from .config import ServeConfig
 from .generating import generates
@@ -83,10 +83,13 @@ def url_of(sock: socket.socket, host: str) -> str:
 
 
 def serve(run_dir: str | Path, config: ServeConfig | None = None) -> int:
-    """Load a run folder and serve it until interrupted: demo at `/`, API at `/v1/predict`, docs at `/docs`.
+    """Load a run folder (or a causal language model) and serve it until interrupted: demo at `/`, API at
+    `/v1/predict`, docs at `/docs`.
 
     Args:
-        run_dir: A run folder written by `textune train` (or an exported Space's `model/` folder).
+        run_dir: A run folder written by `textune train` (or an exported Space's `model/` folder), or a causal
+            language model that is not a run (an alias such as smollm2, a folder, a .gguf file or a hub id),
+            served with the text-generation task's defaults.
         config: Address, batching and limits.
 
     Returns:
@@ -100,15 +103,18 @@ def serve(run_dir: str | Path, config: ServeConfig | None = None) -> int:
     """
     config = config or ServeConfig()
     # Both checks come before loading the model, which takes seconds: a mistake is reported at once.
-    read_run_file(run_dir, flag="textune serve")
+    is_run = is_run_folder(run_dir)
+    if is_run:
+        read_run_file(run_dir, flag="textune serve")
     sock = bind_port(config)
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)  # process-wide: only the process entry point sets it
     try:
-        service = ModelService.from_run(run_dir, batch_size=config.forward_batch_size,
-                                        allow_pickle=config.allow_pickle, name=config.title, backend=config.backend)
+        load = ModelService.from_run if is_run else ModelService.from_model
+        service = load(str(run_dir), batch_size=config.forward_batch_size, allow_pickle=config.allow_pickle,
+                       name=config.title, backend=config.backend)
     except BaseException:
         sock.close()
         raise

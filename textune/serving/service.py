@@ -77,6 +77,19 @@ class ModelService:
         predictor = Predictor.from_run(run_dir, batch_size=batch_size, allow_pickle=allow_pickle, backend=backend)
         return cls(predictor, read_model_info(run_dir, predictor, name))
 
+    @classmethod
+    def from_model(cls, model: str, batch_size: int = 32, allow_pickle: bool = False, name: str | None = None,
+                   backend: str = "auto") -> "ModelService":
+        """Serve a causal language model that is not a run (an alias such as smollm2, a folder, a .gguf file or a
+        hub id) with the text-generation task's defaults, as `textune generate --model` loads it."""
+        from ..inference.chat import load_causal_lm
+        from ..models.loading import model_display_name
+
+        task, network_model, tokenizer = load_causal_lm(model, allow_pickle, flag="textune serve")
+        predictor = Predictor(network_model, tokenizer, task, batch_size, backend)
+        return cls(predictor, ModelInfo(name=name or model_display_name(model), base_model=model_display_name(model),
+                                        headline_names=tuple(task.headline_metrics)))
+
     def predict(self, inputs: list, generation=None) -> list[dict]:
         """One record per input, in order (blocking; the server calls it from its batching thread).
 

@@ -3,7 +3,8 @@
 Its predict function goes through the same batcher as the JSON API, so demo users and API clients share
 batches and limits. What the inputs and outputs are, and how a record fills them, is the task's. A task that
 streams (the protocol's optional `stream` and `with_generation`) gets its output growing token by token instead,
-and its generation settings in a collapsed accordion, within the server's limits.
+and its generation settings in a collapsed accordion, within the server's limits; each stream takes one of the
+`--max_generations` slots the OpenAI-compatible routes use.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from ..models.loading import model_display_name
 from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
-from .generating import GenerationSlots, takes_chats
+from .generating import GenerationSlots, SlotsFull, takes_chats
 from .service import ModelInfo, ModelService
-
-STREAMS = 4  # generations streamed at once; each runs alongside the batcher's forward passes on the same cores
 
 # System fonts: the default theme fetches Google Fonts, which an offline machine (or a strict network) cannot.
 THEME_FONTS = dict(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -55,11 +54,11 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
     info = service.info
     title = config.title or info.name
     card = service.task.card()
+    slots = slots or GenerationSlots(config.max_generations)
     if takes_chats(service.task):
         from .chat_demo import build_chat_demo
 
-        return build_chat_demo(service, config, slots or GenerationSlots(config.max_generations),
-                               header_markdown(info, title, card))
+        return build_chat_demo(service, config, slots, header_markdown(info, title, card))
     demo_parts = service.task.demo()
 
     async def predict(*values):
@@ -88,12 +87,19 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
             raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
         task = service.task.with_generation(settings_from_controls(values[len(inputs):]))
         predictor = service.predictor
-        text, shown = "", False
-        for piece in task.stream(predictor.model, predictor.tokenizer, value):
-            text, shown = text + piece, True
-            yield text
-        if not shown:  # an empty output is an answer too (a generator that yields nothing shows None)
-            yield text
+        try:  # a streamed generation takes one of the server's --max_generations slots, as the API's do
+            slots.take()
+        except SlotsFull as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        try:
+            text, shown = "", False
+            for piece in task.stream(predictor.model, predictor.tokenizer, value):
+                text, shown = text + piece, True
+                yield text
+            if not shown:  # an empty output is an answer too (a generator that yields nothing shows None)
+                yield text
+        finally:
+            slots.give_back()
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(header_markdown(info, title, card))
@@ -111,14 +117,14 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
             gr.Examples(examples=info.examples, inputs=inputs, label="Examples from the validation data")
         gr.Markdown(f'JSON API: `POST /v1/predict` with `{{"{inputs_field(service.api)}": [...]}}`; '
                     "OpenAPI docs at [/docs](/docs).")
-        # Our batcher bounds the load, so Gradio's per-event concurrency limit (default 1) would only serialize;
-        # streamed generations bypass the batcher, so Gradio bounds them.
-        handler, limit = (stream, STREAMS) if streams else (predict, None)
-        button.click(handler, inputs=inputs + controls, outputs=outputs, api_name="predict", concurrency_limit=limit)
+        # Our batcher (or, for streamed generations, the slots) bounds the load, so Gradio's per-event
+        # concurrency limit (default 1) would only serialize.
+        handler = stream if streams else predict
+        button.click(handler, inputs=inputs + controls, outputs=outputs, api_name="predict", concurrency_limit=None)
         for component in inputs:
             if isinstance(component, gr.Textbox) and len(inputs) == 1:
                 component.submit(handler, inputs=inputs + controls, outputs=outputs, api_visibility="undocumented",
-                                 concurrency_limit=limit)
+                                 concurrency_limit=None)
     return demo
 
 

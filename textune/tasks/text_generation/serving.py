@@ -12,6 +12,9 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from ...inference.generation import GenerationSettings
+from ...serving.parameters import GenerationParameters, settings_of
+
 EXAMPLES = [
     "The fire near the town",
     "Write one sentence about a flood:",
@@ -35,11 +38,14 @@ class Conversation(BaseModel):
 
 
 class TextGenerationRequest(BaseModel):
-    """Prompts or conversations to continue, in the order the outputs should come back."""
+    """Prompts or conversations to continue, in the order the outputs should come back, and optionally how to
+    generate them."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"inputs": [EXAMPLES[0]]}]})
     inputs: list[StrictStr | Conversation] = Field(
         description="Raw prompts (strings) or conversations ({\"messages\": [...]}) (limits: see the endpoint).")
+    parameters: GenerationParameters | None = Field(default=None, description="Generation settings over the "
+                                                    "run's own, e.g. {\"max_new_tokens\": 64, \"temperature\": 0.7}.")
 
     @field_validator("inputs")
     @classmethod
@@ -68,7 +74,8 @@ class TextGenerationDescription(BaseModel):
 
 @dataclass
 class TextGenerationApi:
-    """`POST /v1/predict`: `{"inputs": ["...", {"messages": [...]}]}` in, one `{"generated_text"}` per input out."""
+    """`POST /v1/predict`: `{"inputs": ["...", {"messages": [...]}], "parameters": {...}}` in, one
+    `{"generated_text"}` per input out."""
 
     task: Any
     request: ClassVar[type] = TextGenerationRequest
@@ -77,6 +84,9 @@ class TextGenerationApi:
 
     def inputs(self, body: TextGenerationRequest) -> list:
         return [item if isinstance(item, str) else item.model_dump() for item in body.inputs]
+
+    def generation(self, body: TextGenerationRequest) -> GenerationSettings | None:
+        return settings_of(body.parameters)
 
     def rows(self, inputs: list) -> pd.DataFrame:
         """One row per input: a prompt in the prompt column, or a conversation in the messages column."""
