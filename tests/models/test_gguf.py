@@ -136,6 +136,8 @@ def test_a_gguf_file_becomes_a_folder_with_the_same_logits_tokenizer_and_chat_te
     assert torch.equal(_logits(converted, ids), _logits(gguf_loaded, ids))
     torch.testing.assert_close(_logits(converted, ids), _logits(original, ids))  # the GGUF writer's round trip
     assert converted.generation_config.eos_token_id == 2 and tokenizer.eos_token == "<|im_end|>"
+    # a plain float32 model: Trainer refuses to fine-tune a folder whose config still says it is quantized
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text(encoding="utf-8"))
 
 
 def test_the_second_load_reads_the_cache_and_a_changed_file_is_converted_again(tiny_gguf, tmp_path, cache):

@@ -125,5 +125,8 @@ def engine_stream(engine, model, tokenizer, context: list[int], settings: Genera
             if len(text) > len(shown) and text.startswith(shown):
                 yield text[len(shown):]
                 shown = text
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if len(text) > len(shown) and text.startswith(shown):  # what was held back: the output ended there
+            yield text[len(shown):]
     finally:
         tokens.close()  # the reader went away: the engine stops generating
