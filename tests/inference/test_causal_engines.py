@@ -219,3 +219,20 @@ def test_a_backend_that_is_not_a_generation_engine_is_one_line(tiny_llama_dir, c
     assert main(["generate", "--model", str(tiny_llama_dir), "--prompt", "hi", "--backend", "onnx-int8"]) == 2
     error = capsys.readouterr().err
     assert "--backend 'onnx-int8' is not a generation engine" in error and len(error.strip().splitlines()) == 1
+
+
+@needs_ctranslate2
+def test_the_parity_check_runs_once_per_model_state(tiny_llama_dir, cache, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.inference import causal_engines
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    measured = []
+    real = causal_engines.greedy_parity
+    monkeypatch.setattr(causal_engines, "greedy_parity", lambda *a, **k: measured.append(1) or real(*a, **k))
+    for _ in range(2):
+        assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is not None
+    assert measured == [1]  # the second load read the record

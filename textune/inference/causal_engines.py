@@ -23,7 +23,7 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -460,7 +460,9 @@ def choose_engine(name: str, model, tokenizer, folder: str | Path | None, prompt
             return None
     else:
         engine = ENGINES[name].load(engine_folder(model, tokenizer, folder))
-    parity = greedy_parity(ModelEngine(model, stop_ids), engine, prompts, PARITY_TOKENS, stop_ids)
+    parity = recorded_parity(engine_folder(model, tokenizer, folder), engine.name, prompts, stop_ids,
+                             lambda: greedy_parity(ModelEngine(model, stop_ids), engine, prompts, PARITY_TOKENS,
+                                                   stop_ids))
     summary = (f"{engine.name} gives torch's greedy output on {parity.identical} of {parity.prompts} prompts "
                f"({parity.share_identical:.0%}; {parity.agreeing_tokens:.0%} of the tokens agree)")
     if name == AUTO and parity.identical < parity.prompts:
@@ -468,6 +470,26 @@ def choose_engine(name: str, model, tokenizer, folder: str | Path | None, prompt
         return None
     (logger.info if parity.identical == parity.prompts else logger.warning)("backend %s: %s", engine.name, summary)
     return engine
+
+
+def recorded_parity(folder: Path, engine: str, prompts, stop_ids, measure: Callable[[], Parity]) -> Parity:
+    """`measure()`, recorded in textune's cache once per model folder state, engine, prompts and stop ids: the
+    same weights give the same greedy outputs, so the next load skips generating with both engines."""
+    from ..atomic import write_text_atomically
+    from ..cache import cache_home
+
+    files = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
+    key = file_identity(files, engine, json.dumps([list(map(int, p)) for p in prompts]),
+                        json.dumps(list(map(int, stop_ids))), str(PARITY_TOKENS))
+    record = cache_home() / "parity" / f"{folder.name}-{key}.json"
+    try:
+        return Parity(**json.loads(record.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
+    parity = measure()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(record, json.dumps(asdict(parity)) + "\n")
+    return parity
 
 
 class ModelEngine(TorchEngine):
