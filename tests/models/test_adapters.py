@@ -329,6 +329,13 @@ def test_causal_lora_trains_only_adapters_saves_them_and_generates_from_the_adap
                      "--backend", backend]) == 0
         texts[backend] = capsys.readouterr().out
     assert len(set(texts.values())) == 1  # the engine runs the merged adapter model, not the bare base
+    from textune.serving.service import ModelService
+
+    served = {backend: ModelService.from_run(run, backend=backend) for backend in texts}
+    streamed = {backend: "".join(service.task.stream(service.predictor.model, service.predictor.tokenizer,
+                                                     "fire near the town")) for backend, service in served.items()}
+    assert len(set(streamed.values())) == 1 and (served.get("ctranslate2") is None
+                                                 or served["ctranslate2"].task.engine is not None)
     rows = tmp_path / "prompts.csv"
     pd.DataFrame({"prompt": ["fire near the town", "a storm"]}).to_csv(rows, index=False)
     assert main(["predict", "--model", str(run), "--input", str(rows), "--output", str(tmp_path / "out.csv"),
