@@ -26,6 +26,20 @@ FILLER = ["the", "a", "today", "near", "my", "house", "we", "saw", "big", "in", 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "disaster-tweets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def textune_cache(tmp_path_factory):
+    """textune's cache (GGUF and CTranslate2 conversions, merged adapter runs) in a temporary folder: `--backend
+    auto` converts a text-generation model there, and tests never write into the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("textune-cache")
+    previous = os.environ.get("TEXTUNE_CACHE")
+    os.environ["TEXTUNE_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("TEXTUNE_CACHE", None)
+    else:
+        os.environ["TEXTUNE_CACHE"] = previous
+
+
 def toy_text(rng: random.Random, label: int) -> str:
     """A sentence whose class is given away by its topic words, so a tiny model can learn it in a few steps."""
     topic = DISASTER_WORDS if label == 1 else CALM_WORDS

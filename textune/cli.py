@@ -183,11 +183,15 @@ def _generation_overrides(args, predictor) -> None:
 
 def _add_backend_flag(parser: argparse.ArgumentParser) -> None:
     from .inference.backends import BACKENDS, backend_names
+    from .inference.causal_engines import ENGINES, engine_names
 
-    parser.add_argument("--backend", default="auto", choices=backend_names(), help="Inference backend. auto: the "
-                        "one training chose (backend.json), else the run's ONNX export when its parity check passed, "
-                        "else torch. "
-                        + "; ".join(f"{name}: {spec.description}" for name, spec in BACKENDS.items()))
+    parser.add_argument("--backend", default="auto", choices=list(dict.fromkeys(backend_names() + engine_names())),
+                        help="Inference backend. auto: the one training chose (backend.json), else the run's ONNX "
+                        "export when its parity check passed, else torch. "
+                        + "; ".join(f"{name}: {spec.description}" for name, spec in BACKENDS.items())
+                        + ". Text generation (generate, chat, a text-generation run): auto is ctranslate2 where it is "
+                        "installed and gives torch's greedy outputs on a few prompts, else torch; "
+                        + "; ".join(f"{name}: {spec.description}" for name, spec in ENGINES.items() if name != "torch"))
 
 
 def _predictor(args):
@@ -430,6 +434,7 @@ def _generation_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--system", default=None, help="System prompt put first in the conversation (default: "
                         "the run's --system_prompt, else none).")
     parser.add_argument("--allow_pickle", action="store_true", help="Allow pickle weights (unsafe).")
+    _add_backend_flag(parser)
     add_generation_flags(parser, ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
                                   "repetition_penalty", "seed"))
     return parser
@@ -439,9 +444,12 @@ def _load_generator(args, chat_template: bool | None = None):
     from .inference.generation import GenerationSettings
 
     settings = GenerationSettings.from_values(vars(args))  # bad values fail here, before the model loads
+    from .inference.causal_engines import check_engine_name
+
+    check_engine_name(args.backend)
     from .inference.chat import Generator
 
-    return Generator.load(args.model, chat_template, args.system, settings, args.allow_pickle)
+    return Generator.load(args.model, chat_template, args.system, settings, args.allow_pickle, args.backend)
 
 
 def command_generate(argv: list[str]) -> int:

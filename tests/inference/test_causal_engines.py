@@ -137,3 +137,102 @@ def test_auto_is_ctranslate2_where_installed_else_torch(tiny_llama_dir, cache, m
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "ctranslate2" else real_find_spec(name, *args))
     assert load_engine("auto", tiny_llama_dir).name == "torch"
+
+
+# --- --backend on the text-generation task --------------------------------------------------------------------
+
+def _generated(capsys, model_dir, *flags) -> str:
+    from textune.cli import main
+
+    assert main(["generate", "--model", str(model_dir), "--prompt", "we saw a big storm", "--max_new_tokens", "12",
+                 *flags]) == 0
+    return capsys.readouterr().out
+
+
+@needs_ctranslate2
+def test_generate_and_file_generation_with_ctranslate2_give_torchs_greedy_text(tiny_llama_dir, cache, capsys,
+                                                                               tmp_path):
+    from textune.cli import main
+
+    torch_text = _generated(capsys, tiny_llama_dir, "--backend", "torch")
+    assert torch_text.strip() and _generated(capsys, tiny_llama_dir, "--backend", "ctranslate2") == torch_text
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt": "{text}"}}\n' for text in TEXTS), encoding="utf-8")
+    outputs = {}
+    for backend in ("torch", "ctranslate2"):
+        output = tmp_path / f"{backend}.jsonl"
+        assert main(["generate", "--model", str(tiny_llama_dir), "--input", str(prompts), "--output", str(output),
+                     "--max_new_tokens", "8", "--batch_size", "4", "--backend", backend]) == 0
+        outputs[backend] = output.read_text(encoding="utf-8")
+    assert outputs["ctranslate2"] == outputs["torch"]
+
+
+@needs_ctranslate2
+def test_predict_and_stream_with_ctranslate2_give_torchs_greedy_text(tiny_llama_dir, cache):
+    import pandas as pd
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.inference.prediction import Predictor
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    rows = pd.DataFrame({"prompt": TEXTS})
+    records = {}
+    for backend in ("torch", "ctranslate2"):
+        predictor = Predictor(model, tokenizer, TextGenerationTask(), 2, backend=backend, run_dir=tiny_llama_dir)
+        assert (predictor.task.engine is None) == (backend == "torch")
+        records[backend] = predictor.records(rows)["generated"].tolist()
+        streams = [("".join(predictor.task.stream(model, tokenizer, text))).strip() for text in TEXTS]
+        assert streams == records[backend]
+    assert records["ctranslate2"] == records["torch"] and any(records["torch"])
+
+
+def test_auto_generates_with_torch_when_ctranslate2_is_missing_or_disagrees(tiny_llama_dir, cache, monkeypatch,
+                                                                            caplog):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.inference import causal_engines
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(causal_engines.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "ctranslate2" else real_find_spec(name, *rest))
+    assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is None
+    assert not (cache / "ctranslate2").exists()  # nothing converted for an engine that is not there
+    monkeypatch.undo()
+    if importlib.util.find_spec("ctranslate2") is None:
+        return
+    monkeypatch.setattr(causal_engines, "greedy_parity", lambda *args, **kwargs: causal_engines.Parity(4, 3, 0.9))
+    with caplog.at_level("WARNING"):
+        assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is None
+    assert "3 of 4 prompts" in caplog.text
+    # asked for by name, the engine is kept and the disagreement logged
+    assert TextGenerationTask().with_engine("ctranslate2", model, tokenizer, tiny_llama_dir).engine is not None
+
+
+def test_a_backend_that_is_not_a_generation_engine_is_one_line(tiny_llama_dir, capsys):
+    from textune.cli import main
+
+    assert main(["generate", "--model", str(tiny_llama_dir), "--prompt", "hi", "--backend", "onnx-int8"]) == 2
+    error = capsys.readouterr().err
+    assert "--backend 'onnx-int8' is not a generation engine" in error and len(error.strip().splitlines()) == 1
+
+
+@needs_ctranslate2
+def test_the_parity_check_runs_once_per_model_state(tiny_llama_dir, cache, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.inference import causal_engines
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    measured = []
+    real = causal_engines.greedy_parity
+    monkeypatch.setattr(causal_engines, "greedy_parity", lambda *a, **k: measured.append(1) or real(*a, **k))
+    for _ in range(2):
+        assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is not None
+    assert measured == [1]  # the second load read the record

@@ -3,6 +3,7 @@ and predict, serve, Space export and ONNX export take an adapter run as they tak
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 
@@ -277,3 +278,81 @@ def test_serve_space_export_and_onnx_export_take_an_adapter_run_as_any_run(lora_
     assert export_onnx(run, min_agreement=1.0).parity["max_abs_diff"] < 1e-4
     onnx = Predictor.from_run(run, backend="onnx").predict(texts)
     assert onnx["prob_1"].to_numpy() == pytest.approx(expected["prob_1"].to_numpy(), abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def causal_lora_run(tiny_llama_dir, tmp_path_factory):
+    """A LoRA run of the text-generation task on the tiny Llama, with the model as it trained and its weights
+    before training."""
+    import textune.training.train as flow
+    from conftest import seq2seq_rows
+
+    folder = tmp_path_factory.mktemp("causal-lora")
+    rows = seq2seq_rows(24, 1).rename(columns={"text": "prompt", "spanish": "completion"})
+    rows[["prompt", "completion"]].to_json(folder / "train.jsonl", orient="records", lines=True)
+    seen = {}
+    transform = flow.apply_model_transforms
+
+    def keep(model, model_args, training_args):
+        seen["model"] = transform(model, model_args, training_args)
+        seen["before"] = {name: value.detach().clone() for name, value in seen["model"].state_dict().items()}
+        return seen["model"]
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(flow, "apply_model_transforms", keep)
+        assert main(["train", "--task", "text-generation", "--model_name_or_path", str(tiny_llama_dir),
+                     "--train_file", str(folder / "train.jsonl"), "--do_train", "--max_steps", "4",
+                     "--learning_rate", "1e-2", "--per_device_train_batch_size", "8", "--max_new_tokens", "6",
+                     "--inference_backends", "none", "--output_dir", str(folder / "run"), "--use_peft",
+                     "--lora_r", "4", "--lora_alpha", "8", "--lora_dropout", "0"]) == 0
+    return folder / "run", seen
+
+
+def test_causal_lora_trains_only_adapters_saves_them_and_generates_from_the_adapter_run(causal_lora_run, tmp_path,
+                                                                                        capsys):
+    from safetensors import safe_open
+
+    run, seen = causal_lora_run
+    after = seen["model"].state_dict()
+    changed = {name for name, value in after.items() if not torch.equal(value, seen["before"][name])}
+    adapters = {name for name in after if "lora_" in name}
+    assert adapters and changed == adapters  # lm_head and every pretrained weight stay bit-identical
+    assert {name for name, p in seen["model"].named_parameters() if p.requires_grad} == adapters
+    assert (run / "adapter_config.json").is_file() and not (run / "model.safetensors").exists()
+    with safe_open(str(run / "adapter_model.safetensors"), framework="pt") as handle:
+        assert handle.keys() and all("lora_" in key for key in handle.keys())
+    texts = {}
+    for backend in ("torch", "ctranslate2"):
+        if backend == "ctranslate2" and importlib.util.find_spec("ctranslate2") is None:
+            continue
+        assert main(["generate", "--model", str(run), "--prompt", "fire near the town", "--max_new_tokens", "6",
+                     "--backend", backend]) == 0
+        texts[backend] = capsys.readouterr().out
+    assert len(set(texts.values())) == 1  # the engine runs the merged adapter model, not the bare base
+    from textune.serving.service import ModelService
+
+    served = {backend: ModelService.from_run(run, backend=backend) for backend in texts}
+    streamed = {backend: "".join(service.task.stream(service.predictor.model, service.predictor.tokenizer,
+                                                     "fire near the town")) for backend, service in served.items()}
+    assert len(set(streamed.values())) == 1 and (served.get("ctranslate2") is None
+                                                 or served["ctranslate2"].task.engine is not None)
+    rows = tmp_path / "prompts.csv"
+    pd.DataFrame({"prompt": ["fire near the town", "a storm"]}).to_csv(rows, index=False)
+    assert main(["predict", "--model", str(run), "--input", str(rows), "--output", str(tmp_path / "out.csv"),
+                 "--backend", "torch"]) == 0
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert written["prompt"].tolist()[:2] == ["fire near the town", "a storm"] and "generated" in written
+
+
+def test_causal_merge_gives_the_adapter_models_logits(causal_lora_run, tmp_path):
+    from textune.models.adapters import load_adapter_model
+
+    run, _ = causal_lora_run
+    merged = tmp_path / "merged"
+    assert main(["merge", str(run), "--to", str(merged)]) == 0
+    standalone = Predictor.from_run(merged, backend="torch")
+    adapter_model = load_adapter_model(standalone.task, run).eval()
+    ids = torch.tensor([standalone.tokenizer("fire near the town")["input_ids"]])
+    with torch.no_grad():
+        expected, got = adapter_model(input_ids=ids).logits, standalone.model(input_ids=ids).logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)  # merging rounds: wide random logits

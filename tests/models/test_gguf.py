@@ -136,6 +136,8 @@ def test_a_gguf_file_becomes_a_folder_with_the_same_logits_tokenizer_and_chat_te
     assert torch.equal(_logits(converted, ids), _logits(gguf_loaded, ids))
     torch.testing.assert_close(_logits(converted, ids), _logits(original, ids))  # the GGUF writer's round trip
     assert converted.generation_config.eos_token_id == 2 and tokenizer.eos_token == "<|im_end|>"
+    # a plain float32 model: Trainer refuses to fine-tune a folder whose config still says it is quantized
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text(encoding="utf-8"))
 
 
 def test_the_second_load_reads_the_cache_and_a_changed_file_is_converted_again(tiny_gguf, tmp_path, cache):
@@ -235,3 +237,37 @@ def test_the_packaged_smollm2_resolves_to_a_cached_folder_that_chats(tmp_path, m
     with torch.inference_mode():
         output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(output[0][inputs["input_ids"].shape[1]:])
+
+
+def test_an_adapter_run_trained_from_a_gguf_alias_records_the_alias_and_reloads_by_it(tiny_gguf, tmp_path, cache):
+    from conftest import seq2seq_rows
+
+    from textune.cli import main
+    from textune.inference.chat import Generator
+
+    class PackagedGguf:  # as `smollm2` is: an alias of a .gguf file inside an installed package
+        def locate(self):
+            return tiny_gguf
+
+    MODEL_ALIASES["tiny-gguf"] = PackagedGguf()
+    try:
+        rows = seq2seq_rows(12, 1).rename(columns={"text": "prompt", "spanish": "completion"})
+        rows[["prompt", "completion"]].to_json(tmp_path / "train.jsonl", orient="records", lines=True)
+        run = tmp_path / "run"
+        assert main(["train", "--task", "text-generation", "--model_name_or_path", "tiny-gguf", "--train_file",
+                     str(tmp_path / "train.jsonl"), "--do_train", "--max_steps", "1", "--max_new_tokens", "3",
+                     "--inference_backends", "none", "--output_dir", str(run), "--use_peft", "--lora_r", "2"]) == 0
+        record = json.loads((run / "textune_run.json").read_text(encoding="utf-8"))
+        adapter_config = json.loads((run / "adapter_config.json").read_text(encoding="utf-8"))
+        assert record["base_model"] == record["adapter"]["base_model"] == "tiny-gguf"
+        assert adapter_config["base_model_name_or_path"] == "tiny-gguf"
+        assert str(cache.root) not in (run / "textune_run.json").read_text(encoding="utf-8")
+        # another machine: an empty cache; the alias converts its GGUF file again and the adapter loads onto it
+        import shutil
+
+        shutil.rmtree(cache.root / "gguf")
+        generator = Generator.load(str(run), backend="torch")
+        assert generator.task.complete(generator.model, generator.tokenizer, "fire near the town") is not None
+        assert (cache.root / "gguf").is_dir()
+    finally:
+        del MODEL_ALIASES["tiny-gguf"]

@@ -23,7 +23,7 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -391,3 +391,112 @@ def greedy_parity(reference: CausalEngine, engine: CausalEngine, prompts: Sequen
     expected = [reference.generate([prompt], **settings)[0] for prompt in prompts]
     got = [engine.generate([prompt], **settings)[0] for prompt in prompts]
     return compare_outputs(expected, got)
+
+
+# --- choosing the engine a text-generation model generates with (`--backend`) ---------------------------------
+
+# What the parity check generates from: short questions of the kinds users ask, rendered as the caller renders its
+# prompts (chat template or not); greedy outputs of this many tokens each.
+PARITY_PROMPTS = ("What is the capital of France?", "Write one sentence about a flood.",
+                  "Translate to Spanish: good morning", "List three colors.")
+PARITY_TOKENS = 24
+REFERENCE = "torch"
+
+
+def engine_names() -> list[str]:
+    """What `--backend` takes for a text-generation model: auto and the registered engines."""
+    return [AUTO, *ENGINES]
+
+
+def check_engine_name(name: str) -> None:
+    """Raise a one-line error unless `name` is what `--backend` takes for text generation."""
+    if name not in ENGINES and name != AUTO:
+        raise TextuneError(f"--backend {name!r} is not a generation engine; use one of {', '.join(engine_names())}")
+
+
+def engine_folder(model, tokenizer, folder: str | Path | None) -> Path:
+    """A folder holding exactly `model`'s weights for an engine to load: `folder` itself when it is a plain model
+    folder, else (an adapter run, loaded merged; a hub model) the model and tokenizer saved once into the cache."""
+    folder = Path(folder).expanduser() if folder is not None else None
+    if (folder is not None and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+            and not (folder / "adapter_config.json").is_file()):
+        return folder
+    if folder is not None and folder.is_dir():
+        key = file_identity([path for path in folder.iterdir() if path.is_file()], "merged")
+        name = folder.name
+    else:  # a hub id: its name and the revision transformers loaded
+        name = str(getattr(model, "name_or_path", "") or "model")
+        key = file_identity([], name, str(getattr(model.config, "_commit_hash", "")))
+
+    def build(target: Path) -> None:
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
+
+    return cached_folder("merged", name, key, build)
+
+
+def choose_engine(name: str, model, tokenizer, folder: str | Path | None, prompts: Sequence[Sequence[int]],
+                  stop_ids: Sequence[int]) -> CausalEngine | None:
+    """The engine `--backend name` generates with, None for the model in memory (`torch`).
+
+    Any other engine is checked against the model in memory: greedy outputs on `prompts` (PARITY_PROMPTS as the
+    caller renders them), the share of identical ones logged. `auto` keeps CTranslate2 (float32) only where it is
+    installed and that share is 100%; int8 and bf16, which change outputs, only when asked for by name.
+
+    Raises:
+        TextuneError: The name is not an engine, or the engine asked for by name cannot run (package, model).
+    """
+    check_engine_name(name)
+    if name == REFERENCE:
+        return None
+    if name == AUTO:
+        if importlib.util.find_spec("ctranslate2") is None:
+            logger.info("backend auto: torch (CTranslate2, faster on CPUs, is not installed: %s)", INSTALL_CTRANSLATE2)
+            return None
+        try:
+            engine = ENGINES["ctranslate2"].load(engine_folder(model, tokenizer, folder))
+        except TextuneError as error:
+            logger.warning("backend auto: torch (%s)", error)
+            return None
+    else:
+        engine = ENGINES[name].load(engine_folder(model, tokenizer, folder))
+    parity = recorded_parity(engine_folder(model, tokenizer, folder), engine.name, prompts, stop_ids,
+                             lambda: greedy_parity(ModelEngine(model, stop_ids), engine, prompts, PARITY_TOKENS,
+                                                   stop_ids))
+    summary = (f"{engine.name} gives torch's greedy output on {parity.identical} of {parity.prompts} prompts "
+               f"({parity.share_identical:.0%}; {parity.agreeing_tokens:.0%} of the tokens agree)")
+    if name == AUTO and parity.identical < parity.prompts:
+        logger.warning("backend auto: torch, as %s", summary)
+        return None
+    (logger.info if parity.identical == parity.prompts else logger.warning)("backend %s: %s", engine.name, summary)
+    return engine
+
+
+def recorded_parity(folder: Path, engine: str, prompts, stop_ids, measure: Callable[[], Parity]) -> Parity:
+    """`measure()`, recorded in textune's cache once per model folder state, engine, prompts and stop ids: the
+    same weights give the same greedy outputs, so the next load skips generating with both engines."""
+    from ..atomic import write_text_atomically
+    from ..cache import cache_home
+
+    files = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
+    key = file_identity(files, engine, json.dumps([list(map(int, p)) for p in prompts]),
+                        json.dumps(list(map(int, stop_ids))), str(PARITY_TOKENS))
+    record = cache_home() / "parity" / f"{folder.name}-{key}.json"
+    try:
+        return Parity(**json.loads(record.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
+    parity = measure()
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(record, json.dumps(asdict(parity)) + "\n")
+    return parity
+
+
+class ModelEngine(TorchEngine):
+    """The torch engine on a model already in memory (the parity check's reference, with no second load)."""
+
+    def __init__(self, model, stop_ids: Sequence[int]):
+        self.name, self.model, self.default_stop_ids = REFERENCE, model, tuple(stop_ids)
+        config, generation = model.config, model.generation_config
+        pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
+        self.pad_id = pad if pad is not None else (self.default_stop_ids or (0,))[0]

@@ -40,7 +40,8 @@ class Generator:
 
     @classmethod
     def load(cls, model: str, chat_template: bool | None = None, system: str | None = None,
-             settings: GenerationSettings = GenerationSettings(), allow_pickle: bool = False) -> "Generator":
+             settings: GenerationSettings = GenerationSettings(), allow_pickle: bool = False,
+             backend: str = "torch") -> "Generator":
         """A run folder written by `textune train --task text-generation`, or a model name, folder or alias.
 
         Args:
@@ -49,6 +50,8 @@ class Generator:
                 one.
             system: System prompt for conversations without one (default: the run's --system_prompt).
             settings: Generation settings over the run's own.
+            backend: The engine generating the tokens (`textune.inference.causal_engines`: torch, ctranslate2,
+                auto, ...), checked against the PyTorch model's greedy outputs.
 
         Raises:
             TextuneError: The run is not a text-generation run, the model cannot be found, or a chat template is
@@ -65,11 +68,15 @@ class Generator:
                 raise TextuneError(f"--model {model} is a {task.name} run; generate and chat need a text-generation run "
                                    "or a causal language model (e.g. smollm2)")
             tokenizer = AutoTokenizer.from_pretrained(model)
-            network_model = task.load_model(model, allow_pickle)
+            from ..models.adapters import load_run_model
+
+            network_model = load_run_model(task, model, allow_pickle)  # an adapter run: its base, merged
+            folder = Path(model).expanduser()
             trained_raw = task.data_format != "messages"
         else:
             task, network_model, tokenizer = load_causal_lm(model, allow_pickle)
             trained_raw = False
+            folder = Path(name_or_path) if Path(name_or_path).is_dir() else None
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         templated = bool(getattr(tokenizer, "chat_template", None))
@@ -77,7 +84,7 @@ class Generator:
             raise TextuneError(f"--chat_template: the tokenizer of {model} has no chat template; pass --raw")
         if system is not None:
             task = replace(task, settings=replace(task.settings, system_prompt=system))
-        task = task.with_generation(settings)
+        task = task.with_generation(settings).with_engine(backend, network_model.eval(), tokenizer, folder)
         use_chat = templated and (chat_template if chat_template is not None else not trained_raw)
         return cls(task, network_model.eval(), tokenizer, use_chat)
 

@@ -56,6 +56,12 @@ class Predictor:
         self.task = task
         self.batch_size = batch_size
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if isinstance(backend, str) and hasattr(task, "with_engine"):
+            # a task generating with a causal engine (optional in the protocol) checks and keeps the engine itself;
+            # a model in memory (training's evaluation, the report) generates with itself
+            self.task = task.with_engine(backend if self.run_dir is not None else "torch", self.model, tokenizer,
+                                         self.run_dir)
+            backend = "torch"  # only what the task does not generate runs through it
         if isinstance(backend, str):
             backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model, task.output_names,
                                                            batch_job))

@@ -68,6 +68,10 @@ class Task(Protocol):
             (`textune predict --num_beams ...`, an API request's `parameters`); a task without it refuses those.
         `stream(model, tokenizer, input) -> Iterator[str]`: one API input's output text, piece by piece as it is
             generated (the demo shows it growing; the pieces joined equal its record's text).
+        `with_engine(backend, model, tokenizer, folder) -> Task`: a copy whose `generate` and `stream` get their tokens
+            from the causal generation engine `--backend` names (`textune.inference.causal_engines`; checked against
+            `model`, whose files are in `folder`, a run folder or None); `Predictor` calls it in place of building a
+            backend. A task without it runs on the backends of `textune.inference.backends`.
         `chat: ClassVar[bool]`: True when `stream` and the API take `{"messages": [{"role", "content"}, ...]}` as well
             as a plain string, rendered with the tokenizer's chat template (the OpenAI-compatible chat routes and the
             chat demo need it); absent means False.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ...inference.generation import GenerationSettings, seed_sampling
@@ -86,3 +88,45 @@ def target_nll(logits, labels):
     logits = logits[0] if isinstance(logits, (tuple, list)) else logits
     nll, count = token_nll(logits, labels)
     return torch.full((len(nll), 1), -1.0, device=nll.device), nll.float(), count.float()
+
+
+def engine_decoding(settings: GenerationSettings, stops: list[int]) -> dict:
+    """`settings` as a causal engine's decoding arguments (`textune.inference.causal_engines.Decoding`).
+
+    Raises:
+        TextuneError: Beam search is asked for: the engines decode one hypothesis (use --backend torch).
+    """
+    from ...errors import TextuneError
+
+    given = settings.given()
+    if given.pop("num_beams", 1) > 1:
+        raise TextuneError("--num_beams above 1 needs --backend torch (the other engines do not search beams)")
+    return {**given, "stop_ids": stops}
+
+
+def engine_generate(engine, model, tokenizer, contexts: list[list[int]], settings: GenerationSettings):
+    """`generate_after` through a causal engine: the same contexts in, the new tokens out (each prompt alone, as
+    the engine pads nothing)."""
+    return engine.generate(contexts, **engine_decoding(settings, stop_token_ids(model, tokenizer)))
+
+
+def engine_stream(engine, model, tokenizer, context: list[int], settings: GenerationSettings) -> Iterator[str]:
+    """One context's generated text through a causal engine, piece by piece: the tokens so far decoded together
+    (a word or a multi-byte character can span tokens), and what is new sent once it is whole."""
+    ids: list[int] = []
+    shown = ""
+    tokens = engine.stream(context, **engine_decoding(settings, stop_token_ids(model, tokenizer)))
+    try:
+        for token in tokens:
+            ids.append(token)
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                continue
+            if len(text) > len(shown) and text.startswith(shown):
+                yield text[len(shown):]
+                shown = text
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if len(text) > len(shown) and text.startswith(shown):  # what was held back: the output ended there
+            yield text[len(shown):]
+    finally:
+        tokens.close()  # the reader went away: the engine stops generating

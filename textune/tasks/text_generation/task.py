@@ -24,7 +24,7 @@ from ...errors import TextuneError
 from ...inference.generation import GenerationSettings, stream_text
 from ..protocol import Section
 from .arguments import TextGenerationArguments
-from .generating import generate_after, reference_nll, stop_token_ids, target_nll
+from .generating import engine_generate, engine_stream, generate_after, reference_nll, stop_token_ids, target_nll
 from .formatting import (IGNORE, Example, given, prediction_features, as_messages, chat_example, pack, prompt_completion_example, render_ids,
                          split_reply, text_example, truncate, with_system)
 
@@ -46,12 +46,14 @@ class TextGenerationTask:
         overrides: Generation settings put over the run's own (`with_generation`).
         samples_before: The base model's generations for a few validation prompts, recorded when the model is built
             for training, so the report can show them beside the fine-tuned model's.
+        engine: The causal engine generating tokens (`with_engine`); None: the PyTorch model passed in.
     """
 
     settings: TextGenerationArguments = field(default_factory=TextGenerationArguments)
     data_format: str = PROMPT_COMPLETION
     overrides: GenerationSettings = field(default_factory=GenerationSettings)
     samples_before: list[dict] = field(default_factory=list)
+    engine: Any = field(default=None, repr=False, compare=False)
 
     name: ClassVar[str] = "text-generation"
     arguments: ClassVar[type] = TextGenerationArguments
@@ -130,6 +132,20 @@ class TextGenerationTask:
 
     def with_generation(self, overrides: GenerationSettings) -> "TextGenerationTask":
         copy = replace(self, overrides=overrides.over(self.overrides))
+        copy._tokenizer = self._tokenizer
+        return copy
+
+    def with_engine(self, backend: str, model, tokenizer, folder: str | Path | None) -> "TextGenerationTask":
+        """A copy generating with `--backend backend` (`textune.inference.causal_engines.choose_engine`, which checks
+        it against `model` on a few prompts, through the chat template where the tokenizer has one); `folder` holds `model`'s
+        files (a run folder, a model folder), None when it has none."""
+        from ...inference.causal_engines import PARITY_PROMPTS, choose_engine
+
+        chat = bool(getattr(tokenizer, "chat_template", None))  # as a chat model is mostly asked
+        prompts = [self.context_ids({"messages": [{"role": "user", "content": text}]} if chat else text, tokenizer)
+                   for text in PARITY_PROMPTS]
+        copy = replace(self, engine=choose_engine(backend, model, tokenizer, folder, prompts,
+                                                  stop_token_ids(model, tokenizer)))
         copy._tokenizer = self._tokenizer
         return copy
 
@@ -322,6 +338,8 @@ class TextGenerationTask:
     def generate_ids(self, model, tokenizer, contexts: list[list[int]]) -> list[list[int]]:
         """The new tokens generated after each context, up to (not including) the end-of-turn token; the contexts
         are padded on the LEFT together, so each continues from its own last token."""
+        if self.engine is not None:
+            return engine_generate(self.engine, model, tokenizer, contexts, self.generation)
         return generate_after(model, tokenizer, contexts, self.generation)
 
     def stream(self, model, tokenizer, input) -> Iterator[str]:
@@ -330,6 +348,9 @@ class TextGenerationTask:
         import torch
 
         context = self.context_ids(input, tokenizer)
+        if self.engine is not None:
+            yield from engine_stream(self.engine, model, tokenizer, context, self.generation)
+            return
         inputs = {"input_ids": torch.tensor([context], device=model.device),
                   "attention_mask": torch.ones((1, len(context)), dtype=torch.long, device=model.device),
                   # generate's own arguments ride with the tensors: stop at the end of the turn
