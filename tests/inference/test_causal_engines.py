@@ -236,3 +236,14 @@ def test_the_parity_check_runs_once_per_model_state(tiny_llama_dir, cache, monke
     for _ in range(2):
         assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is not None
     assert measured == [1]  # the second load read the record
+
+
+@needs_ctranslate2
+def test_serving_a_model_that_is_no_run_generates_with_the_backend_asked_for(tiny_llama_dir, cache):
+    from textune.serving.service import ModelService
+
+    torch_service = ModelService.from_model(str(tiny_llama_dir), backend="torch")
+    assert torch_service.task.engine is None
+    service = ModelService.from_model(str(tiny_llama_dir), backend="ctranslate2")
+    assert service.task.engine.name == "ctranslate2"
+    assert service.predict(["Tell me about the fire"]) == torch_service.predict(["Tell me about the fire"])
