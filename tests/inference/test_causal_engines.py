@@ -247,3 +247,44 @@ def test_serving_a_model_that_is_no_run_generates_with_the_backend_asked_for(tin
     service = ModelService.from_model(str(tiny_llama_dir), backend="ctranslate2")
     assert service.task.engine.name == "ctranslate2"
     assert service.predict(["Tell me about the fire"]) == torch_service.predict(["Tell me about the fire"])
+
+
+@needs_ctranslate2
+def test_files_written_into_the_model_folder_later_keep_its_conversion(tiny_llama_dir, cache, tmp_path):
+    import shutil
+
+    from textune.inference.causal_engines import ctranslate2_folder
+
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_llama_dir, folder)
+    converted = ctranslate2_folder(folder)
+    for name in ("report.html", "model.onnx", "predictions.csv", "eval_results.json"):
+        (folder / name).write_text("written after training\n")
+    assert ctranslate2_folder(folder) == converted  # no second conversion
+    assert len(list((cache / "ctranslate2").iterdir())) == 1
+    (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")  # the model itself changed
+    assert ctranslate2_folder(folder) != converted
+
+
+def test_files_written_into_a_run_folder_later_keep_its_merged_copy_and_parity_record(tmp_path, cache, monkeypatch):
+    from textune.inference import causal_engines
+
+    run = tmp_path / "lora-run"
+    run.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (run / name).write_text("{}")
+    saved = []
+
+    class Model:
+        def save_pretrained(self, target):
+            saved.append(target)
+
+    folder = causal_engines.engine_folder(Model(), Model(), run)
+    measured = []
+    parity = lambda: measured.append(1) or causal_engines.Parity(1, 1, 1.0)  # noqa: E731
+    causal_engines.recorded_parity(run, "ctranslate2", [[1, 2]], [2], parity)
+    (run / "report.html").write_text("<html></html>")
+    (run / "predictions.csv").write_text("generated\n")
+    assert causal_engines.engine_folder(Model(), Model(), run) == folder
+    causal_engines.recorded_parity(run, "ctranslate2", [[1, 2]], [2], parity)
+    assert len(saved) == 2 and measured == [1]  # one merged copy (model + tokenizer), one parity measurement

@@ -145,6 +145,17 @@ def _model_stop_ids(model_dir: Path) -> tuple[int, ...]:
     return ()
 
 
+def model_files(folder: Path) -> list[Path]:
+    """The files of `folder` that make its model and tokenizer (`textune.hub.MODEL_FILE_PATTERNS`, and
+    generation_config.json): what a cache key of a folder derived from it depends on, so a report, an export or
+    predictions written into a run folder later leave the key as it is."""
+    from ..hub import MODEL_FILE_PATTERNS
+
+    patterns = [pattern for pattern in MODEL_FILE_PATTERNS if pattern != "eval_results.json"]
+    return sorted({path for pattern in (*patterns, "generation_config.json") for path in folder.glob(pattern)
+                   if path.is_file()})
+
+
 def _cut_at_stop(ids: list[int], stop_ids: tuple[int, ...]) -> list[int]:
     for position, token in enumerate(ids):
         if token in stop_ids:
@@ -277,8 +288,7 @@ def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> 
         import ctranslate2
     except ImportError:
         raise TextuneError(f"--backend ctranslate2 needs CTranslate2: {INSTALL_CTRANSLATE2}") from None
-    files = [path for path in model_dir.iterdir() if path.is_file() and not path.name.startswith(".")]
-    key = file_identity(files, "ctranslate2", ctranslate2.__version__.split(".")[0])
+    key = file_identity(model_files(model_dir), "ctranslate2", ctranslate2.__version__.split(".")[0])
 
     def build(folder: Path) -> None:
         logger.info("converting %s for CTranslate2 (once; later loads read the cache)", model_dir.name)
@@ -422,7 +432,7 @@ def engine_folder(model, tokenizer, folder: str | Path | None) -> Path:
             and not (folder / "adapter_config.json").is_file()):
         return folder
     if folder is not None and folder.is_dir():
-        key = file_identity([path for path in folder.iterdir() if path.is_file()], "merged")
+        key = file_identity(model_files(folder), "merged")
         name = folder.name
     else:  # a hub id: its name and the revision transformers loaded
         name = str(getattr(model, "name_or_path", "") or "model")
@@ -478,8 +488,7 @@ def recorded_parity(folder: Path, engine: str, prompts, stop_ids, measure: Calla
     from ..atomic import write_text_atomically
     from ..cache import cache_home
 
-    files = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
-    key = file_identity(files, engine, json.dumps([list(map(int, p)) for p in prompts]),
+    key = file_identity(model_files(folder), engine, json.dumps([list(map(int, p)) for p in prompts]),
                         json.dumps(list(map(int, stop_ids))), str(PARITY_TOKENS))
     record = cache_home() / "parity" / f"{folder.name}-{key}.json"
     try:
