@@ -9,10 +9,12 @@ import threading
 import pytest
 
 from textune.errors import TextuneError
-from textune.inference.causal_engines import Decoding, compare_outputs, greedy_parity, load_engine
+from textune.inference.causal_engines import compare_outputs, greedy_parity, load_engine
+from textune.inference.generation import GenerationSettings
 
 needs_ctranslate2 = pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
                                        reason="ctranslate2 is not installed (pip install 'textune[fast-generation]')")
+TWELVE, SIXTEEN = GenerationSettings(max_new_tokens=12), GenerationSettings(max_new_tokens=16)
 TEXTS = ["Tell me about the fire", "Hello, how are you today?", "coffee", "we saw a big storm near my house"]
 
 
@@ -50,22 +52,22 @@ def _reference(model, prompt, max_new_tokens, eos_token_id=None):
 def test_torch_engine_batch_and_stream_equal_model_generate(torch_engine, prompts):
     expected = [_reference(torch_engine.model, prompt, 12) for prompt in prompts]
     assert all(len(tokens) == 12 for tokens in expected)
-    assert torch_engine.generate(prompts, max_new_tokens=12, stop_ids=()) == expected  # one left-padded batch
-    assert [list(torch_engine.stream(prompt, max_new_tokens=12, stop_ids=())) for prompt in prompts] == expected
+    assert torch_engine.generate(prompts, TWELVE, ()) == expected  # one left-padded batch
+    assert [list(torch_engine.stream(prompt, TWELVE, ())) for prompt in prompts] == expected
 
 
 def test_a_stop_id_ends_the_output_and_is_not_part_of_it(torch_engine, prompts):
-    free = torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=())[0]
+    free = torch_engine.generate(prompts[:1], TWELVE, ())[0]
     stop = free[4]
     cut = free[:free.index(stop)]
-    assert torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=[stop]) == [cut]
-    assert list(torch_engine.stream(prompts[0], max_new_tokens=12, stop_ids=[stop])) == cut
+    assert torch_engine.generate(prompts[:1], TWELVE, [stop]) == [cut]
+    assert list(torch_engine.stream(prompts[0], TWELVE, [stop])) == cut
     # by default the model's own end-of-sequence id (generation_config.json: <|im_end|>, id 2) stops it
     assert torch_engine.default_stop_ids == (2,)
 
 
 def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
-    stream = torch_engine.stream(prompts[0], max_new_tokens=200, stop_ids=())
+    stream = torch_engine.stream(prompts[0], GenerationSettings(max_new_tokens=200), ())
     first = [next(stream), next(stream)]
     stream.close()  # a client that went away: the generate thread is joined, not left running
     assert len(first) == 2
@@ -73,16 +75,14 @@ def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
 
 
 def test_sampling_with_a_seed_repeats(torch_engine, prompts):
-    settings = dict(max_new_tokens=10, do_sample=True, temperature=1.5, top_k=0, seed=7, stop_ids=())
-    assert torch_engine.generate(prompts[:2], **settings) == torch_engine.generate(prompts[:2], **settings)
-    assert list(torch_engine.stream(prompts[0], **settings)) == torch_engine.generate(prompts[:1], **settings)[0]
+    settings = GenerationSettings(max_new_tokens=10, do_sample=True, temperature=1.5, seed=7)
+    assert torch_engine.generate(prompts[:2], settings, ()) == torch_engine.generate(prompts[:2], settings, ())
+    assert list(torch_engine.stream(prompts[0], settings, ())) == torch_engine.generate(prompts[:1], settings, ())[0]
 
 
 def test_bad_settings_and_names_are_one_line_errors(tiny_llama_dir, torch_engine, prompts):
-    with pytest.raises(TextuneError, match="--temperature must be above 0"):
-        torch_engine.generate(prompts, temperature=0, do_sample=True)
-    with pytest.raises(TextuneError, match="--max_new_tokens must be at least 1"):
-        Decoding(max_new_tokens=0)
+    with pytest.raises(TextuneError, match="--num_beams above 1 needs --backend torch"):
+        torch_engine.generate(prompts, GenerationSettings(num_beams=2))
     with pytest.raises(TextuneError, match="--backend 'vllm' is not a generation engine; use one of auto, torch"):
         load_engine("vllm", tiny_llama_dir)
     with pytest.raises(TextuneError, match="a prompt has no tokens"):
@@ -103,12 +103,12 @@ def test_ctranslate2_matches_torch_greedy_and_stops_on_stop_ids(tiny_llama_dir, 
     engine = load_engine("ctranslate2", tiny_llama_dir)
     parity = greedy_parity(torch_engine, engine, prompts, max_new_tokens=16, stop_ids=())
     assert parity.share_identical == 1.0
-    batch = engine.generate(prompts, max_new_tokens=16, stop_ids=())
-    assert batch == torch_engine.generate(prompts, max_new_tokens=16, stop_ids=())
-    assert list(engine.stream(prompts[1], max_new_tokens=16, stop_ids=())) == batch[1]
+    batch = engine.generate(prompts, SIXTEEN, ())
+    assert batch == torch_engine.generate(prompts, SIXTEEN, ())
+    assert list(engine.stream(prompts[1], SIXTEEN, ())) == batch[1]
     stop = batch[0][5]
-    assert engine.generate(prompts[:1], max_new_tokens=16, stop_ids=[stop]) == [batch[0][:batch[0].index(stop)]]
-    assert list(engine.stream(prompts[0], max_new_tokens=16, stop_ids=[stop])) == batch[0][:batch[0].index(stop)]
+    assert engine.generate(prompts[:1], SIXTEEN, [stop]) == [batch[0][:batch[0].index(stop)]]
+    assert list(engine.stream(prompts[0], SIXTEEN, [stop])) == batch[0][:batch[0].index(stop)]
     assert engine.default_stop_ids == (2,)
 
 
@@ -127,7 +127,7 @@ def test_ctranslate2_converts_once_per_folder_state(tiny_llama_dir, cache, monke
     load_engine("ctranslate2", tiny_llama_dir)
     int8 = load_engine("ctranslate2-int8", tiny_llama_dir)  # same conversion, quantized on load
     assert len(conversions) == 1 and [path.name for path in (cache / "ctranslate2").iterdir()] != []
-    assert len(int8.generate([[1, 5, 6]], max_new_tokens=4, stop_ids=())[0]) == 4
+    assert len(int8.generate([[1, 5, 6]], GenerationSettings(max_new_tokens=4), ())[0]) == 4
 
 
 def test_auto_is_ctranslate2_where_installed_else_torch(tiny_llama_dir, cache, monkeypatch):
