@@ -6,14 +6,16 @@ engine sees exactly the same prompt. `stop_ids` end an output (they are not part
 model's end-of-sequence ids from generation_config.json.
 
 Built in (see `ENGINES`): `torch` (float32), `torch-bf16` (fast only on CPUs with native bf16), `ctranslate2`
-(float32) and `ctranslate2-int8` (int8 weights and matmuls); `auto` is `ctranslate2` where it is installed and
-runs the model, else `torch`. `benchmarks/generation_engines.py` measures them.
+(float32) and `ctranslate2-int8` (int8 weights and matmuls). `--backend auto` (`choose_engine`) is `ctranslate2`
+where it is installed, runs the model and gives torch's greedy output on every parity prompt, else `torch`.
+`benchmarks/generation_engines.py` measures them.
 
 Example:
     >>> from textune.inference.causal_engines import load_engine
+    >>> from textune.inference.generation import GenerationSettings
     >>> engine = load_engine("ctranslate2", "path/to/model")
-    >>> engine.generate([prompt_ids], max_new_tokens=64)          # -> [[new ids]]
-    >>> for token_id in engine.stream(prompt_ids, max_new_tokens=64): ...
+    >>> engine.generate([prompt_ids], GenerationSettings(max_new_tokens=64))   # -> [[new ids]]
+    >>> for token_id in engine.stream(prompt_ids, GenerationSettings(max_new_tokens=64)): ...
 """
 
 from __future__ import annotations
@@ -98,26 +100,15 @@ def register_engine(spec: EngineSpec) -> None:
 
 
 def load_engine(name: str, model_dir: str | Path, flag: str = "--backend") -> CausalEngine:
-    """Load the engine `name` on a causal language model folder (config.json, safetensors weights, tokenizer).
-
-    `auto` is `ctranslate2` where CTranslate2 is installed and runs this architecture (the same greedy answers
-    as `torch`, faster on a CPU: docs/benchmarks.md), else `torch`.
+    """Load the engine `name` on a causal language model folder (config.json, safetensors weights, tokenizer), as
+    is: no parity check (`choose_engine` picks and checks the engine `--backend` names, `auto` included).
 
     Raises:
         TextuneError: The name is unknown, the engine's package is missing, or it cannot run this architecture.
     """
-    model_dir = Path(model_dir)
-    if name == AUTO:
-        if importlib.util.find_spec("ctranslate2") is None:
-            return ENGINES["torch"].load(model_dir)
-        try:
-            return ENGINES["ctranslate2"].load(model_dir)
-        except TextuneError as error:
-            logger.warning("%s; generating with torch instead", error)
-            return ENGINES["torch"].load(model_dir)
     if name not in ENGINES:
-        raise TextuneError(f"{flag} {name!r} is not a generation engine; use one of {AUTO}, {', '.join(ENGINES)}")
-    return ENGINES[name].load(model_dir)
+        raise TextuneError(f"{flag} {name!r} is not a generation engine; use one of {', '.join(ENGINES)}")
+    return ENGINES[name].load(Path(model_dir))
 
 
 def _model_stop_ids(model_dir: Path) -> tuple[int, ...]:
