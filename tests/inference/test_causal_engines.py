@@ -285,3 +285,23 @@ def test_files_written_into_a_run_folder_later_keep_its_merged_copy_and_parity_r
     assert causal_engines.engine_folder(Model(), Model(), run) == folder
     causal_engines.recorded_parity(run, "ctranslate2", [[1, 2]], [2], parity)
     assert len(saved) == 2 and measured == [1]  # one merged copy (model + tokenizer), one parity measurement
+
+
+@needs_ctranslate2
+def test_a_seeded_sample_repeats_with_the_ctranslate2_backend(tiny_llama_dir, cache):
+    # CTranslate2's set_random_seed does not make its sampling repeat (OpenNMT/CTranslate2#1757): such a request
+    # generates with the model in memory
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    task = TextGenerationTask().with_engine("ctranslate2", model, tokenizer, tiny_llama_dir)
+    assert task.engine is not None
+    sampled = task.with_generation(GenerationSettings(max_new_tokens=20, do_sample=True, temperature=1.5, seed=7))
+    contexts = [sampled.context_ids(text, tokenizer) for text in TEXTS[:2]]
+    first = sampled.generate_ids(model, tokenizer, contexts)
+    assert sampled.generate_ids(model, tokenizer, contexts) == first and len(set(first[0])) > 2
+    streamed = "".join(sampled.stream(model, tokenizer, TEXTS[0]))
+    assert streamed == "".join(sampled.stream(model, tokenizer, TEXTS[0])) and streamed.strip()

@@ -69,6 +69,8 @@ class CausalEngine(Protocol):
     name: str
     # the model's end-of-sequence ids: what `stop_ids=None` means
     default_stop_ids: tuple[int, ...]
+    # whether a sample with a seed comes out the same each time
+    repeats_seeded_samples: bool
 
     def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings = GenerationSettings(),
                  stop_ids: Sequence[int] | None = None) -> list[list[int]]:
@@ -149,6 +151,8 @@ def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
 
 class TorchEngine:
     """transformers' `generate` with its KV cache: the reference every other engine is checked against."""
+
+    repeats_seeded_samples = True
 
     def __init__(self, model_dir: Path, dtype: str = "float32", name: str = "torch"):
         import torch
@@ -272,6 +276,9 @@ def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> 
 
 class CTranslate2Engine:
     """CTranslate2's Generator on the CPU: fused kernels and a compact KV cache, float32 or int8."""
+
+    # set_random_seed does not make its sampling repeat (OpenNMT/CTranslate2#1757)
+    repeats_seeded_samples = False
 
     def __init__(self, model_dir: Path, compute_type: str = "float32", name: str = "ctranslate2"):
         import ctranslate2  # ctranslate2_folder below names the extra to install when it is missing

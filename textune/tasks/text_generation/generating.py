@@ -7,7 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ...inference.causal_engines import pad_token_id
+from ...inference.causal_engines import ModelEngine, pad_token_id
 from ...inference.generation import GenerationSettings, seed_sampling
 from .formatting import IGNORE
 
@@ -91,10 +91,18 @@ def target_nll(logits, labels):
     return torch.full((len(nll), 1), -1.0, device=nll.device), nll.float(), count.float()
 
 
+def _engine_for(engine, model, settings: GenerationSettings, stops: list[int]):
+    """`engine`, or the model in memory where a seeded sample must repeat and `engine` cannot repeat one."""
+    if settings.do_sample and settings.seed is not None and not engine.repeats_seeded_samples:
+        return ModelEngine(model, stops)
+    return engine
+
+
 def engine_generate(engine, model, tokenizer, contexts: list[list[int]], settings: GenerationSettings):
     """`generate_after` through a causal engine: the same contexts in, the new tokens out (each prompt alone, as
     the engine pads nothing)."""
-    return engine.generate(contexts, settings, stop_token_ids(model, tokenizer))
+    stops = stop_token_ids(model, tokenizer)
+    return _engine_for(engine, model, settings, stops).generate(contexts, settings, stops)
 
 
 def engine_stream(engine, model, tokenizer, context: list[int], settings: GenerationSettings) -> Iterator[str]:
@@ -102,7 +110,8 @@ def engine_stream(engine, model, tokenizer, context: list[int], settings: Genera
     (a word or a multi-byte character can span tokens), and what is new sent once it is whole."""
     ids: list[int] = []
     shown = ""
-    tokens = engine.stream(context, settings, stop_token_ids(model, tokenizer))
+    stops = stop_token_ids(model, tokenizer)
+    tokens = _engine_for(engine, model, settings, stops).stream(context, settings, stops)
     try:
         for token in tokens:
             ids.append(token)
