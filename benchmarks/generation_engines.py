@@ -69,23 +69,25 @@ def measure(names: list[str], folder: str, prompts: list[list[int]], args) -> li
     """Every engine: load time, tokens/s on one prompt and on the batch, and its greedy chat answers. All are
     loaded first and each measurement is taken for every engine in turn, so load from other jobs falls on all alike."""
     from textune.inference.causal_engines import load_engine
+    from textune.inference.generation import GenerationSettings
 
     engines, rows = {}, {}
     for name in names:
         engines[name], load_s = timed(load_engine, name, folder)
-        engines[name].generate(prompts[:1], max_new_tokens=8, stop_ids=())  # warm-up: first-call allocations
+        engines[name].generate(prompts[:1], GenerationSettings(max_new_tokens=8), ())  # warm-up: first-call allocations
         rows[name] = {"engine": name, "load_s": round(load_s, 2)}
-    fixed = {"max_new_tokens": args.new_tokens, "stop_ids": ()}
+    fixed = GenerationSettings(max_new_tokens=args.new_tokens)
     for name, engine in engines.items():
-        single, seconds = timed(engine.generate, prompts[:1], **fixed)
+        single, seconds = timed(engine.generate, prompts[:1], fixed, ())
         assert len(single[0]) == args.new_tokens
         rows[name]["single_tokens_per_s"] = round(args.new_tokens / seconds, 1)
     for name, engine in engines.items():
-        batch, seconds = timed(engine.generate, prompts, **fixed)
+        batch, seconds = timed(engine.generate, prompts, fixed, ())
         assert all(len(tokens) == args.new_tokens for tokens in batch)
         rows[name]["batch_tokens_per_s"] = round(len(prompts) * args.new_tokens / seconds, 1)
     for name, engine in engines.items():
-        answers, seconds = timed(lambda: [engine.generate([prompt], max_new_tokens=args.parity_tokens)[0]
+        greedy = GenerationSettings(max_new_tokens=args.parity_tokens)
+        answers, seconds = timed(lambda: [engine.generate([prompt], greedy)[0]
                                           for prompt in prompts])
         rows[name].update(answers=answers, answer_tokens=sum(map(len, answers)), answers_s=round(seconds, 1))
     return list(rows.values())

@@ -9,10 +9,12 @@ import threading
 import pytest
 
 from textune.errors import TextuneError
-from textune.inference.causal_engines import Decoding, compare_outputs, greedy_parity, load_engine
+from textune.inference.causal_engines import compare_outputs, greedy_parity, load_engine
+from textune.inference.generation import GenerationSettings
 
 needs_ctranslate2 = pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
                                        reason="ctranslate2 is not installed (pip install 'textune[fast-generation]')")
+TWELVE, SIXTEEN = GenerationSettings(max_new_tokens=12), GenerationSettings(max_new_tokens=16)
 TEXTS = ["Tell me about the fire", "Hello, how are you today?", "coffee", "we saw a big storm near my house"]
 
 
@@ -50,22 +52,22 @@ def _reference(model, prompt, max_new_tokens, eos_token_id=None):
 def test_torch_engine_batch_and_stream_equal_model_generate(torch_engine, prompts):
     expected = [_reference(torch_engine.model, prompt, 12) for prompt in prompts]
     assert all(len(tokens) == 12 for tokens in expected)
-    assert torch_engine.generate(prompts, max_new_tokens=12, stop_ids=()) == expected  # one left-padded batch
-    assert [list(torch_engine.stream(prompt, max_new_tokens=12, stop_ids=())) for prompt in prompts] == expected
+    assert torch_engine.generate(prompts, TWELVE, ()) == expected  # one left-padded batch
+    assert [list(torch_engine.stream(prompt, TWELVE, ())) for prompt in prompts] == expected
 
 
 def test_a_stop_id_ends_the_output_and_is_not_part_of_it(torch_engine, prompts):
-    free = torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=())[0]
+    free = torch_engine.generate(prompts[:1], TWELVE, ())[0]
     stop = free[4]
     cut = free[:free.index(stop)]
-    assert torch_engine.generate(prompts[:1], max_new_tokens=12, stop_ids=[stop]) == [cut]
-    assert list(torch_engine.stream(prompts[0], max_new_tokens=12, stop_ids=[stop])) == cut
+    assert torch_engine.generate(prompts[:1], TWELVE, [stop]) == [cut]
+    assert list(torch_engine.stream(prompts[0], TWELVE, [stop])) == cut
     # by default the model's own end-of-sequence id (generation_config.json: <|im_end|>, id 2) stops it
     assert torch_engine.default_stop_ids == (2,)
 
 
 def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
-    stream = torch_engine.stream(prompts[0], max_new_tokens=200, stop_ids=())
+    stream = torch_engine.stream(prompts[0], GenerationSettings(max_new_tokens=200), ())
     first = [next(stream), next(stream)]
     stream.close()  # a client that went away: the generate thread is joined, not left running
     assert len(first) == 2
@@ -73,17 +75,15 @@ def test_closing_a_stream_early_stops_generating(torch_engine, prompts):
 
 
 def test_sampling_with_a_seed_repeats(torch_engine, prompts):
-    settings = dict(max_new_tokens=10, do_sample=True, temperature=1.5, top_k=0, seed=7, stop_ids=())
-    assert torch_engine.generate(prompts[:2], **settings) == torch_engine.generate(prompts[:2], **settings)
-    assert list(torch_engine.stream(prompts[0], **settings)) == torch_engine.generate(prompts[:1], **settings)[0]
+    settings = GenerationSettings(max_new_tokens=10, do_sample=True, temperature=1.5, seed=7)
+    assert torch_engine.generate(prompts[:2], settings, ()) == torch_engine.generate(prompts[:2], settings, ())
+    assert list(torch_engine.stream(prompts[0], settings, ())) == torch_engine.generate(prompts[:1], settings, ())[0]
 
 
 def test_bad_settings_and_names_are_one_line_errors(tiny_llama_dir, torch_engine, prompts):
-    with pytest.raises(TextuneError, match="--temperature must be above 0"):
-        torch_engine.generate(prompts, temperature=0, do_sample=True)
-    with pytest.raises(TextuneError, match="--max_new_tokens must be at least 1"):
-        Decoding(max_new_tokens=0)
-    with pytest.raises(TextuneError, match="--backend 'vllm' is not a generation engine; use one of auto, torch"):
+    with pytest.raises(TextuneError, match="--num_beams above 1 needs --backend torch"):
+        torch_engine.generate(prompts, GenerationSettings(num_beams=2))
+    with pytest.raises(TextuneError, match="--backend 'vllm' is not a generation engine; use one of torch"):
         load_engine("vllm", tiny_llama_dir)
     with pytest.raises(TextuneError, match="a prompt has no tokens"):
         torch_engine.generate([[]])
@@ -103,12 +103,12 @@ def test_ctranslate2_matches_torch_greedy_and_stops_on_stop_ids(tiny_llama_dir, 
     engine = load_engine("ctranslate2", tiny_llama_dir)
     parity = greedy_parity(torch_engine, engine, prompts, max_new_tokens=16, stop_ids=())
     assert parity.share_identical == 1.0
-    batch = engine.generate(prompts, max_new_tokens=16, stop_ids=())
-    assert batch == torch_engine.generate(prompts, max_new_tokens=16, stop_ids=())
-    assert list(engine.stream(prompts[1], max_new_tokens=16, stop_ids=())) == batch[1]
+    batch = engine.generate(prompts, SIXTEEN, ())
+    assert batch == torch_engine.generate(prompts, SIXTEEN, ())
+    assert list(engine.stream(prompts[1], SIXTEEN, ())) == batch[1]
     stop = batch[0][5]
-    assert engine.generate(prompts[:1], max_new_tokens=16, stop_ids=[stop]) == [batch[0][:batch[0].index(stop)]]
-    assert list(engine.stream(prompts[0], max_new_tokens=16, stop_ids=[stop])) == batch[0][:batch[0].index(stop)]
+    assert engine.generate(prompts[:1], SIXTEEN, [stop]) == [batch[0][:batch[0].index(stop)]]
+    assert list(engine.stream(prompts[0], SIXTEEN, [stop])) == batch[0][:batch[0].index(stop)]
     assert engine.default_stop_ids == (2,)
 
 
@@ -127,16 +127,13 @@ def test_ctranslate2_converts_once_per_folder_state(tiny_llama_dir, cache, monke
     load_engine("ctranslate2", tiny_llama_dir)
     int8 = load_engine("ctranslate2-int8", tiny_llama_dir)  # same conversion, quantized on load
     assert len(conversions) == 1 and [path.name for path in (cache / "ctranslate2").iterdir()] != []
-    assert len(int8.generate([[1, 5, 6]], max_new_tokens=4, stop_ids=())[0]) == 4
+    assert len(int8.generate([[1, 5, 6]], GenerationSettings(max_new_tokens=4), ())[0]) == 4
 
 
-def test_auto_is_ctranslate2_where_installed_else_torch(tiny_llama_dir, cache, monkeypatch):
-    expected = "ctranslate2" if importlib.util.find_spec("ctranslate2") else "torch"
-    assert load_engine("auto", tiny_llama_dir).name == expected
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *args: None if name == "ctranslate2" else real_find_spec(name, *args))
-    assert load_engine("auto", tiny_llama_dir).name == "torch"
+def test_load_engine_loads_only_named_engines(tiny_llama_dir):
+    # auto is choose_engine's (with its parity check); loading without one is for a named engine only
+    with pytest.raises(TextuneError, match="--backend 'auto' is not a generation engine; use one of torch"):
+        load_engine("auto", tiny_llama_dir)
 
 
 # --- --backend on the text-generation task --------------------------------------------------------------------
@@ -236,3 +233,75 @@ def test_the_parity_check_runs_once_per_model_state(tiny_llama_dir, cache, monke
     for _ in range(2):
         assert TextGenerationTask().with_engine("auto", model, tokenizer, tiny_llama_dir).engine is not None
     assert measured == [1]  # the second load read the record
+
+
+@needs_ctranslate2
+def test_serving_a_model_that_is_no_run_generates_with_the_backend_asked_for(tiny_llama_dir, cache):
+    from textune.serving.service import ModelService
+
+    torch_service = ModelService.from_model(str(tiny_llama_dir), backend="torch")
+    assert torch_service.task.engine is None
+    service = ModelService.from_model(str(tiny_llama_dir), backend="ctranslate2")
+    assert service.task.engine.name == "ctranslate2"
+    assert service.predict(["Tell me about the fire"]) == torch_service.predict(["Tell me about the fire"])
+
+
+@needs_ctranslate2
+def test_files_written_into_the_model_folder_later_keep_its_conversion(tiny_llama_dir, cache, tmp_path):
+    import shutil
+
+    from textune.inference.causal_engines import ctranslate2_folder
+
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_llama_dir, folder)
+    converted = ctranslate2_folder(folder)
+    for name in ("report.html", "model.onnx", "predictions.csv", "eval_results.json"):
+        (folder / name).write_text("written after training\n")
+    assert ctranslate2_folder(folder) == converted  # no second conversion
+    assert len(list((cache / "ctranslate2").iterdir())) == 1
+    (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")  # the model itself changed
+    assert ctranslate2_folder(folder) != converted
+
+
+def test_files_written_into_a_run_folder_later_keep_its_merged_copy_and_parity_record(tmp_path, cache, monkeypatch):
+    from textune.inference import causal_engines
+
+    run = tmp_path / "lora-run"
+    run.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (run / name).write_text("{}")
+    saved = []
+
+    class Model:
+        def save_pretrained(self, target):
+            saved.append(target)
+
+    folder = causal_engines.engine_folder(Model(), Model(), run)
+    measured = []
+    parity = lambda: measured.append(1) or causal_engines.Parity(1, 1, 1.0)  # noqa: E731
+    causal_engines.recorded_parity(run, "ctranslate2", [[1, 2]], [2], parity)
+    (run / "report.html").write_text("<html></html>")
+    (run / "predictions.csv").write_text("generated\n")
+    assert causal_engines.engine_folder(Model(), Model(), run) == folder
+    causal_engines.recorded_parity(run, "ctranslate2", [[1, 2]], [2], parity)
+    assert len(saved) == 2 and measured == [1]  # one merged copy (model + tokenizer), one parity measurement
+
+
+@needs_ctranslate2
+def test_a_seeded_sample_repeats_with_the_ctranslate2_backend(tiny_llama_dir, cache):
+    # CTranslate2's set_random_seed does not make its sampling repeat (OpenNMT/CTranslate2#1757): such a request
+    # generates with the model in memory
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from textune.tasks.text_generation.task import TextGenerationTask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    task = TextGenerationTask().with_engine("ctranslate2", model, tokenizer, tiny_llama_dir)
+    assert task.engine is not None
+    sampled = task.with_generation(GenerationSettings(max_new_tokens=20, do_sample=True, temperature=1.5, seed=7))
+    contexts = [sampled.context_ids(text, tokenizer) for text in TEXTS[:2]]
+    first = sampled.generate_ids(model, tokenizer, contexts)
+    assert sampled.generate_ids(model, tokenizer, contexts) == first and len(set(first[0])) > 2
+    streamed = "".join(sampled.stream(model, tokenizer, TEXTS[0]))
+    assert streamed == "".join(sampled.stream(model, tokenizer, TEXTS[0])) and streamed.strip()

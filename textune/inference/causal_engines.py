@@ -6,14 +6,16 @@ engine sees exactly the same prompt. `stop_ids` end an output (they are not part
 model's end-of-sequence ids from generation_config.json.
 
 Built in (see `ENGINES`): `torch` (float32), `torch-bf16` (fast only on CPUs with native bf16), `ctranslate2`
-(float32) and `ctranslate2-int8` (int8 weights and matmuls); `auto` is `ctranslate2` where it is installed and
-runs the model, else `torch`. `benchmarks/generation_engines.py` measures them.
+(float32) and `ctranslate2-int8` (int8 weights and matmuls). `--backend auto` (`choose_engine`) is `ctranslate2`
+where it is installed, runs the model and gives torch's greedy output on every parity prompt, else `torch`.
+`benchmarks/generation_engines.py` measures them.
 
 Example:
     >>> from textune.inference.causal_engines import load_engine
+    >>> from textune.inference.generation import GenerationSettings
     >>> engine = load_engine("ctranslate2", "path/to/model")
-    >>> engine.generate([prompt_ids], max_new_tokens=64)          # -> [[new ids]]
-    >>> for token_id in engine.stream(prompt_ids, max_new_tokens=64): ...
+    >>> engine.generate([prompt_ids], GenerationSettings(max_new_tokens=64))   # -> [[new ids]]
+    >>> for token_id in engine.stream(prompt_ids, GenerationSettings(max_new_tokens=64)): ...
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
 from ..cache import cached_folder, file_identity
 from ..errors import TextuneError
+from .generation import GenerationSettings, seed_sampling
 
 logger = logging.getLogger(__name__)
 
@@ -36,46 +39,28 @@ AUTO = "auto"
 INSTALL_CTRANSLATE2 = "pip install 'textune[fast-generation]' (or: pip install ctranslate2)"
 
 
-@dataclass(frozen=True)
-class Decoding:
-    """How one call generates; the defaults are greedy decoding of up to 128 new tokens.
+# What an engine generates where the settings say nothing: greedy decoding of up to 128 new tokens.
+ENGINE_DEFAULTS = GenerationSettings(max_new_tokens=128, num_beams=1, do_sample=False, temperature=1.0, top_p=1.0,
+                                     repetition_penalty=1.0)
 
-    Attributes are transformers' `generate` arguments of the same names, plus `seed` (makes sampling repeatable)
-    and `stop_ids`: the token ids that end an output, None for the model's own end-of-sequence ids, () to never
-    stop before `max_new_tokens`.
+
+def _resolved(settings: GenerationSettings) -> GenerationSettings:
+    """`settings` over ENGINE_DEFAULTS (top_k None stays: no top-k cut).
+
+    Raises:
+        TextuneError: Beam search is asked for: the engines decode one hypothesis.
     """
+    if (settings.num_beams or 1) > 1:
+        raise TextuneError("--num_beams above 1 needs --backend torch (the other engines do not search beams)")
+    return settings.over(ENGINE_DEFAULTS)
 
-    max_new_tokens: int = 128
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0: no top-k cut
-    repetition_penalty: float = 1.0
-    seed: int | None = None
-    stop_ids: tuple[int, ...] | None = None
 
-    def __post_init__(self):
-        if self.max_new_tokens < 1:
-            raise TextuneError(f"--max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature <= 0:
-            raise TextuneError(f"--temperature must be above 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise TextuneError(f"--top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise TextuneError(f"--top_k must be 0 (off) or more, got {self.top_k}")
-        if self.repetition_penalty <= 0:
-            raise TextuneError(f"--repetition_penalty must be above 0, got {self.repetition_penalty}")
-        if self.stop_ids is not None:
-            object.__setattr__(self, "stop_ids", tuple(int(token) for token in self.stop_ids))
-
-    @classmethod
-    def from_kwargs(cls, kwargs: dict) -> "Decoding":
-        """The settings among `kwargs`, refusing unknown names (a typo would otherwise be silently ignored)."""
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise TypeError(f"unknown generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{key: value for key, value in kwargs.items() if value is not None or key == "stop_ids"})
+def pad_token_id(model, stop_ids: Sequence[int]) -> int:
+    """The id a left-padded batch of `model` pads with: the model's own, else its first stop id (padding is
+    masked out, so any id serves when the model names none)."""
+    config, generation = model.config, model.generation_config
+    pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
+    return pad if pad is not None else (tuple(stop_ids) or (0,))[0]
 
 
 class CausalEngine(Protocol):
@@ -84,12 +69,17 @@ class CausalEngine(Protocol):
     name: str
     # the model's end-of-sequence ids: what `stop_ids=None` means
     default_stop_ids: tuple[int, ...]
+    # whether a sample with a seed comes out the same each time
+    repeats_seeded_samples: bool
 
-    def generate(self, prompts: Sequence[Sequence[int]], **decoding) -> list[list[int]]:
-        """One output per prompt, generated as one batch; `decoding` as the fields of `Decoding`."""
+    def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings = GenerationSettings(),
+                 stop_ids: Sequence[int] | None = None) -> list[list[int]]:
+        """One output per prompt, generated as one batch with `settings` (ENGINE_DEFAULTS where they say nothing);
+        `stop_ids` end an output: None for `default_stop_ids`, () to never stop before max_new_tokens."""
         ...
 
-    def stream(self, prompt: Sequence[int], **decoding) -> Iterator[int]:
+    def stream(self, prompt: Sequence[int], settings: GenerationSettings = GenerationSettings(),
+               stop_ids: Sequence[int] | None = None) -> Iterator[int]:
         """The new token ids of one prompt, each as soon as it is chosen; closing the iterator stops generating."""
         ...
 
@@ -112,26 +102,15 @@ def register_engine(spec: EngineSpec) -> None:
 
 
 def load_engine(name: str, model_dir: str | Path, flag: str = "--backend") -> CausalEngine:
-    """Load the engine `name` on a causal language model folder (config.json, safetensors weights, tokenizer).
-
-    `auto` is `ctranslate2` where CTranslate2 is installed and runs this architecture (the same greedy answers
-    as `torch`, faster on a CPU: docs/benchmarks.md), else `torch`.
+    """Load the engine `name` on a causal language model folder (config.json, safetensors weights, tokenizer), as
+    is: no parity check (`choose_engine` picks and checks the engine `--backend` names, `auto` included).
 
     Raises:
         TextuneError: The name is unknown, the engine's package is missing, or it cannot run this architecture.
     """
-    model_dir = Path(model_dir)
-    if name == AUTO:
-        if importlib.util.find_spec("ctranslate2") is None:
-            return ENGINES["torch"].load(model_dir)
-        try:
-            return ENGINES["ctranslate2"].load(model_dir)
-        except TextuneError as error:
-            logger.warning("%s; generating with torch instead", error)
-            return ENGINES["torch"].load(model_dir)
     if name not in ENGINES:
-        raise TextuneError(f"{flag} {name!r} is not a generation engine; use one of {AUTO}, {', '.join(ENGINES)}")
-    return ENGINES[name].load(model_dir)
+        raise TextuneError(f"{flag} {name!r} is not a generation engine; use one of {', '.join(ENGINES)}")
+    return ENGINES[name].load(Path(model_dir))
 
 
 def _model_stop_ids(model_dir: Path) -> tuple[int, ...]:
@@ -143,6 +122,17 @@ def _model_stop_ids(model_dir: Path) -> tuple[int, ...]:
             if eos is not None:
                 return tuple(eos) if isinstance(eos, list) else (eos,)
     return ()
+
+
+def model_files(folder: Path) -> list[Path]:
+    """The files of `folder` that make its model and tokenizer (`textune.hub.MODEL_FILE_PATTERNS`, and
+    generation_config.json): what a cache key of a folder derived from it depends on, so a report, an export or
+    predictions written into a run folder later leave the key as it is."""
+    from ..hub import MODEL_FILE_PATTERNS
+
+    patterns = [pattern for pattern in MODEL_FILE_PATTERNS if pattern != "eval_results.json"]
+    return sorted({path for pattern in (*patterns, "generation_config.json") for path in folder.glob(pattern)
+                   if path.is_file()})
 
 
 def _cut_at_stop(ids: list[int], stop_ids: tuple[int, ...]) -> list[int]:
@@ -162,6 +152,8 @@ def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
 class TorchEngine:
     """transformers' `generate` with its KV cache: the reference every other engine is checked against."""
 
+    repeats_seeded_samples = True
+
     def __init__(self, model_dir: Path, dtype: str = "float32", name: str = "torch"):
         import torch
         from transformers import AutoModelForCausalLM
@@ -169,35 +161,27 @@ class TorchEngine:
         self.name = name
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
         self.default_stop_ids = _model_stop_ids(model_dir)
-        config, generation = self.model.config, self.model.generation_config
-        pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
-        # padding is masked out, so any id serves when the model names none
-        self.pad_id = pad if pad is not None else (self.default_stop_ids or (0,))[0]
+        self.pad_id = pad_token_id(self.model, self.default_stop_ids)
 
-    def _generate_kwargs(self, decoding: Decoding) -> dict:
-        stop = self._stop_ids(decoding)
-        kwargs = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.do_sample,
-                  "repetition_penalty": decoding.repetition_penalty, "pad_token_id": self.pad_id,
+    def _generate_kwargs(self, settings: GenerationSettings, stop: tuple[int, ...]) -> dict:
+        settings = _resolved(settings)
+        kwargs = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
+                  "repetition_penalty": settings.repetition_penalty, "pad_token_id": self.pad_id,
                   # None, not []: no stop id means generating max_new_tokens whatever comes
                   "eos_token_id": list(stop) or None}
-        if decoding.do_sample:  # passed only when sampling: transformers warns that they are unused otherwise
-            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k)
+        if settings.do_sample:  # passed only when sampling: transformers warns that they are unused otherwise
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or 0)
         return kwargs
 
-    @staticmethod
-    def _seed(decoding: Decoding) -> None:
-        if decoding.do_sample and decoding.seed is not None:
-            import torch
+    def _stop_ids(self, stop_ids: Sequence[int] | None) -> tuple[int, ...]:
+        return self.default_stop_ids if stop_ids is None else tuple(int(token) for token in stop_ids)
 
-            torch.manual_seed(decoding.seed)
-
-    def _stop_ids(self, decoding: Decoding) -> tuple[int, ...]:
-        return self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
-
-    def generate(self, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
+    def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings = GenerationSettings(),
+                 stop_ids: Sequence[int] | None = None) -> list[list[int]]:
         import torch
 
-        decoding = Decoding.from_kwargs(settings)
+        stop = self._stop_ids(stop_ids)
+        kwargs = self._generate_kwargs(settings, stop)
         _check_prompts(prompts)
         if not prompts:
             return []
@@ -205,21 +189,20 @@ class TorchEngine:
         # left padding: every prompt ends where generation starts
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + list(p) for p in prompts])
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-        self._seed(decoding)
+        seed_sampling(settings)
         with torch.inference_mode():
-            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                         **self._generate_kwargs(decoding))
-        stop = self._stop_ids(decoding)
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return [_cut_at_stop(row[width:], stop) for row in output.tolist()]
 
-    def stream(self, prompt: Sequence[int], **settings) -> Iterator[int]:
+    def stream(self, prompt: Sequence[int], settings: GenerationSettings = GenerationSettings(),
+               stop_ids: Sequence[int] | None = None) -> Iterator[int]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
 
-        decoding = Decoding.from_kwargs(settings)
+        stop = self._stop_ids(stop_ids)
+        kwargs = self._generate_kwargs(settings, stop)
         _check_prompts([prompt])
-        stop = self._stop_ids(decoding)
         tokens: queue.Queue = queue.Queue()
         done, closed, failure = object(), threading.Event(), []
 
@@ -240,8 +223,7 @@ class TorchEngine:
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), closed.is_set(), dtype=torch.bool)
 
-        kwargs = self._generate_kwargs(decoding)
-        self._seed(decoding)  # here, not in the thread: the caller's seed, set before any other call moves on
+        seed_sampling(settings)  # here, not in the thread: the caller's seed, set before any other call moves on
 
         def run() -> None:
             try:
@@ -277,8 +259,7 @@ def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> 
         import ctranslate2
     except ImportError:
         raise TextuneError(f"--backend ctranslate2 needs CTranslate2: {INSTALL_CTRANSLATE2}") from None
-    files = [path for path in model_dir.iterdir() if path.is_file() and not path.name.startswith(".")]
-    key = file_identity(files, "ctranslate2", ctranslate2.__version__.split(".")[0])
+    key = file_identity(model_files(model_dir), "ctranslate2", ctranslate2.__version__.split(".")[0])
 
     def build(folder: Path) -> None:
         logger.info("converting %s for CTranslate2 (once; later loads read the cache)", model_dir.name)
@@ -296,6 +277,9 @@ def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> 
 class CTranslate2Engine:
     """CTranslate2's Generator on the CPU: fused kernels and a compact KV cache, float32 or int8."""
 
+    # set_random_seed does not make its sampling repeat (OpenNMT/CTranslate2#1757)
+    repeats_seeded_samples = False
+
     def __init__(self, model_dir: Path, compute_type: str = "float32", name: str = "ctranslate2"):
         import ctranslate2  # ctranslate2_folder below names the extra to install when it is missing
         import torch
@@ -308,35 +292,38 @@ class CTranslate2Engine:
         self.vocabulary = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
         self.default_stop_ids = _model_stop_ids(model_dir)
 
-    def _options(self, decoding: Decoding) -> dict:
-        stop = self.default_stop_ids if decoding.stop_ids is None else decoding.stop_ids
-        if decoding.do_sample and decoding.seed is not None:
+    def _options(self, settings: GenerationSettings, stop_ids: Sequence[int] | None) -> dict:
+        stop = self.default_stop_ids if stop_ids is None else stop_ids
+        settings = _resolved(settings)
+        if settings.seed is not None:
             import ctranslate2
 
-            ctranslate2.set_random_seed(decoding.seed)
-        return {"max_length": decoding.max_new_tokens, "end_token": list(stop),  # []: never stop early
-                "repetition_penalty": decoding.repetition_penalty,
+            ctranslate2.set_random_seed(settings.seed)
+        sampling = settings.do_sample
+        return {"max_length": settings.max_new_tokens, "end_token": [int(token) for token in stop],  # []: no stop
+                "repetition_penalty": settings.repetition_penalty,
                 # top-k 1 is greedy; 0 samples from the whole distribution
-                "sampling_topk": decoding.top_k if decoding.do_sample else 1,
-                "sampling_topp": decoding.top_p if decoding.do_sample else 1.0,
-                "sampling_temperature": decoding.temperature if decoding.do_sample else 1.0}
+                "sampling_topk": (settings.top_k or 0) if sampling else 1,
+                "sampling_topp": settings.top_p if sampling else 1.0,
+                "sampling_temperature": settings.temperature if sampling else 1.0}
 
     def _tokens(self, prompt: Sequence[int]) -> list[str]:
         return [self.vocabulary[token] for token in prompt]
 
-    def generate(self, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
-        decoding = Decoding.from_kwargs(settings)
+    def generate(self, prompts: Sequence[Sequence[int]], settings: GenerationSettings = GenerationSettings(),
+                 stop_ids: Sequence[int] | None = None) -> list[list[int]]:
+        options = self._options(settings, stop_ids)
         _check_prompts(prompts)
         if not prompts:
             return []
         results = self.generator.generate_batch([self._tokens(prompt) for prompt in prompts],
-                                                include_prompt_in_result=False, **self._options(decoding))
+                                                include_prompt_in_result=False, **options)
         return [list(result.sequences_ids[0]) for result in results]
 
-    def stream(self, prompt: Sequence[int], **settings) -> Iterator[int]:
-        decoding = Decoding.from_kwargs(settings)
+    def stream(self, prompt: Sequence[int], settings: GenerationSettings = GenerationSettings(),
+               stop_ids: Sequence[int] | None = None) -> Iterator[int]:
+        options = self._options(settings, stop_ids)
         _check_prompts([prompt])
-        options = self._options(decoding)
         stop = set(options["end_token"])
         steps = self.generator.generate_tokens(self._tokens(prompt), **options)
         try:
@@ -387,9 +374,9 @@ def greedy_parity(reference: CausalEngine, engine: CausalEngine, prompts: Sequen
                   max_new_tokens: int = 32, stop_ids: Sequence[int] | None = None) -> Parity:
     """Greedy outputs of `engine` against `reference`'s (usually the `torch` engine) on the same prompts, each
     prompt generated alone so that no padding enters either side."""
-    settings = {"max_new_tokens": max_new_tokens, "stop_ids": stop_ids}
-    expected = [reference.generate([prompt], **settings)[0] for prompt in prompts]
-    got = [engine.generate([prompt], **settings)[0] for prompt in prompts]
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    expected = [reference.generate([prompt], settings, stop_ids)[0] for prompt in prompts]
+    got = [engine.generate([prompt], settings, stop_ids)[0] for prompt in prompts]
     return compare_outputs(expected, got)
 
 
@@ -422,7 +409,7 @@ def engine_folder(model, tokenizer, folder: str | Path | None) -> Path:
             and not (folder / "adapter_config.json").is_file()):
         return folder
     if folder is not None and folder.is_dir():
-        key = file_identity([path for path in folder.iterdir() if path.is_file()], "merged")
+        key = file_identity(model_files(folder), "merged")
         name = folder.name
     else:  # a hub id: its name and the revision transformers loaded
         name = str(getattr(model, "name_or_path", "") or "model")
@@ -478,8 +465,7 @@ def recorded_parity(folder: Path, engine: str, prompts, stop_ids, measure: Calla
     from ..atomic import write_text_atomically
     from ..cache import cache_home
 
-    files = [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
-    key = file_identity(files, engine, json.dumps([list(map(int, p)) for p in prompts]),
+    key = file_identity(model_files(folder), engine, json.dumps([list(map(int, p)) for p in prompts]),
                         json.dumps(list(map(int, stop_ids))), str(PARITY_TOKENS))
     record = cache_home() / "parity" / f"{folder.name}-{key}.json"
     try:
@@ -497,6 +483,4 @@ class ModelEngine(TorchEngine):
 
     def __init__(self, model, stop_ids: Sequence[int]):
         self.name, self.model, self.default_stop_ids = REFERENCE, model, tuple(stop_ids)
-        config, generation = model.config, model.generation_config
-        pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
-        self.pad_id = pad if pad is not None else (self.default_stop_ids or (0,))[0]
+        self.pad_id = pad_token_id(model, self.default_stop_ids)

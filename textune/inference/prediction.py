@@ -36,7 +36,7 @@ class Predictor:
 
     def __init__(self, model, tokenizer, task: Task, batch_size: int = 32, backend: str | Backend = AUTO,
                  run_dir: str | Path | None = None, load_model: Callable[[], object] | None = None,
-                 batch_job: bool = False):
+                 batch_job: bool = False, model_folder: str | Path | None = None):
         """
         Args:
             model: The PyTorch model, or None when `load_model` loads it (only if a backend or a caller needs it).
@@ -49,6 +49,9 @@ class Predictor:
             load_model: Loads the PyTorch model when `model` is None.
             batch_job: This process only predicts (a file): the backend may keep the cores busy between batches
                 (see `textune.inference.backends.BackendSource`).
+            model_folder: Where a model in memory that is no run was loaded from (a model folder, a hub id): a task
+                generating with a causal engine honours `backend` on it. None with no `run_dir` (training's
+                evaluation, the report): the model in memory generates itself.
         """
         self._model = model.eval() if model is not None else None
         self._load_model = load_model
@@ -59,8 +62,10 @@ class Predictor:
         if isinstance(backend, str) and hasattr(task, "with_engine"):
             # a task generating with a causal engine (optional in the protocol) checks and keeps the engine itself;
             # a model in memory (training's evaluation, the report) generates with itself
-            self.task = task.with_engine(backend if self.run_dir is not None else "torch", self.model, tokenizer,
-                                         self.run_dir)
+            source = self.run_dir if self.run_dir is not None else model_folder
+            folder = Path(source).expanduser() if source is not None else None
+            self.task = task.with_engine(backend if source is not None else "torch", self.model, tokenizer,
+                                         folder if folder is not None and folder.is_dir() else None)
             backend = "torch"  # only what the task does not generate runs through it
         if isinstance(backend, str):
             backend = build_backend(backend, BackendSource(self.run_dir, lambda: self.model, task.output_names,

@@ -86,7 +86,9 @@ class ModelService:
         from ..models.loading import model_display_name
 
         task, network_model, tokenizer = load_causal_lm(model, allow_pickle, flag="textune serve")
-        predictor = Predictor(network_model, tokenizer, task, batch_size, backend)
+        # the folder (or hub id) the model came from: --backend's engine loads it, as for a run
+        predictor = Predictor(network_model, tokenizer, task, batch_size, backend,
+                              model_folder=network_model.name_or_path or model)
         return cls(predictor, ModelInfo(name=name or model_display_name(model), base_model=model_display_name(model),
                                         headline_names=tuple(task.headline_metrics)))
 

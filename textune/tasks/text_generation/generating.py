@@ -7,6 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ...inference.causal_engines import ModelEngine, pad_token_id
 from ...inference.generation import GenerationSettings, seed_sampling
 from .formatting import IGNORE
 
@@ -43,12 +44,12 @@ def generate_after(model, tokenizer, contexts: list[list[int]], settings: Genera
     import torch
 
     width = max(len(context) for context in contexts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stops = stop_token_ids(model, tokenizer)
+    pad = pad_token_id(model, stops)
     ids = torch.tensor([[pad] * (width - len(c)) + c for c in contexts], dtype=torch.long, device=model.device)
     mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], dtype=torch.long,
                         device=model.device)
     seed_sampling(settings)
-    stops = stop_token_ids(model, tokenizer)
     with torch.inference_mode():
         output = model.generate(input_ids=ids, attention_mask=mask, **settings.generate_kwargs(),
                                 eos_token_id=stops, pad_token_id=pad)
@@ -90,24 +91,18 @@ def target_nll(logits, labels):
     return torch.full((len(nll), 1), -1.0, device=nll.device), nll.float(), count.float()
 
 
-def engine_decoding(settings: GenerationSettings, stops: list[int]) -> dict:
-    """`settings` as a causal engine's decoding arguments (`textune.inference.causal_engines.Decoding`).
-
-    Raises:
-        TextuneError: Beam search is asked for: the engines decode one hypothesis (use --backend torch).
-    """
-    from ...errors import TextuneError
-
-    given = settings.given()
-    if given.pop("num_beams", 1) > 1:
-        raise TextuneError("--num_beams above 1 needs --backend torch (the other engines do not search beams)")
-    return {**given, "stop_ids": stops}
+def _engine_for(engine, model, settings: GenerationSettings, stops: list[int]):
+    """`engine`, or the model in memory where a seeded sample must repeat and `engine` cannot repeat one."""
+    if settings.do_sample and settings.seed is not None and not engine.repeats_seeded_samples:
+        return ModelEngine(model, stops)
+    return engine
 
 
 def engine_generate(engine, model, tokenizer, contexts: list[list[int]], settings: GenerationSettings):
     """`generate_after` through a causal engine: the same contexts in, the new tokens out (each prompt alone, as
     the engine pads nothing)."""
-    return engine.generate(contexts, **engine_decoding(settings, stop_token_ids(model, tokenizer)))
+    stops = stop_token_ids(model, tokenizer)
+    return _engine_for(engine, model, settings, stops).generate(contexts, settings, stops)
 
 
 def engine_stream(engine, model, tokenizer, context: list[int], settings: GenerationSettings) -> Iterator[str]:
@@ -115,7 +110,8 @@ def engine_stream(engine, model, tokenizer, context: list[int], settings: Genera
     (a word or a multi-byte character can span tokens), and what is new sent once it is whole."""
     ids: list[int] = []
     shown = ""
-    tokens = engine.stream(context, **engine_decoding(settings, stop_token_ids(model, tokenizer)))
+    stops = stop_token_ids(model, tokenizer)
+    tokens = _engine_for(engine, model, settings, stops).stream(context, settings, stops)
     try:
         for token in tokens:
             ids.append(token)
