@@ -128,7 +128,12 @@ def test_validation_perplexity_is_exp_of_the_eval_loss_and_predictions_are_writt
     lines = [json.loads(line) for line in (run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 12 and set(lines[0]) == {"id", "prompt", "completion", "generated"}
     record = json.loads((run / "textune_run.json").read_text(encoding="utf-8"))["task"]
-    assert len(record["samples_before"]) == 3 and record["data_format"] == "prompt_completion"
+    assert len(record["local"]["samples_before"]) == 3 and record["data_format"] == "prompt_completion"
+    # the samples are the user's validation prompts: the record shared to the Hub and Spaces leaves them out
+    from textune.hub import shareable_run_record
+
+    shared = json.dumps(shareable_run_record(run), ensure_ascii=False)
+    assert "samples_before" not in shared and record["local"]["samples_before"][0]["prompt"] not in shared
     report = (run / "report.md").read_text(encoding="utf-8")
     assert "Perplexity" in report and "before fine-tuning" in report
     # `textune evaluate` scores the same references with one forward pass per batch: the same perplexity

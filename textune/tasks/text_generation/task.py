@@ -21,6 +21,7 @@ import pandas as pd
 
 from ...atomic import atomic_write
 from ...errors import TextuneError
+from ...hub import LOCAL_TASK_KEY
 from ...inference.generation import GenerationSettings, stream_text
 from ..protocol import Section
 from .arguments import TextGenerationArguments
@@ -112,15 +113,17 @@ class TextGenerationTask:
         return task
 
     def to_dict(self) -> dict:
+        # the samples are the user's validation prompts: kept in the run folder, never shared (`textune.hub`)
         return {"name": self.name, "data_format": self.data_format, **asdict(self.settings),
-                "samples_before": self.samples_before}
+                LOCAL_TASK_KEY: {"samples_before": self.samples_before}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TextGenerationTask":
         """Rebuild a saved run's task from `to_dict`'s output (plain values; nothing is imported or run)."""
         known = {item.name for item in fields(cls.arguments)}
         settings = cls.arguments(**{key: value for key, value in data.items() if key in known})
-        samples = [sample for sample in data.get("samples_before") or [] if isinstance(sample, dict)]
+        local = data.get(LOCAL_TASK_KEY) if isinstance(data.get(LOCAL_TASK_KEY), dict) else {}
+        samples = [sample for sample in local.get("samples_before") or [] if isinstance(sample, dict)]
         return cls(settings, data.get("data_format", PROMPT_COMPLETION), samples_before=samples)
 
     # -- generation settings -----------------------------------------------------------------------------------
