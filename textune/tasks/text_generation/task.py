@@ -411,7 +411,7 @@ class TextGenerationTask:
         if generated.notna().any():
             keep = generated.notna().to_numpy()
             if references is not None:
-                from ..text_to_text.metrics import bleu_and_chrf
+                from ..text_metrics import bleu_and_chrf
 
                 metrics["chrf"] = bleu_and_chrf([str(g) for g in generated[keep]],
                                                 [r for r, k in zip(references, keep) if k])["chrf"]
