@@ -74,4 +74,5 @@ def test_no_task_package_imports_another_task():
                 for parts in names:
                     if parts[:2] == ["textune", "tasks"] and len(parts) > 2 and parts[2] in packages - {package}:
                         crossing.add(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {parts[2]}")
-    assert not crossing, "move what tasks share into a neutral module of textune/tasks/:\n" + "\n".join(sorted(crossing))
+    assert not crossing, ("move what tasks share into a neutral module of textune/tasks/:\n"
+                          + "\n".join(sorted(crossing)))
