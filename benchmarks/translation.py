@@ -132,7 +132,7 @@ def trained_records(test, run_dir: Path):
 
 
 def scores(predictions: list[str], references: list[str]) -> dict:
-    from textune.tasks.text_to_text.metrics import bleu_and_chrf
+    from textune.tasks.text_metrics import bleu_and_chrf
 
     return bleu_and_chrf(predictions, references)
 

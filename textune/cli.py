@@ -440,16 +440,17 @@ def _generation_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_generator(args, chat_template: bool | None = None):
+def _load_generator(args, chat_template: bool | None = None, command: str = "textune generate"):
     from .inference.generation import GenerationSettings
 
     settings = GenerationSettings.from_values(vars(args))  # bad values fail here, before the model loads
     from .inference.causal_engines import check_engine_name
 
     check_engine_name(args.backend)
-    from .inference.chat import Generator
+    from .tasks.text_generation.interactive import Generator
 
-    return Generator.load(args.model, chat_template, args.system, settings, args.allow_pickle, args.backend)
+    return Generator.load(args.model, chat_template, args.system, settings, args.allow_pickle, args.backend,
+                          command)
 
 
 def command_generate(argv: list[str]) -> int:
@@ -473,7 +474,7 @@ def command_generate(argv: list[str]) -> int:
     if args.batch_size < 1:
         raise TextuneError(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.input is not None:
-        from .inference.chat import generate_file, read_prompts
+        from .tasks.text_generation.interactive import generate_file, read_prompts
 
         read_prompts(args.input)  # a bad file fails before the model loads
         output = args.output or str(Path(args.input).with_suffix("")) + ".generated.jsonl"
@@ -493,8 +494,8 @@ def command_chat(argv: list[str]) -> int:
                                 "generated and the conversation is kept (rendered with the model's chat template). "
                                 "/reset clears it; /exit or Ctrl-D ends.")
     args = parser.parse_args(argv)
-    generator = _load_generator(args, True)
-    from .inference.chat import chat_loop
+    generator = _load_generator(args, True, "textune chat")
+    from .tasks.text_generation.interactive import chat_loop
 
     interactive = sys.stdin.isatty()
     if interactive:

@@ -32,6 +32,9 @@ MODEL_FILE_PATTERNS = ("config.json", "adapter_config.json", "*.safetensors", "m
 MODEL_REPO_EXTRAS = ("train_results.json", "all_results.json")
 # Keys of textune_run.json that leave the machine: data and model paths of the training machine are left out.
 SHAREABLE_RUN_KEYS = ("textune_version", "task", "base_model", "training_args")
+# Under this key of its `to_dict` a task keeps what stays on the training machine (user data, such as the base
+# model's generations for validation prompts); the shared record leaves it out.
+LOCAL_TASK_KEY = "local"
 TOKEN_HELP = "set HF_TOKEN, run `hf auth login`, or pass --token - and give the token on stdin"
 
 
@@ -56,9 +59,12 @@ def read_token(flag_value: str | None, stdin: TextIO | None = None) -> str | Non
 
 
 def shareable_run_record(run_dir: Path) -> dict:
-    """textune_run.json without the training machine's paths: what a Space or a model repo gets."""
+    """textune_run.json without the training machine's paths and the task's local part: what a Space or a model
+    repo gets."""
     record = read_run_file(run_dir)
     kept = {key: record[key] for key in SHAREABLE_RUN_KEYS if key in record}
+    if isinstance(kept.get("task"), dict):
+        kept["task"] = {key: value for key, value in kept["task"].items() if key != LOCAL_TASK_KEY}
     if kept.get("base_model"):
         # a local path (even one that no longer exists, or a Windows one) says nothing elsewhere and names the user
         kept["base_model"] = model_display_name(str(kept["base_model"]))

@@ -243,7 +243,7 @@ def test_an_adapter_run_trained_from_a_gguf_alias_records_the_alias_and_reloads_
     from conftest import seq2seq_rows
 
     from textune.cli import main
-    from textune.inference.chat import Generator
+    from textune.tasks.text_generation.interactive import Generator
 
     class PackagedGguf:  # as `smollm2` is: an alias of a .gguf file inside an installed package
         def locate(self):

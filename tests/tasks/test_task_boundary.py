@@ -50,3 +50,29 @@ def test_no_module_outside_tasks_names_a_classification_concept():
 def test_the_check_finds_a_concept_where_there_is_one(tmp_path):
     module = PACKAGE / "tasks" / "classification" / "task.py"
     assert concept_mentions(module)
+
+
+def test_no_task_package_imports_another_task():
+    """What two tasks share lives in a neutral module of textune/tasks/ (e.g. text_metrics.py), so removing or
+    changing one task never breaks another."""
+    import ast
+
+    packages = {path.name for path in (PACKAGE / "tasks").iterdir() if (path / "__init__.py").is_file()}
+    crossing = set()
+    for package in sorted(packages):
+        for path in sorted((PACKAGE / "tasks" / package).rglob("*.py")):
+            here = list(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])  # the module's package
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom):
+                    base = (here[:len(here) - node.level + 1] if node.level else []) + (node.module or "").split(".")
+                    base = [part for part in base if part]
+                    names = [base] + [base + [alias.name] for alias in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name.split(".") for alias in node.names]
+                else:
+                    continue
+                for parts in names:
+                    if parts[:2] == ["textune", "tasks"] and len(parts) > 2 and parts[2] in packages - {package}:
+                        crossing.add(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {parts[2]}")
+    assert not crossing, ("move what tasks share into a neutral module of textune/tasks/:\n"
+                          + "\n".join(sorted(crossing)))

@@ -128,7 +128,12 @@ def test_validation_perplexity_is_exp_of_the_eval_loss_and_predictions_are_writt
     lines = [json.loads(line) for line in (run / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 12 and set(lines[0]) == {"id", "prompt", "completion", "generated"}
     record = json.loads((run / "textune_run.json").read_text(encoding="utf-8"))["task"]
-    assert len(record["samples_before"]) == 3 and record["data_format"] == "prompt_completion"
+    assert len(record["local"]["samples_before"]) == 3 and record["data_format"] == "prompt_completion"
+    # the samples are the user's validation prompts: the record shared to the Hub and Spaces leaves them out
+    from textune.hub import shareable_run_record
+
+    shared = json.dumps(shareable_run_record(run), ensure_ascii=False)
+    assert "samples_before" not in shared and record["local"]["samples_before"][0]["prompt"] not in shared
     report = (run / "report.md").read_text(encoding="utf-8")
     assert "Perplexity" in report and "before fine-tuning" in report
     # `textune evaluate` scores the same references with one forward pass per batch: the same perplexity
@@ -203,7 +208,7 @@ def test_generate_command_refuses_a_bad_prompts_file_in_one_line(tiny_llama_dir,
 
 
 def test_chat_command_streams_replies_keeps_history_and_resets(tiny_llama_dir, monkeypatch, capsys):
-    from textune.inference import chat
+    from textune.tasks.text_generation import interactive as chat
 
     seen = []
     original = chat.Generator.stream
@@ -218,6 +223,25 @@ def test_chat_command_streams_replies_keeps_history_and_resets(tiny_llama_dir, m
     assert "(history cleared)" in capsys.readouterr().out
     assert seen[0] == ["the fire"] and seen[1][0] == "the fire" and seen[1][-1] == "a flood" and len(seen[1]) == 3
     assert seen[2] == ["the storm"] and len(seen) == 3
+
+
+def test_a_tokenizer_without_a_chat_template_is_refused_with_a_fix_for_each_command(tiny_llama_dir, tmp_path,
+                                                                                    capsys):
+    import shutil
+
+    base = tmp_path / "base"  # the tiny Llama as a base model: its tokenizer has no chat template
+    shutil.copytree(tiny_llama_dir, base)
+    (base / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((base / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config.pop("chat_template", None)
+    (base / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert main(["chat", "--model", str(base), "--max_new_tokens", "2"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "Traceback" not in error  # one line, after the weights' loading bar
+    assert "textune chat" in error and "no chat template" in error and "textune generate --raw" in error
+    assert main(["generate", "--model", str(base), "--prompt", "hi", "--chat_template"]) == 2
+    assert "drop --chat_template, or pass --raw" in capsys.readouterr().err
+    assert main(["generate", "--model", str(base), "--prompt", "the fire", "--max_new_tokens", "2"]) == 0
 
 
 def test_train_takes_trl_flag_names_max_length_among_them():

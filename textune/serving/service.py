@@ -82,7 +82,7 @@ class ModelService:
                    backend: str = "auto") -> "ModelService":
         """Serve a causal language model that is not a run (an alias such as smollm2, a folder, a .gguf file or a
         hub id) with the text-generation task's defaults, as `textune generate --model` loads it."""
-        from ..inference.chat import load_causal_lm
+        from ..inference.causal_lm import load_causal_lm
         from ..models.loading import model_display_name
 
         task, network_model, tokenizer = load_causal_lm(model, allow_pickle, flag="textune serve")

@@ -223,3 +223,21 @@ def prediction_features(settings, rows, tokenizer) -> dict[str, list]:
         features["prompt_length"].append(max(len(context), 1))
         features["target_start"].append(min(target_start, len(whole)))
     return features
+
+
+def shown(input: str | dict, as_json: bool = False) -> str:
+    """An API input as one line of text: the prompt, or the conversation (its last message, or all as JSON)."""
+    if isinstance(input, dict):
+        messages = input.get("messages") or []
+        if as_json:
+            return json.dumps(messages, ensure_ascii=False)
+        return messages[-1]["content"] if messages else ""
+    return input
+
+
+def has_reply(value) -> bool:
+    """Whether a messages cell is a conversation with an assistant turn to train on."""
+    try:
+        return given(value) and any(m["role"] == "assistant" for m in as_messages(value, "", "", 0))
+    except TextuneError:
+        return False

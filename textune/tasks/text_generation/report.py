@@ -1,11 +1,15 @@
-"""Text generation's report sections: perplexity, and sample generations before and after fine-tuning."""
+"""Text generation's report sections (perplexity, and sample generations before and after fine-tuning) and its
+prediction files."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pandas as pd
 
+from ...atomic import atomic_write
 from ..protocol import Section
 
 SHOWN = 5
@@ -55,3 +59,17 @@ def _cell(text, limit: int = 160) -> str:
     if not text:
         return "*(empty)*"
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def write_prediction_files(table: pd.DataFrame, output_dir: Path, predictions_file: Path | None) -> dict[str, Path]:
+    """`table` as predictions.csv (or `predictions_file`) and predictions.jsonl in `output_dir`, each written
+    atomically; the JSON lines keep conversations as lists."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = {"predictions": Path(predictions_file) if predictions_file else output_dir / "predictions.csv"}
+    with atomic_write(written["predictions"], newline="") as handle:
+        table.to_csv(handle, index=False)
+    written["predictions_jsonl"] = output_dir / "predictions.jsonl"
+    with atomic_write(written["predictions_jsonl"]) as handle:
+        for record in table.to_dict("records"):
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return written

@@ -9,7 +9,6 @@ batches reads as "no token"; training's evaluation, which does not generate, giv
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -19,14 +18,14 @@ from typing import Any, Callable, ClassVar, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ...atomic import atomic_write
 from ...errors import TextuneError
+from ...hub import LOCAL_TASK_KEY
 from ...inference.generation import GenerationSettings, stream_text
 from ..protocol import Section
 from .arguments import TextGenerationArguments
 from .generating import engine_generate, engine_stream, generate_after, reference_nll, stop_token_ids, target_nll
-from .formatting import (IGNORE, Example, given, prediction_features, as_messages, chat_example, pack, prompt_completion_example, render_ids,
-                         split_reply, text_example, truncate, with_system)
+from .formatting import (IGNORE, Example, as_messages, chat_example, given, has_reply, pack, prediction_features,
+                         prompt_completion_example, render_ids, shown, split_reply, text_example, truncate, with_system)
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +111,17 @@ class TextGenerationTask:
         return task
 
     def to_dict(self) -> dict:
+        # the samples are the user's validation prompts: kept in the run folder, never shared (`textune.hub`)
         return {"name": self.name, "data_format": self.data_format, **asdict(self.settings),
-                "samples_before": self.samples_before}
+                LOCAL_TASK_KEY: {"samples_before": self.samples_before}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TextGenerationTask":
         """Rebuild a saved run's task from `to_dict`'s output (plain values; nothing is imported or run)."""
         known = {item.name for item in fields(cls.arguments)}
         settings = cls.arguments(**{key: value for key, value in data.items() if key in known})
-        samples = [sample for sample in data.get("samples_before") or [] if isinstance(sample, dict)]
+        local = data.get(LOCAL_TASK_KEY) if isinstance(data.get(LOCAL_TASK_KEY), dict) else {}
+        samples = [sample for sample in local.get("samples_before") or [] if isinstance(sample, dict)]
         return cls(settings, data.get("data_format", PROMPT_COMPLETION), samples_before=samples)
 
     # -- generation settings -----------------------------------------------------------------------------------
@@ -200,12 +201,7 @@ class TextGenerationTask:
             return rows[column].fillna("").astype(str).str.strip() == ""
 
         if self.data_format == MESSAGES:
-            def no_reply(value) -> bool:
-                try:
-                    return not any(m["role"] == "assistant" for m in as_messages(value, "", "", 0))
-                except TextuneError:
-                    return True
-            return {"no_reply": rows[s.messages_column].map(lambda v: not given(v) or no_reply(v)).astype(bool)}
+            return {"no_reply": rows[s.messages_column].map(lambda value: not has_reply(value)).astype(bool)}
         if self.data_format == PROMPT_COMPLETION:
             return {"empty_completion": empty(s.completion_column)}
         return {"empty_text": empty(s.dataset_text_field)}
@@ -302,7 +298,7 @@ class TextGenerationTask:
             trust_remote_code=model_args.trust_remote_code, local_files_only=local_files_only,
             use_safetensors=None if model_args.allow_pickle else True)
         if self._sample_inputs and self._tokenizer is not None:
-            self.samples_before = [{"prompt": _shown(given), "generated": self.complete(model, self._tokenizer, given)}
+            self.samples_before = [{"prompt": shown(given), "generated": self.complete(model, self._tokenizer, given)}
                                    for given in self._sample_inputs]
         return model
 
@@ -408,7 +404,7 @@ class TextGenerationTask:
         if generated.notna().any():
             keep = generated.notna().to_numpy()
             if references is not None:
-                from ..text_to_text.metrics import bleu_and_chrf
+                from ..text_metrics import bleu_and_chrf
 
                 metrics["chrf"] = bleu_and_chrf([str(g) for g in generated[keep]],
                                                 [r for r, k in zip(references, keep) if k])["chrf"]
@@ -425,23 +421,15 @@ class TextGenerationTask:
                           predictions_file: Path | None = None) -> dict[str, Path]:
         """predictions.csv and predictions.jsonl (id, prompt, completion when the rows have references, generated),
         each written atomically; the JSON lines keep conversations as lists."""
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        table = self.prediction_table(rows, records)
-        written = {"predictions": Path(predictions_file) if predictions_file else output_dir / "predictions.csv"}
-        with atomic_write(written["predictions"], newline="") as handle:
-            table.to_csv(handle, index=False)
-        written["predictions_jsonl"] = output_dir / "predictions.jsonl"
-        with atomic_write(written["predictions_jsonl"]) as handle:
-            for record in table.to_dict("records"):
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return written
+        from .report import write_prediction_files
+
+        return write_prediction_files(self.prediction_table(rows, records), Path(output_dir), predictions_file)
 
     def prediction_table(self, rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         """predictions.csv's columns: id (the rows' own, else their position), prompt (a conversation as JSON),
         completion (the reference, when the rows have them), generated."""
         ids = rows["id"].astype(str).tolist() if "id" in rows.columns else [str(i) for i in rows.index]
-        table = pd.DataFrame({"id": ids, "prompt": [_shown(self.api_input(row), as_json=True)
+        table = pd.DataFrame({"id": ids, "prompt": [shown(self.api_input(row), as_json=True)
                                                      for row in rows.to_dict("records")]})
         references = self.references(rows)
         if references is not None:
@@ -490,7 +478,7 @@ class TextGenerationTask:
 
         if rows is None or records is None:
             return report_sections(None, None, None, self.samples_before)
-        return report_sections([_shown(self.api_input(row)) for row in rows.to_dict("records")],
+        return report_sections([shown(self.api_input(row)) for row in rows.to_dict("records")],
                                self.references(rows), records, self.samples_before)
 
     def card(self) -> dict:
@@ -507,16 +495,6 @@ class TextGenerationTask:
                     "cross-entropy of every token",
             "minimal_app_problem": "the minimal template is a text classifier's; use the default template",
         }
-
-
-def _shown(input: str | dict, as_json: bool = False) -> str:
-    """An API input as one line of text: the prompt, or the conversation (its last message, or all as JSON)."""
-    if isinstance(input, dict):
-        messages = input.get("messages") or []
-        if as_json:
-            return json.dumps(messages, ensure_ascii=False)
-        return messages[-1]["content"] if messages else ""
-    return input
 
 
 from .. import register_task  # noqa: E402

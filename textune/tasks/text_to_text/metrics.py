@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from ..text_metrics import bleu_and_chrf
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 TEXT_METRICS = (*ROUGE_TYPES, "bleu", "chrf", "gen_len")  # `text_metrics`' names: scores of generated text
 # A sentence ends at . ! ? (or a line break) followed by space: what ROUGE-Lsum needs, without NLTK's punkt model,
@@ -42,16 +44,6 @@ def example_rouge_l(predictions: list[str], references: list[str]) -> list[float
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     return [scorer.score(reference, prediction)["rougeL"].fmeasure
             for prediction, reference in zip(predictions, references)]
-
-
-def bleu_and_chrf(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu's defaults, one reference per example), as run_translation.py's sacrebleu."""
-    import sacrebleu
-
-    if not predictions:
-        return {"bleu": 0.0, "chrf": 0.0}
-    return {"bleu": round(sacrebleu.corpus_bleu(predictions, [references]).score, 4),
-            "chrf": round(sacrebleu.corpus_chrf(predictions, [references]).score, 4)}
 
 
 def text_metrics(predictions: list[str], references: list[str], generated_tokens: list[int]) -> dict[str, float]:

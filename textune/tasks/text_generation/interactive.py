@@ -11,10 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
-from ..errors import TextuneError
-from .generation import GenerationSettings
-
-GENERATION_TASK = "text-generation"  # the registered task a plain causal LM generates through
+from ...errors import TextuneError
+from ...inference.generation import GenerationSettings
+from .task import MESSAGES, TextGenerationTask
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Generator:
         >>> print("".join(generator.stream(generator.as_input("What is a flood?"))))
     """
 
-    task: object
+    task: TextGenerationTask
     model: object
     tokenizer: object
     chat: bool
@@ -41,7 +40,7 @@ class Generator:
     @classmethod
     def load(cls, model: str, chat_template: bool | None = None, system: str | None = None,
              settings: GenerationSettings = GenerationSettings(), allow_pickle: bool = False,
-             backend: str = "torch") -> "Generator":
+             backend: str = "torch", command: str = "textune generate") -> "Generator":
         """A run folder written by `textune train --task text-generation`, or a model name, folder or alias.
 
         Args:
@@ -52,39 +51,37 @@ class Generator:
             settings: Generation settings over the run's own.
             backend: The engine generating the tokens (`textune.inference.causal_engines`: torch, ctranslate2,
                 auto, ...), checked against the PyTorch model's greedy outputs.
+            command: The command loading it, named in its errors (`textune chat` has no --raw to suggest).
 
         Raises:
             TextuneError: The run is not a text-generation run, the model cannot be found, or a chat template is
                 asked for and the tokenizer has none.
         """
-        from transformers import AutoTokenizer
-
-        from ..run_folder import RUN_FILE, read_run_file
-        from ..tasks import task_from_dict
+        from ...inference.causal_lm import open_causal_lm
+        from ...inference.prediction import Predictor
+        from ...run_folder import RUN_FILE
 
         if (Path(model).expanduser() / RUN_FILE).is_file():
-            task = task_from_dict(read_run_file(model)["task"])
-            if not hasattr(task, "stream") or not getattr(task, "chat", False):
-                raise TextuneError(f"--model {model} is a {task.name} run; generate and chat need a text-generation run "
-                                   "or a causal language model (e.g. smollm2)")
-            tokenizer = AutoTokenizer.from_pretrained(model)
-            from ..models.adapters import load_run_model
-
-            network_model = load_run_model(task, model, allow_pickle)  # an adapter run: its base, merged
-            folder = Path(model).expanduser()
-            trained_raw = task.data_format != "messages"
+            # the run's task, tokenizer and model (an adapter run: its base, merged), checked with the engine
+            predictor = Predictor.from_run(model, allow_pickle=allow_pickle, backend=backend)
+            task, tokenizer = predictor.task, predictor.tokenizer
+            if not isinstance(task, TextGenerationTask):
+                raise TextuneError(f"--model {model} is a {task.name} run; generate and chat need a text-generation "
+                                   "run or a causal language model (e.g. smollm2)")
+            network_model = predictor.model
+            trained_raw = task.data_format != MESSAGES
         else:
-            task, network_model, tokenizer = load_causal_lm(model, allow_pickle)
+            task, network_model, tokenizer, folder = open_causal_lm(model, allow_pickle)
+            task = task.with_engine(backend, network_model, tokenizer, folder)
             trained_raw = False
-            folder = Path(name_or_path) if Path(name_or_path).is_dir() else None
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
         templated = bool(getattr(tokenizer, "chat_template", None))
         if chat_template and not templated:
-            raise TextuneError(f"--chat_template: the tokenizer of {model} has no chat template; pass --raw")
+            fix = ("use `textune generate --raw` for a base model" if command == "textune chat" else
+                   "drop --chat_template, or pass --raw")
+            raise TextuneError(f"{command}: the tokenizer of {model} has no chat template; {fix}")
         if system is not None:
             task = replace(task, settings=replace(task.settings, system_prompt=system))
-        task = task.with_generation(settings).with_engine(backend, network_model.eval(), tokenizer, folder)
+        task = task.with_generation(settings)
         use_chat = templated and (chat_template if chat_template is not None else not trained_raw)
         return cls(task, network_model.eval(), tokenizer, use_chat)
 
@@ -104,31 +101,6 @@ class Generator:
             for ids in self.task.generate_ids(self.model, self.tokenizer, contexts):
                 texts.append(self.tokenizer.decode(ids, skip_special_tokens=True).strip())
         return texts
-
-
-def load_causal_lm(model: str, allow_pickle: bool = False, flag: str = "--model"):
-    """A causal LM that textune did not fine-tune (an alias such as smollm2, a folder, a .gguf file or a hub id)
-    with the text-generation task's defaults: `(task, model, tokenizer)`, the tokenizer able to pad.
-
-    Raises:
-        TextuneError: The model cannot be found, or its folder holds pickle weights without `allow_pickle`.
-    """
-    from transformers import AutoTokenizer
-
-    from ..models.loading import check_model_folder, resolve_model
-    from ..tasks import TASKS
-    from ..training.arguments import ModelArguments
-
-    name_or_path, local_only = resolve_model(model, flag=flag)
-    if Path(name_or_path).is_dir():
-        check_model_folder(name_or_path, allow_pickle)
-    task = TASKS[GENERATION_TASK]()
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
-    network_model = task.build_model(name_or_path, ModelArguments(model_name_or_path=name_or_path,
-                                                                  allow_pickle=allow_pickle), local_only)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return task, network_model.eval(), tokenizer
 
 
 def read_prompts(path: str | Path) -> list[dict]:
@@ -162,7 +134,7 @@ def generate_file(generator: Generator, input_path: str | Path, output_path: str
                   batch_size: int = 8) -> int:
     """Generate for every line of a JSONL file of prompts; the output lines keep the input's fields and add
     "generated". Written atomically once all are done; returns the number of lines."""
-    from ..atomic import write_text_atomically
+    from ...atomic import write_text_atomically
 
     rows = read_prompts(input_path)
     inputs = [{"messages": row["messages"]} if isinstance(row.get("messages"), list) else
