@@ -52,7 +52,7 @@ LORA = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_target_modul
 EVAL_BATCH = 32
 
 
-# -- data ------------------------------------------------------------------------------------------------------------
+# -- data -----------------------------------------------------------------------------------------------------------
 
 def split(frame, train_rows: int, validation_rows: int, test_rows: int, seed: int):
     """Test and validation English sentences (their first translation as the reference) and training pairs of the
@@ -81,7 +81,7 @@ def read_split(data_dir: Path, name: str):
     return pd.read_json(data_dir / f"{name}.jsonl", lines=True)
 
 
-# -- one step, in its own process -------------------------------------------------------------------------------------
+# -- one step, in its own process -----------------------------------------------------------------------------------
 
 def task_arguments(args):
     from textune.tasks.text_generation.arguments import TextGenerationArguments
@@ -120,7 +120,8 @@ def train_once(mode: str, args) -> dict:
         save_strategy="no", eval_strategy="no", inference_backends="none", disable_tqdm=True,
         include_num_input_tokens_seen="non_padding")
     result = train(model_args, DataArguments(task="text-generation"), training_args, task_arguments(args),
-                   train_data=read_split(args.data_dir, "train"), validation_data=read_split(args.data_dir, "validation"))
+                   train_data=read_split(args.data_dir, "train"),
+                   validation_data=read_split(args.data_dir, "validation"))
     state = json.loads((Path(training_args.output_dir) / "trainer_state.json").read_text())
     seconds = result.metrics["train"]["train_runtime"]
     return {"mode": mode, "steps": state["global_step"], **counts, "train_seconds": seconds,
@@ -186,7 +187,7 @@ def in_child(step: str, args) -> dict:
     return result
 
 
-# -- the section -------------------------------------------------------------------------------------------------------
+# -- the section ----------------------------------------------------------------------------------------------------
 
 def markdown(results: dict, data: dict, examples: list[tuple[str, ...]], info: dict, args) -> str:
     before, after, lora, full = (results[name] for name in ("before", "after", "lora", "full"))
@@ -224,16 +225,19 @@ def markdown(results: dict, data: dict, examples: list[tuple[str, ...]], info: d
         "", f"Tokens/s counts the prompt and target tokens of the batches (padding left out: Trainer's "
         "`num_input_tokens_seen`) per second of `trainer.train()`; LoRA: "
         f"{lora['tokens']:,} tokens in {lora['train_seconds']:.0f} s, full fine-tuning {full['tokens']:,} in "
-        f"{full['train_seconds']:.0f} s. Peak RSS is each process's maximum resident memory: loading the model, training, saving and "
-        "Trainer's evaluation (the run's HTML report, which generates for every validation row, was left out). Each "
-        f"process ran {info['threads']} torch thread(s).", "",
+        f"{full['train_seconds']:.0f} s. Peak RSS is each process's maximum resident memory: loading the model, "
+        "training, saving and Trainer's evaluation (the run's HTML report, which generates for every validation row, "
+        f"was left out). That evaluation holds float32 logits over the 49,152-word vocabulary for {EVAL_BATCH} rows "
+        "at a time (hundreds of MB), which can set LoRA's peak: the gap between the two peaks understates what "
+        f"training alone saves. Each process ran {info['threads']} torch thread(s).", "",
         "Before and after LoRA fine-tuning, the same greedy decoding (at most "
         f"{args.max_new_tokens} new tokens, stopping at the end of the turn), the model loaded as `textune "
         "predict` loads it:", "",
         "| model | validation perplexity | test perplexity | test chrF | mean generated tokens |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name, row in (("SmolLM2-135M-Instruct as packaged", before), (f"after LoRA SFT ({lora['steps']} steps)", after)):
+    for name, row in (("SmolLM2-135M-Instruct as packaged", before),
+                      (f"after LoRA SFT ({lora['steps']} steps)", after)):
         lines.append(f"| {name} | {row['perplexity']:.2f} | {row['test_perplexity']:.2f} | {row['chrf']:.1f} | "
                      f"{row['gen_len']:.1f} |")
     lines += [
@@ -275,7 +279,7 @@ def meaning(before: dict, after: dict, lora: dict, full: dict, references: list[
             f"{lora['trainable'] / 1e6:.1f}M). After {lora['steps']} steps {quality}: a 135M model, {level}.")
 
 
-# -- main --------------------------------------------------------------------------------------------------------------
+# -- main -----------------------------------------------------------------------------------------------------------
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -326,7 +330,8 @@ def main() -> int:
     test = data["test"]
     examples = list(zip(test["en"].tolist()[:8], test["es"].tolist()[:8], results["before"]["generated"][:8],
                         results["after"]["generated"][:8]))
-    info = {"threads": args.threads or "torch's default number of", "machine": machine(), "load": (load_before, load_average()), "seconds": time.perf_counter() - started}
+    info = {"threads": args.threads or "torch's default number of", "machine": machine(),
+            "load": (load_before, load_average()), "seconds": time.perf_counter() - started}
     text = markdown(results, data, examples, info, args)
     print(f"benchmark: {info['seconds']:.0f} s in all", flush=True)
     return publish(SECTION, text, args.write_docs)
