@@ -136,7 +136,7 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
     async def predict(body):
         inputs = api.inputs(body)
         check_limits(inputs, items, example_body(api), config)
-        generation = request_generation(api, body, config)
+        generation = request_generation(api, body, config, service.task)
         try:
             # requests with other generation settings are batched apart (the key), each run with its own
             records = await batcher.submit(inputs, generation)
@@ -208,12 +208,13 @@ def check_limits(inputs: list, items: str, example: dict | None, config: ServeCo
             raise RequestError(422, problem)
 
 
-def request_generation(api, body, config: ServeConfig):
+def request_generation(api, body, config: ServeConfig, task):
     """The request's generation settings for a task whose API takes them (None: the run's own), within the
-    server's limits.
+    server's limits and what `task` can do.
 
     Raises:
-        RequestError: 422 naming the parameter over its limit (or out of range) and the flag that sets the limit.
+        RequestError: 422 naming the parameter over its limit (or out of range) and the flag that sets the limit,
+            or the one `task.with_generation` refuses (beams asked of a model that cannot search them).
     """
     read = getattr(api, "generation", None)  # optional in the TaskApi protocol
     if read is None:
@@ -226,6 +227,11 @@ def request_generation(api, body, config: ServeConfig):
     if problem:
         flag = "--max_new_tokens_limit" if "max_new_tokens" in problem else "--num_beams_limit"
         raise RequestError(422, f"{problem} ({flag}); ask for less")
+    if settings:
+        try:  # a setting the task cannot generate with fails here as a 422, not later in the batch as a 500
+            task.with_generation(settings)
+        except TextuneError as error:
+            raise RequestError(422, f"parameters: {error}") from None
     return settings
 
 

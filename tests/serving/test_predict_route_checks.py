@@ -1,0 +1,38 @@
+"""/v1/predict on a text-generation server checks a request as the OpenAI routes do: the same prompt and text
+limits (chat messages included), the run's max_new_tokens capped at the server's limit, and a setting the model
+cannot generate with refused as a 422, never a 500."""
+
+from __future__ import annotations
+
+import copy
+
+import httpx
+import pytest
+
+from textune.serving import BackgroundServer, ModelService, ServeConfig, build_app
+
+from conftest import llama_run
+
+
+def serving(service: ModelService, **limits):
+    return BackgroundServer(build_app(service, ServeConfig(port=0, ui=False, **limits)))
+
+
+def predict(server, inputs: list, **body) -> httpx.Response:
+    return httpx.post(server.url + "/v1/predict", json={"inputs": inputs} | body, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def run(tiny_llama_dir, tmp_path_factory):
+    return llama_run(tiny_llama_dir, tmp_path_factory.mktemp("runs") / "tiny-chat", max_new_tokens=12)
+
+
+def test_beams_asked_of_a_model_on_a_causal_engine_get_a_422_naming_num_beams(run):
+    service = ModelService.from_run(run)
+    with serving(service) as server:
+        task = copy.copy(service.predictor.task)
+        task.engine = object()  # any engine (after the warm-up, which would run it): they decode one hypothesis
+        service.predictor.task = task
+        answer = predict(server, ["coffee"], parameters={"num_beams": 2})
+    assert answer.status_code == 422, answer.text
+    assert "num_beams 2" in answer.json()["detail"]
