@@ -36,3 +36,12 @@ def test_beams_asked_of_a_model_on_a_causal_engine_get_a_422_naming_num_beams(ru
         answer = predict(server, ["coffee"], parameters={"num_beams": 2})
     assert answer.status_code == 422, answer.text
     assert "num_beams 2" in answer.json()["detail"]
+
+
+def test_a_request_without_max_new_tokens_gets_the_runs_setting_capped_at_the_servers_limit(run):
+    service = ModelService.from_run(run)  # the run generates 12 new tokens
+    with serving(service, max_new_tokens_limit=3) as server:
+        capped = predict(server, ["coffee"])
+        asked = predict(server, ["coffee"], parameters={"max_new_tokens": 3})
+    assert capped.status_code == 200, capped.text
+    assert capped.json()["predictions"] == asked.json()["predictions"]

@@ -27,6 +27,7 @@ from .config import ServeConfig
 from .docs_page import render_docs
 from .generating import GenerationSlots, generates
 from .openai_api import OpenAIError, add_openai_routes, error_body, uses_openai_errors
+from .parameters import within_token_limit
 from .service import ModelService
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ def request_generation(api, body, config: ServeConfig, task):
     if problem:
         flag = "--max_new_tokens_limit" if "max_new_tokens" in problem else "--num_beams_limit"
         raise RequestError(422, f"{problem} ({flag}); ask for less")
+    settings = within_token_limit(settings, task.generation, config.max_new_tokens_limit)
     if settings:
         try:  # a setting the task cannot generate with fails here as a 422, not later in the batch as a 500
             task.with_generation(settings)

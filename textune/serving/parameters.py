@@ -8,7 +8,7 @@ never 500.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from pydantic import ConfigDict, Field, StrictBool, create_model
@@ -44,3 +44,15 @@ def settings_of(parameters) -> GenerationSettings | None:
         return None
     settings = GenerationSettings.from_values(parameters.model_dump())
     return settings if settings.given() else None
+
+
+def within_token_limit(settings: GenerationSettings | None, base: GenerationSettings,
+                       limit: int) -> GenerationSettings | None:
+    """`settings` with max_new_tokens, when a request left it out, set to the run's (`base`) capped at `limit`
+    (--max_new_tokens_limit), so a run trained with a long setting cannot exceed the server's cap."""
+    if settings is not None and settings.max_new_tokens is not None:
+        return settings
+    tokens = min(base.max_new_tokens or limit, limit)
+    if tokens == base.max_new_tokens:
+        return settings  # the run's own setting is within the limit: nothing to put over it
+    return replace(settings or GenerationSettings(), max_new_tokens=tokens)
