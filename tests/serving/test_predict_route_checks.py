@@ -45,3 +45,18 @@ def test_a_request_without_max_new_tokens_gets_the_runs_setting_capped_at_the_se
         asked = predict(server, ["coffee"], parameters={"max_new_tokens": 3})
     assert capped.status_code == 200, capped.text
     assert capped.json()["predictions"] == asked.json()["predictions"]
+
+
+@pytest.mark.parametrize("words, limits, param", [
+    ("fire " * 40, {"max_prompt_tokens": 45}, "--max_prompt_tokens"),
+    ("fire " * 10, {"max_chars_per_text": 20}, "--max_chars_per_text"),
+])
+def test_a_chats_messages_get_the_same_limits_on_predict_as_on_the_openai_routes(run, words, limits, param):
+    service = ModelService.from_run(run)
+    chat = [{"role": "user", "content": words}]
+    with serving(service, **limits) as server:
+        answer = predict(server, [{"messages": chat}])
+        openai_answer = httpx.post(server.url + "/v1/chat/completions", json={"model": "m", "messages": chat},
+                                   timeout=60)
+    assert answer.status_code == 422 and param in answer.json()["detail"], answer.text
+    assert openai_answer.status_code == 422 and param in openai_answer.json()["error"]["message"], openai_answer.text

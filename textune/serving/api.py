@@ -136,7 +136,7 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
 
     async def predict(body):
         inputs = api.inputs(body)
-        check_limits(inputs, items, example_body(api), config)
+        check_limits(service, inputs, items, example_body(api), config)
         generation = request_generation(api, body, config, service.task)
         try:
             # requests with other generation settings are batched apart (the key), each run with its own
@@ -195,7 +195,8 @@ def add_docs(app: FastAPI) -> None:
         return HTMLResponse(render_docs(app.openapi()))
 
 
-def check_limits(inputs: list, items: str, example: dict | None, config: ServeConfig) -> None:
+def check_limits(service: ModelService, inputs: list, items: str, example: dict | None,
+                 config: ServeConfig) -> None:
     """Raise RequestError(422) naming the first per-request limit `inputs` break (`items`: the request's field)."""
     if not inputs:
         raise RequestError(422, f"{items} is empty: send at least one" + (f", e.g. {json.dumps(example)}" if example
@@ -204,7 +205,7 @@ def check_limits(inputs: list, items: str, example: dict | None, config: ServeCo
         raise RequestError(422, f"too many {items}: {len(inputs)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
     for index, value in enumerate(inputs):
-        problem = input_problem(value, f"{items}[{index}]", config)
+        problem = service.input_problem(value, f"{items}[{index}]", config)
         if problem:
             raise RequestError(422, problem)
 
@@ -235,16 +236,6 @@ def request_generation(api, body, config: ServeConfig, task):
         except TextuneError as error:
             raise RequestError(422, f"parameters: {error}") from None
     return settings
-
-
-def input_problem(value, name: str, config: ServeConfig) -> str | None:
-    """The text rule (not empty, not too long) applied to an input: a text, or each text field of a record."""
-    if isinstance(value, str):
-        return config.text_problem(value, name=name)
-    if isinstance(value, dict):
-        return next((problem for key, field_value in value.items()
-                     if (problem := input_problem(field_value, f"{name}.{key}", config))), None)
-    return None
 
 
 def error_json(path: str, status: int, message: str, headers: dict[str, str] | None = None,

@@ -305,18 +305,12 @@ def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeCo
 
 
 def check_prompt(service, value, config: ServeConfig, param: str) -> None:
-    """422 for an empty prompt or one longer than --max_prompt_tokens (counted as the model will read it)."""
-    if isinstance(value, str) and not value.strip():
-        raise OpenAIError(422, f"{param} is empty or only whitespace; send some words", param="prompt")
-    try:
-        count = service.prompt_tokens(value)
-    except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
-        raise OpenAIError(422, f"{param} cannot be rendered for this model ({error})".replace("\n", " "),
-                          param=param.split("[")[0]) from None
-    if count > config.max_prompt_tokens:
-        raise OpenAIError(422, f"{param} is {count} tokens long; this server reads at most "
-                               f"{config.max_prompt_tokens} (--max_prompt_tokens)", param=param.split("[")[0],
-                          code="context_length_exceeded")
+    """422 for a prompt /v1/predict would refuse too: empty, a text over --max_chars_per_text, or longer than
+    --max_prompt_tokens (counted as the model will read it)."""
+    problem = service.input_problem(value, "" if param == "messages" else param, config)
+    if problem:
+        raise OpenAIError(422, problem, param=param.split("[")[0].split(".")[0],
+                          code="context_length_exceeded" if "--max_prompt_tokens" in problem else None)
 
 
 class Reply:
