@@ -60,3 +60,13 @@ def test_a_chats_messages_get_the_same_limits_on_predict_as_on_the_openai_routes
                                    timeout=60)
     assert answer.status_code == 422 and param in answer.json()["detail"], answer.text
     assert openai_answer.status_code == 422 and param in openai_answer.json()["error"]["message"], openai_answer.text
+
+
+def test_a_chats_prompt_tokens_include_the_runs_system_prompt(tiny_llama_dir, tmp_path):
+    plain = ModelService.from_run(llama_run(tiny_llama_dir, tmp_path / "plain"))
+    system = ModelService.from_run(llama_run(tiny_llama_dir, tmp_path / "system",
+                                             system_prompt="answer in spanish, briefly and kindly"))
+    chat = {"messages": [{"role": "user", "content": "Hello"}]}
+    with_system = system.prompt_tokens(chat)
+    assert with_system == len(system.task.context_ids(chat, system.predictor.tokenizer))
+    assert with_system > plain.prompt_tokens(chat)

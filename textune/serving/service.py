@@ -118,8 +118,12 @@ class ModelService:
         return self.task.with_generation(settings).stream(self.predictor.model, self.predictor.tokenizer, value)
 
     def prompt_tokens(self, value) -> int:
-        """How many tokens the model reads for one input: a prompt, or a chat rendered with the chat template."""
+        """How many tokens the model reads for one input, counted as the task renders it (its `context_ids`: a chat
+        with --system_prompt and the chat template); a task without it: the tokenized prompt or chat."""
         tokenizer = self.predictor.tokenizer
+        context_ids = getattr(self.task, "context_ids", None)  # optional in the Task protocol
+        if context_ids is not None:
+            return len(context_ids(value, tokenizer))
         if isinstance(value, dict):
             ids = tokenizer.apply_chat_template(value["messages"], add_generation_prompt=True, tokenize=True)
             return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
