@@ -25,9 +25,9 @@ from ..errors import TextuneError
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .docs_page import render_docs
-from .generating import GenerationSlots, generates
+from .generation_slots import GenerationSlots, generates
 from .openai_api import OpenAIError, add_openai_routes, error_body, uses_openai_errors
-from .parameters import within_token_limit
+from .generation_parameters import within_token_limit
 from .service import ModelService
 
 logger = logging.getLogger(__name__)

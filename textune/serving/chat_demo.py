@@ -2,7 +2,7 @@
 sampling settings in a collapsed accordion.
 
 It goes through the same pieces as `POST /v1/chat/completions` (`openai_api.settings_of`, `check_prompt`,
-`generating.TextGeneration`) and takes a slot of the same `GenerationSlots`, so demo users and API clients share
+`generation_slots.TextGeneration`) and takes a slot of the same `GenerationSlots`, so demo users and API clients share
 the limits on prompt length, new tokens and generations at once.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, TextGeneration, pieces
+from .generation_slots import GenerationSlots, SlotsFull, TextGeneration, pieces
 from .openai_api import OpenAIError, SamplingRequest, check_prompt, settings_of
 from .service import ModelService
 

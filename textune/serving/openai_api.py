@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import TextuneError
 from ..inference.generation import GenerationSettings
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, TextGeneration, pieces, run_generation, takes_chats
+from .generation_slots import GenerationSlots, SlotsFull, TextGeneration, pieces, run_generation, takes_chats
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ STREAMED = {"description": "A JSON answer, or with `stream: true` server-sent ev
 
 def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: GenerationSlots) -> None:
     """Add the OpenAI-compatible routes to `app` for a generating task (`generating.generates`); chat only for a
-    task whose inputs may be chats (`generating.takes_chats`)."""
+    task whose inputs may be chats (`generation_slots.takes_chats`)."""
     name, started = service.info.name, int(time.time())
     limits = (f"Limits: {config.max_prompt_tokens} prompt tokens (--max_prompt_tokens), max_tokens up to "
               f"{config.max_new_tokens_limit} (--max_new_tokens_limit), {config.max_generations} generations at once "

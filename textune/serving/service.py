@@ -20,7 +20,7 @@ import pandas as pd
 from ..inference.generation import GenerationSettings
 from ..inference.prediction import Predictor
 from ..run_folder import read_run_file
-from .generating import generates
+from .generation_slots import generates
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class ModelService:
             predictor.task = predictor.task.with_generation(generation)
         return self.api.to_records(predictor.predict(list(inputs)))
 
-    # -- a generating task (`textune.serving.generating.generates`) ---------------------------------------------
+    # -- a generating task (`textune.serving.generation_slots.generates`) ---------------------------------------------
 
     def stream(self, value, settings: GenerationSettings) -> Iterator[str]:
         """One input's output text piece by piece, generated with `settings` over the run's own (blocking; closing

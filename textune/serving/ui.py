@@ -16,7 +16,7 @@ from ..models.loading import model_display_name
 from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, takes_chats
+from .generation_slots import GenerationSlots, SlotsFull, takes_chats
 from .service import ModelInfo, ModelService
 
 # System fonts: the default theme fetches Google Fonts, which an offline machine (or a strict network) cannot.

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...inference.generation import GenerationSettings
-from ...serving.parameters import GenerationParameters, settings_of
+from ...serving.generation_parameters import GenerationParameters, settings_of
 
 EXAMPLES = [
     "Forest fire near La Ronge Sask. Canada. Residents were asked to leave their homes as the fire spread overnight.",
