@@ -28,7 +28,7 @@ from .docs_page import render_docs
 from .generation_slots import GenerationSlots, generates
 from .openai_api import OpenAIError, add_openai_routes, error_body, uses_openai_errors
 from .generation_parameters import within_token_limit
-from .service import ModelService
+from .service import ModelService, input_problem
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def check_limits(service: ModelService, inputs: list, items: str, example: dict 
         raise RequestError(422, f"too many {items}: {len(inputs)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
     for index, value in enumerate(inputs):
-        problem = service.input_problem(value, f"{items}[{index}]", config)
+        problem = input_problem(service, value, f"{items}[{index}]", config)
         if problem:
             raise RequestError(422, problem)
 

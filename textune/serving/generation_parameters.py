@@ -38,21 +38,40 @@ GenerationParameters = create_model(
 )
 
 
-def settings_of(parameters) -> GenerationSettings | None:
-    """The GenerationSettings a request's `parameters` give, or None when it gives none."""
-    if parameters is None:
-        return None
-    settings = GenerationSettings.from_values(parameters.model_dump())
+def settings_from_values(values: dict[str, Any]) -> GenerationSettings | None:
+    """The one builder of a request's (or a demo's) generation settings: `values` by GenerationSettings' names,
+    None or absent where not said; counts made whole numbers (Gradio's sliders send floats). None when nothing is
+    said.
+
+    Raises:
+        TextuneError: A value the settings' own checks refuse.
+    """
+    given = {name: value for name, value in values.items() if value is not None}
+    for name in ("max_new_tokens", "num_beams", "top_k"):
+        if name in given:
+            given[name] = int(given[name])
+    settings = GenerationSettings.from_values(given)
     return settings if settings.given() else None
+
+
+def settings_from_parameters(parameters) -> GenerationSettings | None:
+    """The GenerationSettings a /v1/predict request's `parameters` give, or None when it gives none."""
+    return None if parameters is None else settings_from_values(parameters.model_dump())
+
+
+def default_new_tokens(base: GenerationSettings, limit: int) -> int:
+    """How many new tokens a request that does not say gets: the run's setting (`base`), capped at `limit`
+    (--max_new_tokens_limit), so a run trained with a long setting cannot exceed the server's cap."""
+    return min(base.max_new_tokens or limit, limit)
 
 
 def within_token_limit(settings: GenerationSettings | None, base: GenerationSettings,
                        limit: int) -> GenerationSettings | None:
-    """`settings` with max_new_tokens, when a request left it out, set to the run's (`base`) capped at `limit`
-    (--max_new_tokens_limit), so a run trained with a long setting cannot exceed the server's cap."""
+    """`settings` with max_new_tokens, when a request left it out, set to `default_new_tokens` where that differs
+    from the run's own setting."""
     if settings is not None and settings.max_new_tokens is not None:
         return settings
-    tokens = min(base.max_new_tokens or limit, limit)
+    tokens = default_new_tokens(base, limit)
     if tokens == base.max_new_tokens:
         return settings  # the run's own setting is within the limit: nothing to put over it
     return replace(settings or GenerationSettings(), max_new_tokens=tokens)

@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import TextuneError
 from ..inference.generation import GenerationSettings
 from .config import ServeConfig
+from .generation_parameters import default_new_tokens, settings_from_values
 from .generation_slots import GenerationSlots, SlotsFull, TextGeneration, pieces, run_generation, takes_chats
+from .service import input_problem
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +253,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
         app.api_route(path, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)(wrong_method)
 
     async def answer(body: SamplingRequest, inputs: list, chat: bool):
-        settings = settings_of(body, service.task.generation, config)
+        settings = settings_from_openai(body, service.task.generation, config)
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stops) > 4:
             raise OpenAIError(422, f"stop has {len(stops)} strings; send at most 4", param="stop")
@@ -281,7 +283,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
         return reply.whole(generations)
 
 
-def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeConfig) -> GenerationSettings:
+def settings_from_openai(body: SamplingRequest, base: GenerationSettings, config: ServeConfig) -> GenerationSettings:
     """OpenAI's parameters as generation settings over the run's own: temperature 0 is greedy, above 0 sampling;
     max_tokens defaults to the run's setting, capped at --max_new_tokens_limit."""
     if body.n != 1:
@@ -291,15 +293,14 @@ def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeCo
     if asked is not None and asked > config.max_new_tokens_limit:
         raise OpenAIError(422, f"max_tokens is {asked}; this server allows at most {config.max_new_tokens_limit} "
                                "(--max_new_tokens_limit)", param="max_tokens")
-    values: dict[str, Any] = {"max_new_tokens": asked or min(base.max_new_tokens or config.max_new_tokens_limit,
-                                                             config.max_new_tokens_limit),
+    values: dict[str, Any] = {"max_new_tokens": asked or default_new_tokens(base, config.max_new_tokens_limit),
                               "top_p": body.top_p, "seed": body.seed}
     if body.temperature == 0:
         values["do_sample"] = False
     elif body.temperature is not None:
         values.update(do_sample=True, temperature=body.temperature)
     try:
-        return GenerationSettings.from_values(values)
+        return settings_from_values(values)
     except TextuneError as error:
         raise OpenAIError(422, str(error).replace("--", "")) from None
 
@@ -307,7 +308,7 @@ def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeCo
 def check_prompt(service, value, config: ServeConfig, param: str) -> None:
     """422 for a prompt /v1/predict would refuse too: empty, a text over --max_chars_per_text, or longer than
     --max_prompt_tokens (counted as the model will read it)."""
-    problem = service.input_problem(value, "" if param == "messages" else param, config)
+    problem = input_problem(service, value, "" if param == "messages" else param, config)
     if problem:
         raise OpenAIError(422, problem, param=param.split("[")[0].split(".")[0],
                           code="context_length_exceeded" if "--max_prompt_tokens" in problem else None)

@@ -129,28 +129,29 @@ class ModelService:
             return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
         return len(tokenizer(value)["input_ids"])
 
-    def input_problem(self, value, name: str, config) -> str | None:
-        """What is wrong with one API input, or None: the rule every route shares (/v1/predict, the OpenAI routes).
-
-        Each text in it (a prompt, a record's fields, a chat's message contents) is not empty and within
-        --max_chars_per_text; for a task that generates text, the prompt as the model reads it is within
-        --max_prompt_tokens. `name` prefixes the texts' names in the message ("": a chat's are "messages[0]...").
-        """
-        problem = text_problem(value, name, config)
-        if problem or not generates(self.task):
-            return problem
-        try:
-            count = self.prompt_tokens(value)
-        except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
-            return f"{name or 'the conversation'} cannot be rendered for this model ({error})".replace("\n", " ")
-        if count > config.max_prompt_tokens:
-            return (f"{name or 'the conversation'} is {count} tokens long; this server reads at most {config.max_prompt_tokens} "
-                    "(--max_prompt_tokens)")
-        return None
-
     def count_tokens(self, text: str) -> int:
         """Tokens in a generated text (special tokens are not in it, and none are added)."""
         return len(self.predictor.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def input_problem(service, value, name: str, config) -> str | None:
+    """What is wrong with one API input to `service` (a ModelService), or None: the rule every route shares (/v1/predict, the OpenAI routes).
+
+    Each text in it (a prompt, a record's fields, a chat's message contents) is not empty and within
+    --max_chars_per_text; for a task that generates text, the prompt as the model reads it is within
+    --max_prompt_tokens. `name` prefixes the texts' names in the message ("": a chat's are "messages[0]...").
+    """
+    problem = text_problem(value, name, config)
+    if problem or not generates(service.task):
+        return problem
+    try:
+        count = service.prompt_tokens(value)
+    except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
+        return f"{name or 'the conversation'} cannot be rendered for this model ({error})".replace("\n", " ")
+    if count > config.max_prompt_tokens:
+        return (f"{name or 'the conversation'} is {count} tokens long; this server reads at most {config.max_prompt_tokens} "
+                "(--max_prompt_tokens)")
+    return None
 
 
 def text_problem(value, name: str, config) -> str | None:
