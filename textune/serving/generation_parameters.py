@@ -67,11 +67,10 @@ def default_new_tokens(base: GenerationSettings, limit: int) -> int:
 
 def within_token_limit(settings: GenerationSettings | None, base: GenerationSettings,
                        limit: int) -> GenerationSettings | None:
-    """`settings` with max_new_tokens, when a request left it out, set to `default_new_tokens` where that differs
-    from the run's own setting."""
+    """`settings` with max_new_tokens, when a request left it out and the run's own (`base`) is over `limit`, set
+    to `limit`. A run without a setting keeps its model's generation config (a seq2seq model's length)."""
     if settings is not None and settings.max_new_tokens is not None:
         return settings
-    tokens = default_new_tokens(base, limit)
-    if tokens == base.max_new_tokens:
+    if base.max_new_tokens is None or base.max_new_tokens <= limit:
         return settings  # the run's own setting is within the limit: nothing to put over it
-    return replace(settings or GenerationSettings(), max_new_tokens=tokens)
+    return replace(settings or GenerationSettings(), max_new_tokens=limit)
