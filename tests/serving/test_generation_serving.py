@@ -181,6 +181,9 @@ def test_the_generation_parameters_pass_the_fuzzer(tiny_t5_dir, tmp_path):
                 self.task.with_generation(generation)  # as the real service does: settings it takes
             return [{"generated_text": "fuego"} for _ in inputs]
 
+        def prompt_tokens(self, value):
+            return len(value.split())
+
     app = build_app(FakeGeneratingService(), ServeConfig(ui=False, max_texts_per_request=4, max_chars_per_text=50,
                                                          max_body_bytes=2_000))
     checks = {"negative_data_rejection": {"expected-statuses": [400, 413, 422]},

@@ -339,7 +339,7 @@ def test_a_generation_limit_below_one_is_refused_naming_its_flag(flag):
 def test_a_stream_whose_client_is_gone_before_it_starts_still_frees_its_slot():
     import anyio
 
-    from textune.serving.generating import GenerationSlots
+    from textune.serving.generation_slots import GenerationSlots
     from textune.serving.openai_api import SlotResponse
 
     slots = GenerationSlots(1)

@@ -176,6 +176,18 @@ def test_training_writes_the_model_metrics_predictions_and_report(trained):
     assert task.metric_scale > 0 and isinstance(task.trains_on_disk, bool)
 
 
+def test_overwrite_output_dir_removes_every_file_the_run_wrote(trained, tmp_path):
+    """RUN_OUTPUTS names all a run writes (its predictions included): a new run never sits beside the old one's files."""
+    import shutil
+
+    from textune.run_folder import remove_run_outputs
+
+    name, case, files, run = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    remove_run_outputs(copy)
+    assert sorted(path.name for path in copy.iterdir()) == []
+
+
 def test_large_data_true_trains_on_disk_or_is_refused_in_one_line(trained, tiny_model_dir, tmp_path, capsys):
     name, case, files, run = trained
     if task_of(run).trains_on_disk:

@@ -25,9 +25,10 @@ from ..errors import TextuneError
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
 from .docs_page import render_docs
-from .generating import GenerationSlots, generates
+from .generation_slots import GenerationSlots, generates
 from .openai_api import OpenAIError, add_openai_routes, error_body, uses_openai_errors
-from .service import ModelService
+from .generation_parameters import within_token_limit
+from .service import ModelService, input_problem
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def add_routes(app: FastAPI, service: ModelService, batcher: MicroBatcher, confi
 
     async def predict(body):
         inputs = api.inputs(body)
-        check_limits(inputs, items, example_body(api), config)
-        generation = request_generation(api, body, config)
+        check_limits(service, inputs, items, example_body(api), config)
+        generation = request_generation(api, body, config, service.task)
         try:
             # requests with other generation settings are batched apart (the key), each run with its own
             records = await batcher.submit(inputs, generation)
@@ -194,7 +195,8 @@ def add_docs(app: FastAPI) -> None:
         return HTMLResponse(render_docs(app.openapi()))
 
 
-def check_limits(inputs: list, items: str, example: dict | None, config: ServeConfig) -> None:
+def check_limits(service: ModelService, inputs: list, items: str, example: dict | None,
+                 config: ServeConfig) -> None:
     """Raise RequestError(422) naming the first per-request limit `inputs` break (`items`: the request's field)."""
     if not inputs:
         raise RequestError(422, f"{items} is empty: send at least one" + (f", e.g. {json.dumps(example)}" if example
@@ -203,17 +205,18 @@ def check_limits(inputs: list, items: str, example: dict | None, config: ServeCo
         raise RequestError(422, f"too many {items}: {len(inputs)} in one request; the limit is "
                                 f"{config.max_texts_per_request} (--max_texts_per_request); split the request")
     for index, value in enumerate(inputs):
-        problem = input_problem(value, f"{items}[{index}]", config)
+        problem = input_problem(service, value, f"{items}[{index}]", config)
         if problem:
             raise RequestError(422, problem)
 
 
-def request_generation(api, body, config: ServeConfig):
+def request_generation(api, body, config: ServeConfig, task):
     """The request's generation settings for a task whose API takes them (None: the run's own), within the
-    server's limits.
+    server's limits and what `task` can do.
 
     Raises:
-        RequestError: 422 naming the parameter over its limit (or out of range) and the flag that sets the limit.
+        RequestError: 422 naming the parameter over its limit (or out of range) and the flag that sets the limit,
+            or the one `task.with_generation` refuses (beams asked of a model that cannot search them).
     """
     read = getattr(api, "generation", None)  # optional in the TaskApi protocol
     if read is None:
@@ -226,17 +229,13 @@ def request_generation(api, body, config: ServeConfig):
     if problem:
         flag = "--max_new_tokens_limit" if "max_new_tokens" in problem else "--num_beams_limit"
         raise RequestError(422, f"{problem} ({flag}); ask for less")
+    settings = within_token_limit(settings, task.generation, config.max_new_tokens_limit)
+    if settings:
+        try:  # a setting the task cannot generate with fails here as a 422, not later in the batch as a 500
+            task.with_generation(settings)
+        except TextuneError as error:
+            raise RequestError(422, f"parameters: {error}") from None
     return settings
-
-
-def input_problem(value, name: str, config: ServeConfig) -> str | None:
-    """The text rule (not empty, not too long) applied to an input: a text, or each text field of a record."""
-    if isinstance(value, str):
-        return config.text_problem(value, name=name)
-    if isinstance(value, dict):
-        return next((problem for key, field_value in value.items()
-                     if (problem := input_problem(field_value, f"{name}.{key}", config))), None)
-    return None
 
 
 def error_json(path: str, status: int, message: str, headers: dict[str, str] | None = None,

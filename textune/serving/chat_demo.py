@@ -1,8 +1,8 @@
 """The Gradio chat demo for a task whose inputs may be chats: streamed answers, the history, a system prompt, and
 sampling settings in a collapsed accordion.
 
-It goes through the same pieces as `POST /v1/chat/completions` (`openai_api.settings_of`, `check_prompt`,
-`generating.TextGeneration`) and takes a slot of the same `GenerationSlots`, so demo users and API clients share
+It goes through the same pieces as `POST /v1/chat/completions` (`openai_api.settings_from_openai`, `check_prompt`,
+`generation_slots.TextGeneration`) and takes a slot of the same `GenerationSlots`, so demo users and API clients share
 the limits on prompt length, new tokens and generations at once.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import gradio as gr
 
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, TextGeneration, pieces
-from .openai_api import OpenAIError, SamplingRequest, check_prompt, settings_of
+from .generation_slots import GenerationSlots, SlotsFull, TextGeneration, pieces
+from .openai_api import OpenAIError, SamplingRequest, check_prompt, settings_from_openai
 from .service import ModelService
 
 
@@ -58,8 +58,8 @@ def build_chat_demo(service: ModelService, config: ServeConfig, slots: Generatio
             raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
         value = {"messages": chat_messages(message, history, system)}
         try:
-            settings = settings_of(SamplingRequest(max_tokens=int(max_new_tokens), temperature=temperature,
-                                                   top_p=top_p if temperature else None), base, config)
+            settings = settings_from_openai(SamplingRequest(max_tokens=int(max_new_tokens), temperature=temperature,
+                                                            top_p=top_p if temperature else None), base, config)
             check_prompt(service, value, config, "the conversation")
             slots.take()
         except (OpenAIError, SlotsFull) as error:

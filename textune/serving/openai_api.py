@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import TextuneError
 from ..inference.generation import GenerationSettings
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, TextGeneration, pieces, run_generation, takes_chats
+from .generation_parameters import default_new_tokens, settings_from_values
+from .generation_slots import GenerationSlots, SlotsFull, TextGeneration, pieces, run_generation, takes_chats
+from .service import input_problem
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +212,7 @@ STREAMED = {"description": "A JSON answer, or with `stream: true` server-sent ev
 
 def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: GenerationSlots) -> None:
     """Add the OpenAI-compatible routes to `app` for a generating task (`generating.generates`); chat only for a
-    task whose inputs may be chats (`generating.takes_chats`)."""
+    task whose inputs may be chats (`generation_slots.takes_chats`)."""
     name, started = service.info.name, int(time.time())
     limits = (f"Limits: {config.max_prompt_tokens} prompt tokens (--max_prompt_tokens), max_tokens up to "
               f"{config.max_new_tokens_limit} (--max_new_tokens_limit), {config.max_generations} generations at once "
@@ -251,7 +253,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
         app.api_route(path, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)(wrong_method)
 
     async def answer(body: SamplingRequest, inputs: list, chat: bool):
-        settings = settings_of(body, service.task.generation, config)
+        settings = settings_from_openai(body, service.task.generation, config)
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stops) > 4:
             raise OpenAIError(422, f"stop has {len(stops)} strings; send at most 4", param="stop")
@@ -281,7 +283,7 @@ def add_openai_routes(app: FastAPI, service, config: ServeConfig, slots: Generat
         return reply.whole(generations)
 
 
-def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeConfig) -> GenerationSettings:
+def settings_from_openai(body: SamplingRequest, base: GenerationSettings, config: ServeConfig) -> GenerationSettings:
     """OpenAI's parameters as generation settings over the run's own: temperature 0 is greedy, above 0 sampling;
     max_tokens defaults to the run's setting, capped at --max_new_tokens_limit."""
     if body.n != 1:
@@ -291,32 +293,25 @@ def settings_of(body: SamplingRequest, base: GenerationSettings, config: ServeCo
     if asked is not None and asked > config.max_new_tokens_limit:
         raise OpenAIError(422, f"max_tokens is {asked}; this server allows at most {config.max_new_tokens_limit} "
                                "(--max_new_tokens_limit)", param="max_tokens")
-    values: dict[str, Any] = {"max_new_tokens": asked or min(base.max_new_tokens or config.max_new_tokens_limit,
-                                                             config.max_new_tokens_limit),
+    values: dict[str, Any] = {"max_new_tokens": asked or default_new_tokens(base, config.max_new_tokens_limit),
                               "top_p": body.top_p, "seed": body.seed}
     if body.temperature == 0:
         values["do_sample"] = False
     elif body.temperature is not None:
         values.update(do_sample=True, temperature=body.temperature)
     try:
-        return GenerationSettings.from_values(values)
+        return settings_from_values(values)
     except TextuneError as error:
         raise OpenAIError(422, str(error).replace("--", "")) from None
 
 
 def check_prompt(service, value, config: ServeConfig, param: str) -> None:
-    """422 for an empty prompt or one longer than --max_prompt_tokens (counted as the model will read it)."""
-    if isinstance(value, str) and not value.strip():
-        raise OpenAIError(422, f"{param} is empty or only whitespace; send some words", param="prompt")
-    try:
-        count = service.prompt_tokens(value)
-    except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
-        raise OpenAIError(422, f"{param} cannot be rendered for this model ({error})".replace("\n", " "),
-                          param=param.split("[")[0]) from None
-    if count > config.max_prompt_tokens:
-        raise OpenAIError(422, f"{param} is {count} tokens long; this server reads at most "
-                               f"{config.max_prompt_tokens} (--max_prompt_tokens)", param=param.split("[")[0],
-                          code="context_length_exceeded")
+    """422 for a prompt /v1/predict would refuse too: empty, a text over --max_chars_per_text, or longer than
+    --max_prompt_tokens (counted as the model will read it)."""
+    problem = input_problem(service, value, "" if param == "messages" else param, config)
+    if problem:
+        raise OpenAIError(422, problem, param=param.split("[")[0].split(".")[0],
+                          code="context_length_exceeded" if "--max_prompt_tokens" in problem else None)
 
 
 class Reply:

@@ -20,7 +20,7 @@ from ..errors import TextuneError
 from ..run_folder import is_run_folder, read_run_file
 from .api import build_app
 from .config import ServeConfig
-from .generating import generates
+from .generation_slots import generates
 from .service import ModelService
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ import pandas as pd
 from ..inference.generation import GenerationSettings
 from ..inference.prediction import Predictor
 from ..run_folder import read_run_file
+from .generation_slots import generates
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class ModelService:
             predictor.task = predictor.task.with_generation(generation)
         return self.api.to_records(predictor.predict(list(inputs)))
 
-    # -- a generating task (`textune.serving.generating.generates`) ---------------------------------------------
+    # -- a generating task (`textune.serving.generation_slots.generates`) ---------------------------------------------
 
     def stream(self, value, settings: GenerationSettings) -> Iterator[str]:
         """One input's output text piece by piece, generated with `settings` over the run's own (blocking; closing
@@ -119,8 +120,12 @@ class ModelService:
         return self.task.with_generation(settings).stream(self.predictor.model, self.predictor.tokenizer, value)
 
     def prompt_tokens(self, value) -> int:
-        """How many tokens the model reads for one input: a prompt, or a chat rendered with the chat template."""
+        """How many tokens the model reads for one input, counted as the task renders it (its `context_ids`: a chat
+        with --system_prompt and the chat template); a task without it: the tokenized prompt or chat."""
         tokenizer = self.predictor.tokenizer
+        context_ids = getattr(self.task, "context_ids", None)  # optional in the Task protocol
+        if context_ids is not None:
+            return len(context_ids(value, tokenizer))
         if isinstance(value, dict):
             ids = tokenizer.apply_chat_template(value["messages"], add_generation_prompt=True, tokenize=True)
             return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
@@ -129,6 +134,36 @@ class ModelService:
     def count_tokens(self, text: str) -> int:
         """Tokens in a generated text (special tokens are not in it, and none are added)."""
         return len(self.predictor.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def input_problem(service, value, name: str, config) -> str | None:
+    """What is wrong with one API input to `service` (a ModelService), or None: the rule every route shares (/v1/predict, the OpenAI routes).
+
+    Each text in it (a prompt, a record's fields, a chat's message contents) is not empty and within
+    --max_chars_per_text; for a task that generates text, the prompt as the model reads it is within
+    --max_prompt_tokens. `name` prefixes the texts' names in the message ("": a chat's are "messages[0]...").
+    """
+    problem = text_problem(value, name, config)
+    if problem or not generates(service.task):
+        return problem
+    try:
+        count = service.prompt_tokens(value)
+    except Exception as error:  # e.g. a tokenizer without a chat template, or roles the template refuses
+        return f"{name or 'the conversation'} cannot be rendered for this model ({error})".replace("\n", " ")
+    if count > config.max_prompt_tokens:
+        return (f"{name or 'the conversation'} is {count} tokens long; this server reads at most {config.max_prompt_tokens} "
+                "(--max_prompt_tokens)")
+    return None
+
+
+def text_problem(value, name: str, config) -> str | None:
+    """`ServeConfig.text_problem` applied to every text of an input: a text, a record's fields, a list's items."""
+    if isinstance(value, str):
+        return config.text_problem(value, name=name)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((problem for key, item in items
+                 if (problem := text_problem(item, (f"{name}.{key}" if name else key) if isinstance(key, str)
+                                             else f"{name}[{key}]", config))), None)
 
 
 def read_model_info(run_dir: Path, predictor: Predictor, name: str | None = None) -> ModelInfo:

@@ -16,7 +16,8 @@ from ..models.loading import model_display_name
 from .api import inputs_field
 from .batching import MicroBatcher, QueueFull, RequestTimeout, ShuttingDown
 from .config import ServeConfig
-from .generating import GenerationSlots, SlotsFull, takes_chats
+from .generation_parameters import settings_from_values
+from .generation_slots import GenerationSlots, SlotsFull, takes_chats
 from .service import ModelInfo, ModelService
 
 # System fonts: the default theme fetches Google Fonts, which an offline machine (or a strict network) cannot.
@@ -85,7 +86,8 @@ def build_demo(service: ModelService, batcher: MicroBatcher, config: ServeConfig
         problem = demo_input_problem(value, config)
         if problem:
             raise gr.Error(problem[0].upper() + problem[1:] + ".", print_exception=False)
-        task = service.task.with_generation(settings_from_controls(values[len(inputs):]))
+        task = service.task.with_generation(
+            settings_from_values(dict(zip(GENERATION_CONTROLS, values[len(inputs):]))) or GenerationSettings())
         predictor = service.predictor
         try:  # a streamed generation takes one of the server's --max_generations slots, as the API's do
             slots.take()
@@ -145,15 +147,6 @@ def generation_controls(defaults: GenerationSettings, config: ServeConfig) -> li
                       elem_id="temperature"),
             gr.Slider(0.05, 1.0, step=0.05, value=defaults.top_p or 1.0, label="Top p (sampling)", elem_id="top_p"),
         ]
-
-
-def settings_from_controls(values) -> GenerationSettings:
-    """The controls' values as generation settings (Gradio's sliders send floats)."""
-    settings = dict(zip(GENERATION_CONTROLS, values))
-    for name in ("max_new_tokens", "num_beams"):
-        if settings.get(name) is not None:
-            settings[name] = int(settings[name])
-    return GenerationSettings.from_values(settings)
 
 
 def theme() -> gr.themes.Base:

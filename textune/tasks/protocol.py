@@ -62,7 +62,7 @@ class Task(Protocol):
         `for_model(config) -> Task`: the task for the pretrained model about to be fine-tuned (its transformers
             config, loaded before any row is encoded), e.g. T5's default source prefix; `train` uses and saves the
             task it returns (the same one when nothing changes).
-    A task that generates text has three more (`textune.inference.generation`):
+    A task that generates text has more (`textune.inference.generation`):
         `generation: GenerationSettings`: the settings it generates with (the run's own, overrides put over them).
         `with_generation(overrides: GenerationSettings) -> Task`: a copy generating with `overrides.over(generation)`
             (`textune predict --num_beams ...`, an API request's `parameters`); a task without it refuses those.
@@ -72,6 +72,9 @@ class Task(Protocol):
             from the causal generation engine `--backend` names (`textune.inference.causal_engines`; checked against
             `model`, whose files are in `folder`, a run folder or None); `Predictor` calls it in place of building a
             backend. A task without it runs on the backends of `textune.inference.backends`.
+        `context_ids(input, tokenizer) -> list[int]`: the token ids the model generates from for one API input, as
+            the task renders it (a chat with its system prompt and the chat template); the server counts a prompt
+            against --max_prompt_tokens with it (a task without it: the plain tokenized prompt or chat).
         `chat: ClassVar[bool]`: True when `stream` and the API take `{"messages": [{"role", "content"}, ...]}` as well
             as a plain string, rendered with the tokenizer's chat template (the OpenAI-compatible chat routes and the
             chat demo need it); absent means False.

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...inference.generation import GenerationSettings
-from ...serving.parameters import GenerationParameters, settings_of
+from ...serving.generation_parameters import GenerationParameters, settings_from_parameters
 
 EXAMPLES = [
     "The fire near the town",
@@ -86,7 +86,7 @@ class TextGenerationApi:
         return [item if isinstance(item, str) else item.model_dump() for item in body.inputs]
 
     def generation(self, body: TextGenerationRequest) -> GenerationSettings | None:
-        return settings_of(body.parameters)
+        return settings_from_parameters(body.parameters)
 
     def rows(self, inputs: list) -> pd.DataFrame:
         """One row per input: a prompt in the prompt column, or a conversation in the messages column."""

@@ -132,7 +132,16 @@ class TextGenerationTask:
         return self.overrides.over(GenerationSettings(max_new_tokens=self.settings.max_new_tokens, do_sample=False))
 
     def with_generation(self, overrides: GenerationSettings) -> "TextGenerationTask":
+        """A copy generating with `overrides` over the run's settings.
+
+        Raises:
+            TextuneError: Beam search asked of a causal engine, which decodes one hypothesis (checked here, where
+                a server validates a request, rather than mid-batch).
+        """
         copy = replace(self, overrides=overrides.over(self.overrides))
+        if self.engine is not None and (copy.generation.num_beams or 1) > 1:
+            raise TextuneError(f"num_beams {copy.generation.num_beams}: this model generates through a causal engine, "
+                               "which decodes one hypothesis; ask for num_beams 1 (or use --backend torch)")
         copy._tokenizer = self._tokenizer
         return copy
 

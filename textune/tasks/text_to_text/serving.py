@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...inference.generation import GenerationSettings
-from ...serving.parameters import GenerationParameters, settings_of
+from ...serving.generation_parameters import GenerationParameters, settings_from_parameters
 
 EXAMPLES = [
     "Forest fire near La Ronge Sask. Canada. Residents were asked to leave their homes as the fire spread overnight.",
@@ -67,7 +67,7 @@ class TextToTextApi:
         return list(body.inputs)
 
     def generation(self, body: TextToTextRequest) -> GenerationSettings | None:
-        return settings_of(body.parameters)
+        return settings_from_parameters(body.parameters)
 
     def rows(self, inputs: list) -> pd.DataFrame:
         return pd.DataFrame({self.task.text_column: [str(text) for text in inputs]})
