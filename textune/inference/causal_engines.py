@@ -267,7 +267,7 @@ def ctranslate2_folder(model_dir: Path, cache_dir: str | Path | None = None) -> 
         try:
             converter.convert(str(folder), force=True)  # force: the (empty) temporary folder exists
         except (NotImplementedError, ValueError) as error:
-            model_type = json.loads((model_dir / "config.json").read_text()).get("model_type", "?")
+            model_type = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "?")
             raise TextuneError(f"--backend ctranslate2 cannot run this {model_type} model "
                                f"({str(error).splitlines()[0]}); use --backend torch") from None
 
