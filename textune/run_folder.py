@@ -28,6 +28,7 @@ RUN_OUTPUTS = (
     # textune: run record, staging, predictions, report, ONNX export
     RUN_FILE, ".textune-staging", "predict_results.txt", "predictions.csv", "submission.csv",
     "predictions.jsonl", "generated_predictions.txt",  # text generation's and text to text's generations
+    "predictions.json", "null_odds.json",  # question answering's, in SQuAD's form
     "validation_predictions.csv", "report.html", "report.md", "plots", "model.onnx", "model_int8.onnx",
     "model.parity.json", "model_int8.parity.json", ".textune-export-*", BACKEND_FILE, ".*.tmp",
 )

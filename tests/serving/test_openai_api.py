@@ -25,7 +25,9 @@ def chat_run(tiny_llama_dir, tmp_path_factory):
 
 
 def chat_service(chat_run) -> ModelService:
-    return ModelService.from_run(chat_run)
+    # PyTorch, so slow_model's patched forward reaches the generation: auto picks CTranslate2 where it is installed
+    # (tests/inference/test_causal_engines.py serves through that engine)
+    return ModelService.from_run(chat_run, backend="torch")
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,9 @@ def _resolved(settings: GenerationSettings) -> GenerationSettings:
 def pad_token_id(model, stop_ids: Sequence[int]) -> int:
     """The id a left-padded batch of `model` pads with: the model's own, else its first stop id (padding is
     masked out, so any id serves when the model names none)."""
-    config, generation = model.config, model.generation_config
-    pad = generation.pad_token_id if generation.pad_token_id is not None else config.pad_token_id
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    if pad is None:
+        pad = getattr(getattr(model, "config", None), "pad_token_id", None)
     return pad if pad is not None else (tuple(stop_ids) or (0,))[0]
 
 
