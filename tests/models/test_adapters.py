@@ -28,8 +28,9 @@ def write_toy_data(data):
     return data
 
 
-def train_lora(model_dir, folder, monkeypatch, **model_flags):
-    """A LoRA run through train(), keeping the model as it trained and a copy of its weights before training."""
+def keep_transformed_model(monkeypatch) -> dict:
+    """Spy on train()'s model transforms: the dict gets the model as it trains ("model") and a copy of its weights
+    before training ("before")."""
     import textune.training.train as flow
 
     seen = {}
@@ -41,6 +42,12 @@ def train_lora(model_dir, folder, monkeypatch, **model_flags):
         return seen["model"]
 
     monkeypatch.setattr(flow, "apply_model_transforms", keep)
+    return seen
+
+
+def train_lora(model_dir, folder, monkeypatch, **model_flags):
+    """A LoRA run through train(), keeping the model as it trained and a copy of its weights before training."""
+    seen = keep_transformed_model(monkeypatch)
     data = write_toy_data(folder / "data")
     data_args, task_args = split_flags(train_file=str(data / "train.csv"), validation_file=str(data / "val.csv"),
                                        test_file=str(data / "test.csv"), text_column_names="text",
@@ -284,22 +291,13 @@ def test_serve_space_export_and_onnx_export_take_an_adapter_run_as_any_run(lora_
 def causal_lora_run(tiny_llama_dir, tmp_path_factory):
     """A LoRA run of the text-generation task on the tiny Llama, with the model as it trained and its weights
     before training."""
-    import textune.training.train as flow
     from conftest import seq2seq_rows
 
     folder = tmp_path_factory.mktemp("causal-lora")
     rows = seq2seq_rows(24, 1).rename(columns={"text": "prompt", "spanish": "completion"})
     rows[["prompt", "completion"]].to_json(folder / "train.jsonl", orient="records", lines=True)
-    seen = {}
-    transform = flow.apply_model_transforms
-
-    def keep(model, model_args, training_args):
-        seen["model"] = transform(model, model_args, training_args)
-        seen["before"] = {name: value.detach().clone() for name, value in seen["model"].state_dict().items()}
-        return seen["model"]
-
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(flow, "apply_model_transforms", keep)
+        seen = keep_transformed_model(monkeypatch)
         assert main(["train", "--task", "text-generation", "--model_name_or_path", str(tiny_llama_dir),
                      "--train_file", str(folder / "train.jsonl"), "--do_train", "--max_steps", "4",
                      "--learning_rate", "1e-2", "--per_device_train_batch_size", "8", "--max_new_tokens", "6",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...inference.generation import GenerationSettings
 from ...serving.generation_parameters import GenerationParameters, settings_from_parameters
+from ..text_demo import TextBoxesDemo
 
 EXAMPLES = [
     "The fire near the town",
@@ -102,32 +103,20 @@ class TextGenerationApi:
         return [{"generated_text": text or ""} for text in records["generated"]]
 
 
-@dataclass
-class TextGenerationDemo:
+class TextGenerationDemo(TextBoxesDemo):
     """The basic demo: a prompt box and the generated text (the chat demo is the server's own)."""
 
-    task: Any
+    input_label: ClassVar[str] = "Prompt"
+    placeholder: ClassVar[str] = "Write the start of a text"
+    output_label: ClassVar[str] = "Generated"
+    lines: ClassVar[tuple[int, int]] = (4, 6)
 
-    def inputs(self) -> list:
-        import gradio as gr
+    def example_texts(self, rows: pd.DataFrame) -> list[str]:
+        prompts = [self.task.api_input(row) for row in rows.to_dict("records")]
+        return [prompt for prompt in prompts if isinstance(prompt, str)]
 
-        return [gr.Textbox(label="Prompt", lines=4, placeholder="Write the start of a text", elem_id="text")]
-
-    def outputs(self) -> list:
-        import gradio as gr
-
-        return [gr.Textbox(label="Generated", lines=6, elem_id="prediction")]
-
-    def to_input(self, *values) -> str:
-        return values[0] or ""
-
-    def show(self, record: dict, given: Any = None) -> tuple:
-        return (record["generated_text"],)
-
-    def examples(self, rows: pd.DataFrame, limit: int) -> list[list]:
-        """The first `limit` validation prompts (built-in ones without rows)."""
-        if rows is None or len(rows) == 0:
-            return [[text] for text in EXAMPLES[:limit]]
+    def built_in_examples(self) -> list[str]:
+        return EXAMPLES
         prompts = [self.task.api_input(row) for row in rows.to_dict("records")]
         return [[p] for p in prompts if isinstance(p, str) and p.strip()][:limit] or \
             [[text] for text in EXAMPLES[:limit]]

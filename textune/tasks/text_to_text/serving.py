@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ...inference.generation import GenerationSettings
 from ...serving.generation_parameters import GenerationParameters, settings_from_parameters
+from ..text_demo import TextBoxesDemo
 
 EXAMPLES = [
     "Forest fire near La Ronge Sask. Canada. Residents were asked to leave their homes as the fire spread overnight.",
@@ -76,31 +77,11 @@ class TextToTextApi:
         return [{"generated_text": text} for text in records["prediction"]]
 
 
-@dataclass
-class TextToTextDemo:
+class TextToTextDemo(TextBoxesDemo):
     """The demo: an input box and the generated text."""
 
-    task: Any
+    def example_texts(self, rows: pd.DataFrame) -> list[str]:
+        return rows[self.task.text_column].astype(str).tolist()
 
-    def inputs(self) -> list:
-        import gradio as gr
-
-        return [gr.Textbox(label="Input", lines=6, placeholder="Paste the text", elem_id="text")]
-
-    def outputs(self) -> list:
-        import gradio as gr
-
-        return [gr.Textbox(label="Output", lines=4, elem_id="prediction")]
-
-    def to_input(self, *values) -> str:
-        return values[0] or ""
-
-    def show(self, record: dict, given: Any = None) -> tuple:
-        return (record["generated_text"],)
-
-    def examples(self, rows: pd.DataFrame, limit: int) -> list[list]:
-        """The first `limit` validation inputs (built-in ones without rows)."""
-        if rows is None or len(rows) == 0:
-            return [[text] for text in EXAMPLES[:limit]]
-        texts = rows[self.task.text_column].astype(str)
-        return [[text] for text in texts if text.strip()][:limit]
+    def built_in_examples(self) -> list[str]:
+        return EXAMPLES
